@@ -1,0 +1,48 @@
+# Helpers that keep each folder's CMakeLists.txt to a few lines.
+include(CheckCCompilerFlag)
+
+# Warnings are errors everywhere; each extra flag is checked before use.
+function(outdial_setup_flags)
+  set(flags -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+            -Wformat=2 -Wno-unused-parameter -Wvla -Wpointer-arith -Wundef)
+  foreach(flag IN LISTS flags)
+    string(MAKE_C_IDENTIFIER "HAVE${flag}" var)
+    check_c_compiler_flag(${flag} ${var})
+    if(${var})
+      add_compile_options(${flag})
+    endif()
+  endforeach()
+  if(OUTDIAL_SANITIZE)
+    add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+    add_link_options(-fsanitize=address,undefined)
+  endif()
+endfunction()
+
+# outdial_embed_migrations(<target> <dir> <name>): compiles every <dir>/NNN_*.sql into the target
+# as `const struct migration <name>_migrations[]`, so a binary carries its own schema history
+# and deploys need no loose files.
+function(outdial_embed_migrations target dir cname)
+  file(GLOB sql_files CONFIGURE_DEPENDS "${dir}/*.sql")
+  list(SORT sql_files)
+  set(out "${CMAKE_CURRENT_BINARY_DIR}/${cname}_migrations.c")
+  add_custom_command(
+    OUTPUT "${out}"
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNAME=${cname} "-DFILES=${sql_files}"
+            -P "${PROJECT_SOURCE_DIR}/cmake/EmbedMigrations.cmake"
+    DEPENDS ${sql_files} "${PROJECT_SOURCE_DIR}/cmake/EmbedMigrations.cmake"
+    COMMENT "Embedding migrations for ${target}")
+  target_sources(${target} PRIVATE "${out}")
+endfunction()
+
+# outdial_test(<name> SOURCES ... LIBS ... [TIMEOUT s] [LABELS ...]): one Check test binary.
+function(outdial_test name)
+  cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} PkgConfig::CHECK)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+    ENVIRONMENT "CK_DEFAULT_TIMEOUT=${T_TIMEOUT};OUTDIAL_SOURCE_DIR=${PROJECT_SOURCE_DIR};OUTDIAL_BINARY_DIR=${PROJECT_BINARY_DIR}")
+endfunction()

@@ -1,0 +1,55 @@
+/* Field rules for contacts, applied by the service (the gateway only checks JSON types). */
+#include <ctype.h>
+#include <jansson.h>
+#include <string.h>
+
+#include "contacts.h"
+#include "e164.h"
+
+int contacts_language_valid(const char *tag)
+{
+    /* language (2-3 letters, or 4-8 for registered ones) then subtags of 1-8 alphanumerics. */
+    size_t len = strlen(tag), part = 0;
+    int first = 1;
+    if (len == 0 || len > CONTACTS_LANGUAGE_MAX)
+        return 0;
+    for (const char *p = tag;; p++) {
+        if (*p == '-' || *p == '\0') {
+            if (part == 0 || part > 8 || (first && part < 2))
+                return 0;
+            first = 0;
+            part = 0;
+            if (*p == '\0')
+                return 1;
+            continue;
+        }
+        if (first ? !isalpha((unsigned char)*p) : !isalnum((unsigned char)*p))
+            return 0;
+        part++;
+    }
+}
+
+const char *contacts_validate_input(const Od__ContactInput *in)
+{
+    if (in->invalid_reason[0] != '\0')
+        return in->invalid_reason;
+    if (in->phone_number[0] == '\0')
+        return "phoneNumber is required";
+    if (!e164_valid(in->phone_number))
+        return "phoneNumber must be a valid E.164 phone number";
+    if (strlen(in->name) > CONTACTS_NAME_MAX)
+        return "name must be at most 256 bytes";
+    if (in->language[0] != '\0' && !contacts_language_valid(in->language))
+        return "language must be a BCP 47 language tag such as hi-IN";
+    if (in->metadata_json[0] != '\0') {
+        json_t *meta;
+        if (strlen(in->metadata_json) > CONTACTS_METADATA_MAX)
+            return "metadata must be at most 16384 bytes of JSON";
+        meta = json_loads(in->metadata_json, 0, NULL);
+        int ok = meta != NULL && json_is_object(meta);
+        json_decref(meta);
+        if (!ok)
+            return "metadata must be an object";
+    }
+    return NULL;
+}

@@ -1,0 +1,208 @@
+#include "db.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "timefmt.h"
+
+struct db {
+    PGconn *conn;
+};
+
+static void db_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+struct db *db_open(const char *conninfo, int wait_ms)
+{
+    int64_t give_up = time_monotonic_ms() + wait_ms;
+    struct db *db = calloc(1, sizeof *db);
+
+    if (db == NULL)
+        return NULL;
+    for (;;) {
+        db->conn = PQconnectdb(conninfo);
+        if (PQstatus(db->conn) == CONNECTION_OK)
+            break;
+        if (time_monotonic_ms() >= give_up) {
+            log_error(NULL, "database connection failed: %s", PQerrorMessage(db->conn));
+            PQfinish(db->conn);
+            free(db);
+            return NULL;
+        }
+        PQfinish(db->conn);
+        db->conn = NULL;
+        db_sleep_ms(200);
+    }
+    /* Notices (e.g. "schema already exists") are not errors; keep them out of the logs. */
+    PQsetNoticeProcessor(db->conn, NULL, NULL);
+    return db;
+}
+
+void db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    PQfinish(db->conn);
+    free(db);
+}
+
+PGconn *db_conn(struct db *db)
+{
+    return db->conn;
+}
+
+/* Outside a transaction, notice a connection the server has dropped and re-open it before
+ * sending anything. Inside one, a reset would silently lose the transaction, so don't. */
+static void db_revive(struct db *db)
+{
+    PGTransactionStatusType tx = PQtransactionStatus(db->conn);
+    if (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR || tx == PQTRANS_ACTIVE)
+        return;
+    if (PQstatus(db->conn) == CONNECTION_OK && PQconsumeInput(db->conn) == 1 &&
+        PQstatus(db->conn) == CONNECTION_OK)
+        return;
+    log_warn(NULL, "database connection lost, reconnecting");
+    PQreset(db->conn);
+    if (PQstatus(db->conn) == CONNECTION_OK)
+        PQsetNoticeProcessor(db->conn, NULL, NULL);
+}
+
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *res;
+    db_revive(db);
+    res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (res == NULL) /* out of memory or no connection: make it an ordinary error result */
+        res = PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
+    return res;
+}
+
+bool db_ok(const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+}
+
+const char *db_sqlstate(const PGresult *res)
+{
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    return state ? state : "";
+}
+
+bool db_is_connection_error(struct db *db, const PGresult *res)
+{
+    const char *state = db_sqlstate(res);
+    /* Class 08: connection exception; 57P01..03: admin shutdown, crash, cannot connect now. */
+    return PQstatus(db->conn) != CONNECTION_OK || state[0] == '\0' ||
+           strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
+}
+
+int db_command(struct db *db, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *res = db_exec(db, sql, nparams, params);
+    int rc = 0;
+    if (!db_ok(res)) {
+        log_error(NULL, "sql failed: %s", PQresultErrorMessage(res));
+        rc = -1;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int db_begin(struct db *db)
+{
+    return db_command(db, "BEGIN", 0, NULL);
+}
+
+int db_commit(struct db *db)
+{
+    return db_command(db, "COMMIT", 0, NULL);
+}
+
+void db_rollback(struct db *db)
+{
+    if (PQstatus(db->conn) != CONNECTION_OK)
+        return;
+    if (PQtransactionStatus(db->conn) == PQTRANS_IDLE)
+        return;
+    PQclear(PQexec(db->conn, "ROLLBACK"));
+}
+
+int db_ping(struct db *db)
+{
+    PGresult *res = db_exec(db, "SELECT 1", 0, NULL);
+    int rc = db_ok(res) ? 0 : -1;
+    PQclear(res);
+    return rc;
+}
+
+struct db_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t available;
+    int size;
+    int free_count;
+    struct db **free_list;
+};
+
+struct db_pool *db_pool_open(const char *conninfo, int size, int wait_ms)
+{
+    struct db_pool *pool = calloc(1, sizeof *pool);
+    if (pool == NULL)
+        return NULL;
+    pool->free_list = calloc((size_t)size, sizeof *pool->free_list);
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->available, NULL);
+    pool->size = size;
+    if (pool->free_list == NULL) {
+        db_pool_close(pool);
+        return NULL;
+    }
+    for (int i = 0; i < size; i++) {
+        struct db *db = db_open(conninfo, i == 0 ? wait_ms : 0);
+        if (db == NULL) {
+            db_pool_close(pool);
+            return NULL;
+        }
+        pool->free_list[pool->free_count++] = db;
+    }
+    return pool;
+}
+
+/* Only call when every connection has been released. */
+void db_pool_close(struct db_pool *pool)
+{
+    if (pool == NULL)
+        return;
+    for (int i = 0; i < pool->free_count; i++)
+        db_close(pool->free_list[i]);
+    free(pool->free_list);
+    pthread_cond_destroy(&pool->available);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool);
+}
+
+struct db *db_pool_acquire(struct db_pool *pool)
+{
+    struct db *db;
+    pthread_mutex_lock(&pool->lock);
+    while (pool->free_count == 0)
+        pthread_cond_wait(&pool->available, &pool->lock);
+    db = pool->free_list[--pool->free_count];
+    pthread_mutex_unlock(&pool->lock);
+    return db;
+}
+
+void db_pool_release(struct db_pool *pool, struct db *db)
+{
+    db_rollback(db); /* never hand the next user a connection stuck in a transaction */
+    pthread_mutex_lock(&pool->lock);
+    pool->free_list[pool->free_count++] = db;
+    pthread_cond_signal(&pool->available);
+    pthread_mutex_unlock(&pool->lock);
+}

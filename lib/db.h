@@ -1,0 +1,58 @@
+/* PostgreSQL access: one connection per thread, parameterized statements only, and quiet
+ * recovery after the server restarts.
+ *
+ * Ownership: every PGresult returned here is the caller's and must be PQclear()ed on every
+ * path. A struct db is used by one thread at a time.
+ *
+ * Reconnection: before a statement that starts outside a transaction, db_exec drains any
+ * message the server sent while the connection sat idle (a restart sends "terminating
+ * connection" to every session) and re-opens a broken connection. A statement already sent is
+ * never re-sent: whether it ran is unknowable, so the error goes back to the caller. */
+#ifndef OD_DB_H
+#define OD_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+struct db;
+
+/* Connects (and retries for up to wait_ms while the server is starting). NULL on failure,
+ * with the reason logged. */
+struct db *db_open(const char *conninfo, int wait_ms);
+void db_close(struct db *db);
+
+/* Runs sql with text parameters ($1..$n; NULL means SQL NULL). Never NULL: on a lost
+ * connection the result carries PGRES_FATAL_ERROR. */
+PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params);
+
+/* db_exec for statements with no rows to read: 0 on success, -1 on failure (logged). */
+int db_command(struct db *db, const char *sql, int nparams, const char *const *params);
+
+/* 1 when a result is a success (COMMAND_OK or TUPLES_OK). */
+bool db_ok(const PGresult *res);
+
+/* SQLSTATE of a failed result ("23505" unique violation...), "" if none. */
+const char *db_sqlstate(const PGresult *res);
+
+/* 1 if the failure means the database is unreachable rather than the statement being wrong. */
+bool db_is_connection_error(struct db *db, const PGresult *res);
+
+/* Transactions: 0 on success. db_rollback is safe to call in any state. */
+int db_begin(struct db *db);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+
+/* Cheap liveness check ("SELECT 1"), reconnecting if needed. 0 when reachable. */
+int db_ping(struct db *db);
+
+PGconn *db_conn(struct db *db);
+
+/* A fixed-size pool for threads that are not one-per-connection (the gateway's HTTP threads):
+ * db_pool_acquire blocks until a connection is free. */
+struct db_pool;
+struct db_pool *db_pool_open(const char *conninfo, int size, int wait_ms);
+void db_pool_close(struct db_pool *pool);
+struct db *db_pool_acquire(struct db_pool *pool);
+void db_pool_release(struct db_pool *pool, struct db *db);
+
+#endif

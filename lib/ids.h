@@ -1,0 +1,22 @@
+/* Prefixed, unguessable identifiers ("cid_" + 22 base62 characters, about 131 random bits)
+ * and random bytes from getrandom(2). */
+#ifndef OD_IDS_H
+#define OD_IDS_H
+
+#include <stddef.h>
+
+#define IDS_RANDOM_CHARS 22
+#define IDS_MAX_LEN 48 /* room for any prefix we use plus the random part and the NUL */
+
+/* Fills buf with n random bytes; aborts if the kernel cannot give them (it always can after
+ * boot, and a predictable id or key is worse than a crash). */
+void ids_random_bytes(void *buf, size_t n);
+
+/* Writes prefix (e.g. "cid_") followed by IDS_RANDOM_CHARS base62 characters. Returns buf. */
+char *ids_new(const char *prefix, char *buf, size_t size);
+
+/* 1 if text is prefix followed by 1..40 characters of [A-Za-z0-9_-]: a cheap shape check that
+ * keeps junk out of queries and logs. */
+int ids_valid(const char *prefix, const char *text);
+
+#endif

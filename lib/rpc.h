@@ -1,0 +1,106 @@
+/* gRPC-style RPC over nng REQ/REP with protobuf-c.
+ *
+ * Services are declared in proto/NAME.proto; protoc-c generates a service descriptor, typed
+ * client stubs (od__contacts__get(...)) and a service struct of handler pointers. The
+ * descriptor is the only method table: the server finds a method by name in it and calls the
+ * handler through ProtobufCService.invoke; the client is a ProtobufCService whose invoke does
+ * the round trip.
+ *
+ * Wire: every request is an od.RpcRequest envelope (service, method, org id, request id,
+ * deadline, packed input); every reply an od.RpcReply (status, message, packed output).
+ *
+ * Server threads: `workers` threads, each owning one nng_ctx and one database connection, each
+ * looping receive -> handle -> send. A handler may block on PostgreSQL; it blocks only its own
+ * thread, never nng's callback threads.
+ *
+ * Client: one REQ socket per target service, dialed to every replica's URL; nng spreads
+ * requests over the connected replicas. The transport never re-sends a request (resend time is
+ * infinite), so a state-changing call runs at most once unless the caller retries it. With no
+ * replica connected a call fails at once with UNAVAILABLE; a call that outlives its timeout
+ * fails with UNAVAILABLE. */
+#ifndef OD_RPC_H
+#define OD_RPC_H
+
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common.pb-c.h"
+
+struct db;
+
+#define RPC_MESSAGE_MAX 512
+#define RPC_MAX_MESSAGE_BYTES (64 * 1024 * 1024)
+
+/* ---- server ---- */
+
+/* One call as a handler sees it: it arrives as the generated handler's closure_data. */
+struct rpc_call {
+    const char *service_name;
+    const char *method;
+    const char *org_id;     /* never NULL; "" only for calls that are not organization-scoped */
+    const char *request_id; /* never NULL */
+    int64_t deadline_unix_ms;
+    struct db *db;          /* this worker thread's own connection */
+    void *app;              /* the service state given to rpc_server_start */
+    /* Outcome, set through the closure (success) or rpc_fail (anything else). */
+    Od__Status status;
+    char message[RPC_MESSAGE_MAX];
+    uint8_t *reply;
+    size_t reply_len;
+    bool replied;
+};
+
+/* Marks the call failed; the handler then calls its closure with NULL. */
+void rpc_fail(struct rpc_call *call, Od__Status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+struct rpc_server_options {
+    const char *listen_url;   /* e.g. tcp://0.0.0.0:7101 */
+    int workers;              /* threads, each with its own nng_ctx and database connection */
+    const char *database_url; /* each worker opens its own connection to it */
+    ProtobufCService *service;
+    void *app;
+};
+
+struct rpc_server;
+/* NULL on failure (logged). Workers are running when it returns. */
+struct rpc_server *rpc_server_start(const struct rpc_server_options *options);
+/* Stops receiving, lets each worker finish its current call, joins them, frees everything. */
+void rpc_server_stop(struct rpc_server *server);
+
+/* ---- client ---- */
+
+/* Per-call state a caller passes as the stub's closure_data. */
+struct rpc_ctx {
+    const char *org_id;
+    const char *request_id;
+    int timeout_ms;
+    /* results */
+    Od__Status status;
+    char message[RPC_MESSAGE_MAX];
+    ProtobufCMessage *reply; /* owned by the ctx; freed by rpc_ctx_release */
+};
+
+void rpc_ctx_init(struct rpc_ctx *ctx, const char *org_id, const char *request_id,
+                  int timeout_ms);
+void rpc_ctx_release(struct rpc_ctx *ctx);
+
+struct rpc_client;
+/* urls: one or more nng URLs separated by commas, one per replica. NULL on failure. */
+struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
+                                   const char *urls);
+void rpc_client_close(struct rpc_client *client);
+/* The ProtobufCService to hand to generated stubs. Pass closure NULL and read ctx->reply:
+ *   struct rpc_ctx ctx; rpc_ctx_init(&ctx, org, rid, 5000);
+ *   od__contacts__get(rpc_client_service(c), &req, NULL, &ctx);
+ *   if (ctx.status == OD__STATUS__OK) use((Od__Contact *)ctx.reply);
+ *   rpc_ctx_release(&ctx);
+ * Thread-safe: any number of threads may call through one client at once. */
+ProtobufCService *rpc_client_service(struct rpc_client *client);
+/* Number of replicas currently connected. */
+int rpc_client_connected(struct rpc_client *client);
+
+const char *rpc_status_name(Od__Status status);
+
+#endif
