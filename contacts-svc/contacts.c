@@ -116,7 +116,7 @@ static char *bulk_encode_rows(const struct bulk_row *rows, size_t n, size_t *dis
 
 /* A name or language left out keeps the stored one; metadata keys are merged (new wins). */
 static const char bulk_upsert_sql[] =
-    "INSERT INTO contacts AS c (id, org_id, name, phone_number, language, metadata) "
+    "INSERT INTO contacts.contacts AS c (id, org_id, name, phone_number, language, metadata) "
     "SELECT r.id, $1, r.name, r.phone, r.lang, coalesce(r.meta, '{}'::jsonb) "
     "FROM json_to_recordset($2::json) AS r(id text, phone text, name text, lang text, meta jsonb) "
     "ON CONFLICT (org_id, phone_number) DO UPDATE SET "
@@ -278,7 +278,7 @@ static void contacts_create(Od__Contacts_Service *service, const Od__ContactInpu
                             in->phone_number, nullable(in->language),
                             nullable(in->metadata_json) ? in->metadata_json : "{}"};
     res = db_exec(call->db,
-                  "INSERT INTO contacts (id, org_id, name, phone_number, language, metadata) "
+                  "INSERT INTO contacts.contacts (id, org_id, name, phone_number, language, metadata) "
                   "VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING " CONTACT_COLUMNS,
                   6, params);
     if (!db_ok(res)) {
@@ -331,7 +331,7 @@ static void contacts_get(Od__Contacts_Service *service, const Od__GetContactRequ
         return;
     }
     res = db_exec(call->db,
-                  "SELECT " CONTACT_COLUMNS " FROM contacts WHERE org_id = $1 AND id = $2", 2,
+                  "SELECT " CONTACT_COLUMNS " FROM contacts.contacts WHERE org_id = $1 AND id = $2", 2,
                   params);
     contacts_reply_one(call, res, "get contact", closure);
     PQclear(res);
@@ -370,7 +370,7 @@ static void contacts_update(Od__Contacts_Service *service, const Od__UpdateConta
                             in->set_metadata ? "t" : "f",
                             nullable(in->metadata_json) ? in->metadata_json : "{}"};
     res = db_exec(call->db,
-                  "UPDATE contacts SET "
+                  "UPDATE contacts.contacts SET "
                   " name = CASE WHEN $3::bool THEN $4 ELSE name END,"
                   " phone_number = CASE WHEN $5::bool THEN $6 ELSE phone_number END,"
                   " language = CASE WHEN $7::bool THEN $8 ELSE language END,"
@@ -394,7 +394,7 @@ static void contacts_delete(Od__Contacts_Service *service, const Od__DeleteConta
         closure(NULL, closure_data);
         return;
     }
-    res = db_exec(call->db, "DELETE FROM contacts WHERE org_id = $1 AND id = $2", 2, params);
+    res = db_exec(call->db, "DELETE FROM contacts.contacts WHERE org_id = $1 AND id = $2", 2, params);
     if (!db_ok(res))
         contacts_fail_sql(call, res, "delete contact");
     else if (strcmp(PQcmdTuples(res), "0") == 0)
@@ -444,13 +444,13 @@ static void contacts_list(Od__Contacts_Service *service, const Od__ListContactsR
     snprintf(offset_text, sizeof offset_text, "%lld", (long long)(page - 1) * limit);
     const char *params[] = {call->org_id, pattern, limit_text, offset_text};
 #define CONTACTS_LIST_WHERE " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR phone_number LIKE $2)"
-    count = db_exec(call->db, "SELECT count(*) FROM contacts" CONTACTS_LIST_WHERE, 2, params);
+    count = db_exec(call->db, "SELECT count(*) FROM contacts.contacts" CONTACTS_LIST_WHERE, 2, params);
     if (!db_ok(count)) {
         contacts_fail_sql(call, count, "count contacts");
         goto done;
     }
     rows = db_exec(call->db,
-                   "SELECT " CONTACT_COLUMNS " FROM contacts" CONTACTS_LIST_WHERE
+                   "SELECT " CONTACT_COLUMNS " FROM contacts.contacts" CONTACTS_LIST_WHERE
                    " ORDER BY created_at DESC, id LIMIT $3::int OFFSET $4::bigint",
                    4, params);
 #undef CONTACTS_LIST_WHERE

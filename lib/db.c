@@ -12,6 +12,11 @@ struct db {
     PGconn *conn;
 };
 
+/* Notices ("relation already exists, skipping") are not errors; keep them out of the logs. */
+static void db_ignore_notice(void *arg, const char *message)
+{
+}
+
 static void db_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -39,8 +44,7 @@ struct db *db_open(const char *conninfo, int wait_ms)
         db->conn = NULL;
         db_sleep_ms(200);
     }
-    /* Notices (e.g. "schema already exists") are not errors; keep them out of the logs. */
-    PQsetNoticeProcessor(db->conn, NULL, NULL);
+    PQsetNoticeProcessor(db->conn, db_ignore_notice, NULL);
     return db;
 }
 
@@ -70,7 +74,7 @@ static void db_revive(struct db *db)
     log_warn(NULL, "database connection lost, reconnecting");
     PQreset(db->conn);
     if (PQstatus(db->conn) == CONNECTION_OK)
-        PQsetNoticeProcessor(db->conn, NULL, NULL);
+        PQsetNoticeProcessor(db->conn, db_ignore_notice, NULL);
 }
 
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params)

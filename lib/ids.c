@@ -24,16 +24,21 @@ void ids_random_bytes(void *buf, size_t n)
 
 char *ids_new(const char *prefix, char *buf, size_t size)
 {
+    return ids_random_string(prefix, IDS_RANDOM_CHARS, buf, size);
+}
+
+char *ids_random_string(const char *prefix, size_t nchars, char *buf, size_t size)
+{
     static const char alphabet[] =
         "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    unsigned char random[IDS_RANDOM_CHARS * 2];
+    unsigned char random[64];
     size_t plen = strlen(prefix), out = 0, i = sizeof random;
 
-    if (size < plen + IDS_RANDOM_CHARS + 1)
+    if (size < plen + nchars + 1)
         abort(); /* a programming error, not a runtime condition */
     memcpy(buf, prefix, plen);
     /* Rejection sampling: bytes >= 248 would bias the modulo, so they are skipped. */
-    while (out < IDS_RANDOM_CHARS) {
+    while (out < nchars) {
         if (i == sizeof random) {
             ids_random_bytes(random, sizeof random);
             i = 0;

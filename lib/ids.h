@@ -15,6 +15,10 @@ void ids_random_bytes(void *buf, size_t n);
 /* Writes prefix (e.g. "cid_") followed by IDS_RANDOM_CHARS base62 characters. Returns buf. */
 char *ids_new(const char *prefix, char *buf, size_t size);
 
+/* Writes prefix followed by nchars random base62 characters (secrets use more than ids).
+ * Aborts if buf is too small: a programming error. Returns buf. */
+char *ids_random_string(const char *prefix, size_t nchars, char *buf, size_t size);
+
 /* 1 if text is prefix followed by 1..40 characters of [A-Za-z0-9_-]: a cheap shape check that
  * keeps junk out of queries and logs. */
 int ids_valid(const char *prefix, const char *text);

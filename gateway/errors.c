@@ -1,0 +1,96 @@
+/* The one error shape of the API: {"statusCode": 400, "message": "...", "error": "Bad Request"}. */
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "json_util.h"
+#include "log.h"
+
+const char *api_status_text(unsigned status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+    }
+}
+
+void api_error(struct api_response *res, unsigned status, const char *message, json_t *details)
+{
+    json_decref(res->body);
+    res->status = status;
+    res->body = json_pack("{s:i, s:s, s:s}", "statusCode", (int)status, "message", message,
+                          "error", api_status_text(status));
+    if (details != NULL)
+        json_object_set_new(res->body, "details", details);
+}
+
+void api_rpc_error(struct api_request *req, struct api_response *res, Od__Status status,
+                   const char *message)
+{
+    char text[256];
+    switch (status) {
+    case OD__STATUS__INVALID: api_error(res, 400, message, NULL); break;
+    case OD__STATUS__NOT_FOUND: api_error(res, 404, message, NULL); break;
+    case OD__STATUS__CONFLICT: api_error(res, 409, message, NULL); break;
+    case OD__STATUS__PAYMENT_REQUIRED: api_error(res, 402, message, NULL); break;
+    case OD__STATUS__PERMISSION_DENIED: api_error(res, 403, message, NULL); break;
+    case OD__STATUS__UNAVAILABLE: api_error(res, 503, message, NULL); break;
+    default:
+        /* Internals stay in our logs; the caller gets the id to quote to support. */
+        log_error(req->request_id, "internal error: %s", message);
+        snprintf(text, sizeof text, "Internal server error (request id %s)", req->request_id);
+        api_error(res, 500, text, NULL);
+        break;
+    }
+}
+
+json_t *api_parse_body(struct api_request *req, struct api_response *res)
+{
+    char err[JSON_ERROR_MAX];
+    json_t *root = json_parse_object(req->body, req->body_len, err, sizeof err);
+    if (root == NULL)
+        api_error(res, 400, err, NULL);
+    return root;
+}
+
+const char *api_query_string(struct api_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int api_query_int(struct api_request *req, struct api_response *res, const char *name,
+                  int fallback, int min, int max, int *out)
+{
+    const char *text = api_query_string(req, name);
+    char *end;
+    long value;
+    char msg[128];
+
+    if (text == NULL || text[0] == '\0') {
+        *out = fallback;
+        return 0;
+    }
+    value = strtol(text, &end, 10);
+    if (*end != '\0' || value < min || value > max) {
+        snprintf(msg, sizeof msg, "%s must be an integer between %d and %d", name, min, max);
+        api_error(res, 400, msg, NULL);
+        return -1;
+    }
+    *out = (int)value;
+    return 0;
+}

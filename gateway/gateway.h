@@ -1,0 +1,124 @@
+/* The gateway's internal surface: the request/response a route handler sees, the route
+ * table, authentication and rate limiting.
+ *
+ * Threads: libmicrohttpd runs a fixed pool of threads; each request is handled start to end
+ * on one of them, including its blocking RPC calls. Shared state (key cache, rate limits) is
+ * behind mutexes; the RPC clients and the database pool are thread-safe. */
+#ifndef GATEWAY_GATEWAY_H
+#define GATEWAY_GATEWAY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common.pb-c.h"
+
+struct db_pool;
+struct rpc_client;
+struct auth_cache;
+struct rate_limiter;
+
+struct gateway {
+    struct db_pool *db;             /* the gateway's own schema: organizations, API keys */
+    struct rpc_client *contacts;
+    struct auth_cache *auth;
+    struct rate_limiter *limits;
+    size_t max_body_bytes;
+    int rpc_timeout_ms;
+};
+
+enum api_scope { SCOPE_READ = 0, SCOPE_WRITE = 1 };
+enum api_tier { TIER_STANDARD = 0, TIER_PROFESSIONAL = 1, TIER_ENTERPRISE = 2 };
+
+#define ROUTE_MAX_PARAMS 4
+
+/* What a handler gets. Everything here is borrowed and lives until the response is sent. */
+struct api_request {
+    struct gateway *gw;
+    void *connection;               /* struct MHD_Connection, for query arguments */
+    const char *method;
+    const char *path;
+    const char *request_id;
+    const char *org_id;
+    enum api_scope scope;
+    const char *params[ROUTE_MAX_PARAMS]; /* ":id" segments, in pattern order */
+    const char *body;
+    size_t body_len;
+};
+
+/* What a handler fills in: a status and a JSON body (reference owned by the response). */
+struct api_response {
+    unsigned status;
+    json_t *body;
+};
+
+typedef void (*route_handler)(struct api_request *req, struct api_response *res);
+
+/* ---- errors.c ---- */
+/* Sets res to {"statusCode", "message", "error"} (plus "details" when given; stolen). */
+void api_error(struct api_response *res, unsigned status, const char *message, json_t *details);
+/* Maps a failed RPC to its HTTP error; INTERNAL hides the message behind the request id. */
+void api_rpc_error(struct api_request *req, struct api_response *res, Od__Status status,
+                   const char *message);
+const char *api_status_text(unsigned status);
+/* Parses the body as a JSON object, or answers 400 and returns NULL. Caller decrefs. */
+json_t *api_parse_body(struct api_request *req, struct api_response *res);
+/* Reads ?name= as an integer in [min, max], default when absent; -1 after answering 400. */
+int api_query_int(struct api_request *req, struct api_response *res, const char *name,
+                  int fallback, int min, int max, int *out);
+const char *api_query_string(struct api_request *req, const char *name);
+
+/* ---- router.c ---- */
+struct route {
+    const char *method;
+    const char *pattern; /* "/v1/contacts/:id" */
+    route_handler handler;
+};
+/* Finds the route for method+path, filling params. Returns the handler, or NULL with
+ * *path_known set when the path exists under another method (405). */
+route_handler router_match(const char *method, const char *path, const char **params,
+                           char *param_store, size_t store_size, bool *path_known,
+                           char *allow, size_t allow_size);
+
+/* Route tables, one per API area (routes_*.c). Each ends with a zeroed entry. */
+extern const struct route contacts_routes[];
+
+/* ---- auth.c ---- */
+struct api_identity {
+    char org_id[48];
+    char key_id[48];
+    enum api_scope scope;
+    enum api_tier tier;
+};
+struct auth_cache *auth_cache_new(int ttl_seconds);
+void auth_cache_free(struct auth_cache *cache);
+/* 0 and identity filled for a valid key; 1 for an unknown key; -1 if the database failed. */
+int auth_lookup(struct gateway *gw, const char *api_key, struct api_identity *identity);
+/* Operator commands (run against the gateway's database, outside the server). */
+int auth_create_org(struct db_pool *db, const char *name, enum api_tier tier, char *org_id,
+                    size_t org_size, char *api_key, size_t key_size);
+int auth_create_key(struct db_pool *db, const char *org_id, enum api_scope scope, char *api_key,
+                    size_t key_size);
+
+/* ---- ratelimit.c ---- */
+struct rate_decision {
+    bool allowed;
+    long limit;        /* requests per minute */
+    long remaining;
+    long reset_epoch;  /* Unix time (s) when the minute window resets */
+    long retry_after;  /* seconds, when !allowed */
+};
+struct rate_limiter *rate_limiter_new(void);
+void rate_limiter_free(struct rate_limiter *limiter);
+/* Counts one request for `who` (a key id, or "ip:..." for unauthenticated callers). */
+void rate_limiter_take(struct rate_limiter *limiter, const char *who, enum api_tier tier,
+                       int64_t now_ms, struct rate_decision *out);
+
+/* ---- http.c ---- */
+struct http_server;
+struct http_server *http_server_start(struct gateway *gw, const char *bind_address, int port,
+                                      int threads, int max_connections, int timeout_seconds);
+void http_server_stop(struct http_server *server);
+
+#endif

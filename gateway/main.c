@@ -1,0 +1,153 @@
+/* gateway: configuration, start-up and shutdown, and the operator commands
+ *   gateway                                  serve the HTTP API
+ *   gateway org-create NAME [--tier T]       {"orgId": ..., "apiKey": ...}
+ *   gateway key-create ORG_ID [--scope S]    {"apiKey": ...}
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "contacts.pb-c.h"
+#include "db.h"
+#include "gateway.h"
+#include "health.h"
+#include "log.h"
+#include "migrate.h"
+#include "rpc.h"
+#include "service.h"
+
+extern const struct migration gateway_migrations[];
+
+static int gateway_ready(void *arg)
+{
+    struct gateway *gw = arg;
+    struct db *db = db_pool_acquire(gw->db);
+    int rc = db_ping(db);
+    db_pool_release(gw->db, db);
+    return rc;
+}
+
+/* Opens the gateway's database and brings its schema up to date. */
+static struct db_pool *gateway_open_db(int pool_size)
+{
+    const char *url =
+        config_string("DATABASE_URL", "postgresql://outdial_gateway@127.0.0.1:55432/outdial");
+    struct db_pool *pool = db_pool_open(url, pool_size, 30000);
+    struct db *db;
+    int rc;
+    if (pool == NULL)
+        return NULL;
+    db = db_pool_acquire(pool);
+    rc = migrate_run(db, "gateway", gateway_migrations);
+    db_pool_release(pool, db);
+    if (rc < 0) {
+        db_pool_close(pool);
+        return NULL;
+    }
+    return pool;
+}
+
+static const char *option_value(int argc, char **argv, const char *name, const char *fallback)
+{
+    for (int i = 0; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return argv[i + 1];
+    return fallback;
+}
+
+static int gateway_command(int argc, char **argv)
+{
+    char org_id[64], api_key[128];
+    struct db_pool *pool;
+    int rc = 1;
+
+    if (strcmp(argv[1], "org-create") == 0 && argc >= 3) {
+        const char *tier_name = option_value(argc, argv, "--tier", "standard");
+        enum api_tier tier = strcmp(tier_name, "enterprise") == 0     ? TIER_ENTERPRISE
+                             : strcmp(tier_name, "professional") == 0 ? TIER_PROFESSIONAL
+                             : strcmp(tier_name, "standard") == 0     ? TIER_STANDARD
+                                                                      : (enum api_tier)-1;
+        if ((int)tier < 0 || strlen(argv[2]) == 0 || strlen(argv[2]) > 200) {
+            fprintf(stderr, "org-create: NAME of 1-200 bytes and --tier standard|professional|enterprise\n");
+            return 2;
+        }
+        if ((pool = gateway_open_db(1)) == NULL)
+            return 1;
+        if (auth_create_org(pool, argv[2], tier, org_id, sizeof org_id, api_key,
+                            sizeof api_key) == 0) {
+            printf("{\"orgId\": \"%s\", \"apiKey\": \"%s\"}\n", org_id, api_key);
+            rc = 0;
+        }
+        db_pool_close(pool);
+        return rc;
+    }
+    if (strcmp(argv[1], "key-create") == 0 && argc >= 3) {
+        const char *scope_name = option_value(argc, argv, "--scope", "write");
+        if (strcmp(scope_name, "read") != 0 && strcmp(scope_name, "write") != 0) {
+            fprintf(stderr, "key-create: --scope read|write\n");
+            return 2;
+        }
+        if ((pool = gateway_open_db(1)) == NULL)
+            return 1;
+        if (auth_create_key(pool, argv[2],
+                            strcmp(scope_name, "write") == 0 ? SCOPE_WRITE : SCOPE_READ, api_key,
+                            sizeof api_key) == 0) {
+            printf("{\"apiKey\": \"%s\"}\n", api_key);
+            rc = 0;
+        }
+        db_pool_close(pool);
+        return rc;
+    }
+    fprintf(stderr, "usage: gateway [org-create NAME [--tier T] | key-create ORG_ID [--scope S]]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    struct gateway gw;
+    struct http_server *http = NULL;
+    struct health *health = NULL;
+    int threads, rc = 1, sig;
+
+    service_block_signals();
+    log_init("gateway");
+    if (argc > 1)
+        return gateway_command(argc, argv);
+
+    memset(&gw, 0, sizeof gw);
+    threads = (int)config_int("HTTP_THREADS", 16, 1, 256);
+    gw.max_body_bytes = (size_t)config_int("HTTP_MAX_BODY_BYTES", 16 * 1024 * 1024, 1024,
+                                           (int64_t)1 << 30);
+    gw.rpc_timeout_ms = (int)config_int("RPC_TIMEOUT_MS", 10000, 10, 600000);
+    if ((gw.db = gateway_open_db((int)config_int("DB_POOL_SIZE", 4, 1, 64))) == NULL)
+        goto out;
+    gw.auth = auth_cache_new((int)config_int("API_KEY_CACHE_SECONDS", 30, 0, 3600));
+    gw.limits = rate_limiter_new();
+    gw.contacts = rpc_client_open(&od__contacts__descriptor,
+                                  config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
+    if (gw.auth == NULL || gw.limits == NULL || gw.contacts == NULL)
+        goto out;
+    http = http_server_start(&gw, config_string("HTTP_BIND", "127.0.0.1"),
+                             (int)config_int("HTTP_PORT", 8080, 0, 65535), threads,
+                             (int)config_int("HTTP_MAX_CONNECTIONS", 4096, 1, 1000000),
+                             (int)config_int("HTTP_TIMEOUT_SECONDS", 60, 1, 3600));
+    if (http == NULL)
+        goto out;
+    health = health_start(config_string("HEALTH_LISTEN", "http://127.0.0.1:9100"), gateway_ready,
+                          &gw);
+    if (health == NULL)
+        goto out;
+    sig = service_wait_for_signal();
+    log_info(NULL, "gateway stopping on signal %d", sig);
+    rc = 0;
+out:
+    health_stop(health);
+    http_server_stop(http); /* finishes in-flight requests before the clients go away */
+    rpc_client_close(gw.contacts);
+    rate_limiter_free(gw.limits);
+    auth_cache_free(gw.auth);
+    db_pool_close(gw.db);
+    return rc;
+}

@@ -1,0 +1,208 @@
+/* /v1/contacts: JSON in, a Contacts RPC, JSON out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "contacts_json.h"
+#include "gateway.h"
+#include "ids.h"
+#include "json_util.h"
+#include "rpc.h"
+
+#define CONTACT_ID_PREFIX "cid_"
+
+/* Runs a Contacts stub with the request's organization, id and deadline. */
+#define CONTACTS_CALL(req, ctx, stub, input)                                                   \
+    do {                                                                                       \
+        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
+        stub(rpc_client_service((req)->gw->contacts), (input), NULL, &(ctx));                  \
+    } while (0)
+
+static void contacts_bulk(struct api_request *req, struct api_response *res)
+{
+    Od__BulkUpsertRequest in;
+    struct rpc_ctx ctx;
+    char err[JSON_ERROR_MAX];
+    json_t *body = api_parse_body(req, res);
+
+    if (body == NULL)
+        return;
+    if (contacts_json_bulk_request(body, &in, err, sizeof err) != 0) {
+        api_error(res, 400, err, NULL);
+        json_decref(body);
+        return;
+    }
+    CONTACTS_CALL(req, ctx, od__contacts__bulk_upsert, &in);
+    contacts_json_bulk_free(&in);
+    json_decref(body);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+        rpc_ctx_release(&ctx);
+        return;
+    }
+    Od__BulkUpsertReply *out = (Od__BulkUpsertReply *)ctx.reply;
+    json_t *contacts = json_array(), *errors = json_array();
+    for (size_t i = 0; i < out->n_contacts; i++)
+        json_array_append_new(contacts, json_pack("{s:s, s:s, s:s}", "id", out->contacts[i]->id,
+                                                  "name", out->contacts[i]->name, "phoneNumber",
+                                                  out->contacts[i]->phone_number));
+    for (size_t i = 0; i < out->n_errors; i++)
+        json_array_append_new(errors, json_pack("{s:i, s:s, s:s}", "index", out->errors[i]->index,
+                                                "phoneNumber", out->errors[i]->phone_number,
+                                                "reason", out->errors[i]->reason));
+    res->status = 200;
+    res->body = json_pack("{s:i, s:i, s:i, s:o, s:o}", "created", out->created, "updated",
+                          out->updated, "failed", out->failed, "contacts", contacts, "errors",
+                          errors);
+    rpc_ctx_release(&ctx);
+}
+
+/* Answers with the contact a call returned, or its error. */
+static void contacts_reply(struct api_request *req, struct api_response *res,
+                           struct rpc_ctx *ctx, unsigned ok_status)
+{
+    if (ctx->status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx->status, ctx->message);
+    } else {
+        res->status = ok_status;
+        res->body = contacts_json_contact((Od__Contact *)ctx->reply);
+    }
+    rpc_ctx_release(ctx);
+}
+
+static void contacts_create(struct api_request *req, struct api_response *res)
+{
+    Od__ContactInput in;
+    struct rpc_ctx ctx;
+    char err[JSON_ERROR_MAX];
+    json_t *body = api_parse_body(req, res);
+
+    if (body == NULL)
+        return;
+    if (contacts_json_input(body, "", &in, err, sizeof err) != 0) {
+        api_error(res, 400, err, NULL);
+        json_decref(body);
+        return;
+    }
+    CONTACTS_CALL(req, ctx, od__contacts__create, &in);
+    if (in.metadata_json != protobuf_c_empty_string)
+        free(in.metadata_json);
+    json_decref(body);
+    contacts_reply(req, res, &ctx, 201);
+}
+
+/* Ids that cannot be ours are 404 without a round trip. */
+static int contacts_check_id(struct api_request *req, struct api_response *res)
+{
+    if (!ids_valid(CONTACT_ID_PREFIX, req->params[0])) {
+        api_error(res, 404, "contact not found", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static void contacts_get(struct api_request *req, struct api_response *res)
+{
+    Od__GetContactRequest in = OD__GET_CONTACT_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    if (contacts_check_id(req, res) != 0)
+        return;
+    in.id = (char *)req->params[0];
+    CONTACTS_CALL(req, ctx, od__contacts__get, &in);
+    contacts_reply(req, res, &ctx, 200);
+}
+
+static void contacts_update(struct api_request *req, struct api_response *res)
+{
+    Od__UpdateContactRequest in = OD__UPDATE_CONTACT_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    const char *name = NULL, *phone = NULL, *language = NULL;
+    char *metadata = NULL, err[JSON_ERROR_MAX];
+    json_t *body;
+
+    if (contacts_check_id(req, res) != 0 || (body = api_parse_body(req, res)) == NULL)
+        return;
+    if (json_field_string(body, "", "name", 4096, &name, err, sizeof err) < 0 ||
+        json_field_string(body, "", "phoneNumber", 4096, &phone, err, sizeof err) < 0 ||
+        json_field_string(body, "", "language", 4096, &language, err, sizeof err) < 0 ||
+        json_field_object_text(body, "", "metadata", 65536, &metadata, err, sizeof err) < 0) {
+        api_error(res, 400, err, NULL);
+        json_decref(body);
+        return;
+    }
+    in.id = (char *)req->params[0];
+    /* A key present with null clears name or language; phoneNumber cannot be cleared. */
+    in.set_name = json_object_get(body, "name") != NULL;
+    in.name = (char *)(name ? name : "");
+    in.set_phone_number = phone != NULL || json_object_get(body, "phoneNumber") != NULL;
+    in.phone_number = (char *)(phone ? phone : "");
+    in.set_language = json_object_get(body, "language") != NULL;
+    in.language = (char *)(language ? language : "");
+    in.set_metadata = metadata != NULL;
+    in.metadata_json = metadata ? metadata : (char *)"";
+    CONTACTS_CALL(req, ctx, od__contacts__update, &in);
+    free(metadata);
+    json_decref(body);
+    contacts_reply(req, res, &ctx, 200);
+}
+
+static void contacts_delete(struct api_request *req, struct api_response *res)
+{
+    Od__DeleteContactRequest in = OD__DELETE_CONTACT_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    if (contacts_check_id(req, res) != 0)
+        return;
+    in.id = (char *)req->params[0];
+    CONTACTS_CALL(req, ctx, od__contacts__delete, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+    } else {
+        res->status = 200;
+        res->body = json_pack("{s:s, s:b}", "id", in.id, "deleted", 1);
+    }
+    rpc_ctx_release(&ctx);
+}
+
+static void contacts_list(struct api_request *req, struct api_response *res)
+{
+    Od__ListContactsRequest in = OD__LIST_CONTACTS_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    int page, limit;
+    const char *search = api_query_string(req, "search");
+
+    if (api_query_int(req, res, "page", 1, 1, 1000000, &page) != 0 ||
+        api_query_int(req, res, "limit", 20, 1, 100, &limit) != 0)
+        return;
+    if (search != NULL && strlen(search) > 100) {
+        api_error(res, 400, "search must be at most 100 characters", NULL);
+        return;
+    }
+    in.page = page;
+    in.limit = limit;
+    in.search = (char *)(search ? search : "");
+    CONTACTS_CALL(req, ctx, od__contacts__list, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+        rpc_ctx_release(&ctx);
+        return;
+    }
+    Od__ListContactsReply *out = (Od__ListContactsReply *)ctx.reply;
+    json_t *data = json_array();
+    for (size_t i = 0; i < out->n_data; i++)
+        json_array_append_new(data, contacts_json_contact(out->data[i]));
+    res->status = 200;
+    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
+                          "page", page, "limit", limit);
+    rpc_ctx_release(&ctx);
+}
+
+/* Literal paths before ":id" patterns: the first match wins. */
+const struct route contacts_routes[] = {
+    {"POST", "/v1/contacts/bulk", contacts_bulk},
+    {"POST", "/v1/contacts", contacts_create},
+    {"GET", "/v1/contacts", contacts_list},
+    {"GET", "/v1/contacts/:id", contacts_get},
+    {"PATCH", "/v1/contacts/:id", contacts_update},
+    {"DELETE", "/v1/contacts/:id", contacts_delete},
+    {NULL, NULL, NULL},
+};
