@@ -31,8 +31,7 @@ static void contacts_from_row(PGresult *res, int row, Od__Contact *c)
     c->updated_at = PQgetvalue(res, row, 6);
 }
 
-/* Maps a failed statement to a status: the database being away is UNAVAILABLE. */
-static void contacts_fail_sql(struct rpc_call *call, PGresult *res, const char *what)
+void contacts_fail_sql(struct rpc_call *call, PGresult *res, const char *what)
 {
     if (db_is_connection_error(call->db, res))
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
@@ -41,7 +40,7 @@ static void contacts_fail_sql(struct rpc_call *call, PGresult *res, const char *
     log_error(call->request_id, "%s: %s", what, PQresultErrorMessage(res));
 }
 
-static int contacts_require_org(struct rpc_call *call)
+int contacts_require_org(struct rpc_call *call)
 {
     if (call->org_id[0] == '\0') {
         rpc_fail(call, OD__STATUS__INVALID, "organization id is required");
@@ -50,211 +49,9 @@ static int contacts_require_org(struct rpc_call *call)
     return 0;
 }
 
-static const char *nullable(const char *s)
+const char *nullable(const char *s)
 {
     return (s != NULL && s[0] != '\0') ? s : NULL;
-}
-
-/* ---------------- bulk upsert ---------------- */
-
-/* A valid input row, remembered by its position in the request. */
-struct bulk_row {
-    int index;
-    const Od__ContactInput *in;
-};
-
-static int bulk_row_by_phone(const void *a, const void *b)
-{
-    const struct bulk_row *x = a, *y = b;
-    int c = strcmp(x->in->phone_number, y->in->phone_number);
-    return c != 0 ? c : (x->index - y->index);
-}
-
-/* One returned row of the upsert statement. */
-struct bulk_result {
-    const char *phone;
-    const char *id;
-    int inserted;
-};
-
-static int bulk_result_by_phone(const void *a, const void *b)
-{
-    return strcmp(((const struct bulk_result *)a)->phone, ((const struct bulk_result *)b)->phone);
-}
-
-/* Builds the statement's one parameter: a JSON array of the distinct rows to write. When a
- * phone number appears more than once the last row wins (ON CONFLICT cannot touch one row
- * twice in a statement). rows must be sorted by phone, then position. */
-static char *bulk_encode_rows(const struct bulk_row *rows, size_t n, size_t *distinct)
-{
-    json_t *array = json_array();
-    char id[IDS_MAX_LEN];
-    char *text;
-
-    *distinct = 0;
-    for (size_t i = 0; i < n; i++) {
-        const Od__ContactInput *in = rows[i].in;
-        json_t *row;
-        if (i + 1 < n && strcmp(in->phone_number, rows[i + 1].in->phone_number) == 0)
-            continue; /* a later row has the same phone: it wins */
-        row = json_object();
-        json_object_set_new(row, "id", json_string(ids_new("cid_", id, sizeof id)));
-        json_object_set_new(row, "phone", json_string(in->phone_number));
-        json_object_set_new(row, "name", nullable(in->name) ? json_string(in->name) : json_null());
-        json_object_set_new(row, "lang",
-                            nullable(in->language) ? json_string(in->language) : json_null());
-        json_object_set_new(row, "meta",
-                            nullable(in->metadata_json) ? json_loads(in->metadata_json, 0, NULL)
-                                                        : json_object());
-        json_array_append_new(array, row);
-        (*distinct)++;
-    }
-    text = json_dumps(array, JSON_COMPACT);
-    json_decref(array);
-    return text;
-}
-
-/* A name or language left out keeps the stored one; metadata keys are merged (new wins). */
-static const char bulk_upsert_sql[] =
-    "INSERT INTO contacts.contacts AS c (id, org_id, name, phone_number, language, metadata) "
-    "SELECT r.id, $1, r.name, r.phone, r.lang, coalesce(r.meta, '{}'::jsonb) "
-    "FROM json_to_recordset($2::json) AS r(id text, phone text, name text, lang text, meta jsonb) "
-    "ON CONFLICT (org_id, phone_number) DO UPDATE SET "
-    "  name = coalesce(EXCLUDED.name, c.name), "
-    "  language = coalesce(EXCLUDED.language, c.language), "
-    "  metadata = c.metadata || EXCLUDED.metadata, "
-    "  updated_at = now() "
-    "RETURNING phone_number, id, (xmax = 0) AS inserted";
-
-static void bulk_add_error(Od__BulkUpsertReply *reply, Od__RowError *errors, int index,
-                           const char *phone, const char *reason)
-{
-    Od__RowError *e = &errors[reply->n_errors];
-    od__row_error__init(e);
-    e->index = index;
-    e->phone_number = (char *)phone;
-    e->reason = (char *)reason;
-    reply->errors[reply->n_errors++] = e;
-}
-
-static void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertRequest *in,
-                                 Od__BulkUpsertReply_Closure closure, void *closure_data)
-{
-    struct rpc_call *call = closure_data;
-    Od__BulkUpsertReply reply = OD__BULK_UPSERT_REPLY__INIT;
-    size_t n = in->n_contacts, nvalid = 0, distinct = 0, nresults = 0;
-    struct bulk_row *rows = NULL;
-    struct bulk_result *results = NULL;
-    Od__RowError *error_store = NULL;
-    Od__Contact *contact_store = NULL;
-    char *payload = NULL, *seen = NULL;
-    unsigned char *row_ok = NULL;
-    PGresult *res = NULL;
-
-    if (contacts_require_org(call) != 0)
-        goto done;
-    if (n > CONTACTS_BULK_MAX) {
-        rpc_fail(call, OD__STATUS__INVALID, "contacts must hold at most %d entries",
-                 CONTACTS_BULK_MAX);
-        goto done;
-    }
-    rows = calloc(n + 1, sizeof *rows);
-    row_ok = calloc(n + 1, 1);
-    error_store = calloc(n + 1, sizeof *error_store);
-    contact_store = calloc(n + 1, sizeof *contact_store);
-    reply.errors = calloc(n + 1, sizeof *reply.errors);
-    reply.contacts = calloc(n + 1, sizeof *reply.contacts);
-    if (!rows || !row_ok || !error_store || !contact_store || !reply.errors || !reply.contacts) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-
-    for (size_t i = 0; i < n; i++) {
-        const char *reason = contacts_validate_input(in->contacts[i]);
-        if (reason != NULL)
-            bulk_add_error(&reply, error_store, (int)i, in->contacts[i]->phone_number, reason);
-        else {
-            rows[nvalid++] = (struct bulk_row){(int)i, in->contacts[i]};
-            row_ok[i] = 1;
-        }
-    }
-    reply.failed = (int32_t)reply.n_errors;
-
-    if (nvalid > 0) {
-        char *params_buf[2];
-        qsort(rows, nvalid, sizeof *rows, bulk_row_by_phone);
-        payload = bulk_encode_rows(rows, nvalid, &distinct);
-        params_buf[0] = (char *)call->org_id;
-        params_buf[1] = payload;
-        res = db_exec(call->db, bulk_upsert_sql, 2, (const char *const *)params_buf);
-        if (!db_ok(res)) {
-            contacts_fail_sql(call, res, "bulk upsert");
-            goto done;
-        }
-        nresults = (size_t)PQntuples(res);
-        results = calloc(nresults + 1, sizeof *results);
-        if (results == NULL) {
-            rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-            goto done;
-        }
-        for (size_t i = 0; i < nresults; i++) {
-            results[i].phone = PQgetvalue(res, (int)i, 0);
-            results[i].id = PQgetvalue(res, (int)i, 1);
-            results[i].inserted = PQgetvalue(res, (int)i, 2)[0] == 't';
-        }
-        qsort(results, nresults, sizeof *results, bulk_result_by_phone);
-    }
-
-    /* Report every written row in request order, finding its result by phone. The first row
-     * of a phone number counts as created or updated as the database said; repeats of it
-     * count as updates. */
-    seen = calloc(nresults + 1, 1);
-    if (seen == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const Od__ContactInput *ci = in->contacts[i];
-        struct bulk_result key = {ci->phone_number, NULL, 0}, *found;
-        Od__Contact *c;
-        size_t slot;
-        if (!row_ok[i])
-            continue;
-        found = bsearch(&key, results, nresults, sizeof *results, bulk_result_by_phone);
-        if (found == NULL) {
-            rpc_fail(call, OD__STATUS__INTERNAL, "bulk upsert lost a row");
-            goto done;
-        }
-        c = &contact_store[reply.n_contacts];
-        od__contact__init(c);
-        c->id = (char *)found->id;
-        c->name = ci->name;
-        c->phone_number = ci->phone_number;
-        reply.contacts[reply.n_contacts++] = c;
-        slot = (size_t)(found - results);
-        if (!seen[slot] && found->inserted)
-            reply.created++;
-        else
-            reply.updated++;
-        seen[slot] = 1;
-    }
-    if (call->status == OD__STATUS__OK)
-        log_info(call->request_id, "bulk upsert org=%s rows=%zu distinct=%zu created=%d "
-                 "updated=%d failed=%d", call->org_id, n, distinct, reply.created,
-                 reply.updated, reply.failed);
-
-done:
-    closure(call->status == OD__STATUS__OK ? &reply : NULL, closure_data);
-    PQclear(res);
-    free(payload);
-    free(results);
-    free(seen);
-    free(row_ok);
-    free(rows);
-    free(error_store);
-    free(contact_store);
-    free(reply.errors);
-    free(reply.contacts);
 }
 
 /* ---------------- single-contact calls ---------------- */
@@ -274,7 +71,7 @@ static void contacts_create(Od__Contacts_Service *service, const Od__ContactInpu
         rpc_fail(call, OD__STATUS__INVALID, "%s", reason);
         goto fail;
     }
-    const char *params[] = {ids_new("cid_", id, sizeof id), call->org_id, nullable(in->name),
+    const char *params[] = {ids_new_ordered("cid_", id, sizeof id), call->org_id, nullable(in->name),
                             in->phone_number, nullable(in->language),
                             nullable(in->metadata_json) ? in->metadata_json : "{}"};
     res = db_exec(call->db,
@@ -451,7 +248,7 @@ static void contacts_list(Od__Contacts_Service *service, const Od__ListContactsR
     }
     rows = db_exec(call->db,
                    "SELECT " CONTACT_COLUMNS " FROM contacts.contacts" CONTACTS_LIST_WHERE
-                   " ORDER BY created_at DESC, id LIMIT $3::int OFFSET $4::bigint",
+                   " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
                    4, params);
 #undef CONTACTS_LIST_WHERE
     if (!db_ok(rows)) {

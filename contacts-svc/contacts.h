@@ -20,4 +20,17 @@ const char *contacts_validate_input(const Od__ContactInput *in);
 /* 1 if tag looks like a BCP 47 language tag (e.g. "hi-IN", "en", "zh-Hant-TW"). */
 int contacts_language_valid(const char *tag);
 
+/* Shared by the handler files (contacts.c, bulk.c). */
+struct rpc_call;
+typedef struct pg_result PGresult;
+/* Fails the call for a failed statement: the database being away is UNAVAILABLE. */
+void contacts_fail_sql(struct rpc_call *call, PGresult *res, const char *what);
+/* Fails the call (INVALID) unless it carries an organization; -1 then. */
+int contacts_require_org(struct rpc_call *call);
+/* NULL for NULL or "", else s: "" in a message means "not given", which SQL spells NULL. */
+const char *nullable(const char *s);
+
+void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertRequest *in,
+                          Od__BulkUpsertReply_Closure closure, void *closure_data);
+
 #endif

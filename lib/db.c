@@ -119,6 +119,37 @@ int db_command(struct db *db, const char *sql, int nparams, const char *const *p
     return rc;
 }
 
+int db_copy_in(struct db *db, const char *copy_sql, const char *data, size_t len)
+{
+    const size_t chunk = 1 << 20;
+    PGresult *res;
+    int rc = 0;
+
+    db_revive(db);
+    res = PQexec(db->conn, copy_sql);
+    if (PQresultStatus(res) != PGRES_COPY_IN) {
+        log_error(NULL, "copy failed to start: %s", PQerrorMessage(db->conn));
+        PQclear(res);
+        return -1;
+    }
+    PQclear(res);
+    for (size_t off = 0; off < len && rc == 0; off += chunk) {
+        size_t n = len - off < chunk ? len - off : chunk;
+        if (PQputCopyData(db->conn, data + off, (int)n) != 1)
+            rc = -1;
+    }
+    if (PQputCopyEnd(db->conn, rc == 0 ? NULL : "client failed to send data") != 1)
+        rc = -1;
+    while ((res = PQgetResult(db->conn)) != NULL) {
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            log_error(NULL, "copy failed: %s", PQresultErrorMessage(res));
+            rc = -1;
+        }
+        PQclear(res);
+    }
+    return rc;
+}
+
 int db_begin(struct db *db)
 {
     return db_command(db, "BEGIN", 0, NULL);

@@ -25,6 +25,9 @@ void db_close(struct db *db);
  * connection the result carries PGRES_FATAL_ERROR. */
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params);
 
+/* Runs `COPY ... FROM STDIN` (text format) and streams data to it. 0 on success, -1 (logged). */
+int db_copy_in(struct db *db, const char *copy_sql, const char *data, size_t len);
+
 /* db_exec for statements with no rows to read: 0 on success, -1 on failure (logged). */
 int db_command(struct db *db, const char *sql, int nparams, const char *const *params);
 

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/random.h>
+#include <time.h>
 
 void ids_random_bytes(void *buf, size_t n)
 {
@@ -27,10 +29,33 @@ char *ids_new(const char *prefix, char *buf, size_t size)
     return ids_random_string(prefix, IDS_RANDOM_CHARS, buf, size);
 }
 
+static const char ids_alphabet[] =
+    "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+char *ids_new_ordered(const char *prefix, char *buf, size_t size)
+{
+    struct timespec now;
+    uint64_t ms;
+    size_t plen = strlen(prefix);
+    char time_part[9];
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    for (int i = 7; i >= 0; i--) { /* 62^8 ms is about 6,900 years */
+        time_part[i] = ids_alphabet[ms % 62];
+        ms /= 62;
+    }
+    time_part[8] = '\0';
+    if (size < plen + IDS_RANDOM_CHARS + 1)
+        abort();
+    memcpy(buf, prefix, plen);
+    memcpy(buf + plen, time_part, 8);
+    ids_random_string("", IDS_RANDOM_CHARS - 8, buf + plen + 8, size - plen - 8);
+    return buf;
+}
+
 char *ids_random_string(const char *prefix, size_t nchars, char *buf, size_t size)
 {
-    static const char alphabet[] =
-        "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     unsigned char random[64];
     size_t plen = strlen(prefix), out = 0, i = sizeof random;
 
@@ -45,7 +70,7 @@ char *ids_random_string(const char *prefix, size_t nchars, char *buf, size_t siz
         }
         unsigned char b = random[i++];
         if (b < 248)
-            buf[plen + out++] = alphabet[b % 62];
+            buf[plen + out++] = ids_alphabet[b % 62];
     }
     buf[plen + out] = '\0';
     return buf;

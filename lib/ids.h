@@ -15,6 +15,11 @@ void ids_random_bytes(void *buf, size_t n);
 /* Writes prefix (e.g. "cid_") followed by IDS_RANDOM_CHARS base62 characters. Returns buf. */
 char *ids_new(const char *prefix, char *buf, size_t size);
 
+/* Like ids_new, but the first 8 characters after the prefix encode the current time in
+ * milliseconds, so ids sort (byte-wise, COLLATE "C") in creation order and index inserts land
+ * at the right edge of a B-tree. The remaining 14 characters are random (about 83 bits). */
+char *ids_new_ordered(const char *prefix, char *buf, size_t size);
+
 /* Writes prefix followed by nchars random base62 characters (secrets use more than ids).
  * Aborts if buf is too small: a programming error. Returns buf. */
 char *ids_random_string(const char *prefix, size_t nchars, char *buf, size_t size);
