@@ -148,7 +148,7 @@ static enum MHD_Result http_handle(struct gateway *gw, struct MHD_Connection *co
     route_handler handler;
     bool path_known;
     enum MHD_Result rc;
-    int found;
+    int found = -1;
 
     memset(&req, 0, sizeof req);
     if (key == NULL) {
