@@ -111,9 +111,7 @@ void contacts_json_bulk_free(Od__BulkUpsertRequest *req)
 
 json_t *contacts_json_contact(const Od__Contact *c)
 {
-    json_t *metadata = json_loads(c->metadata_json, 0, NULL);
-    if (metadata == NULL)
-        metadata = json_object();
+    json_t *metadata = json_object_from_text(c->metadata_json);
     return json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "id", c->id, "name", c->name,
                      "phoneNumber", c->phone_number, "language",
                      c->language[0] ? json_string(c->language) : json_null(), "metadata",

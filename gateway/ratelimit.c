@@ -5,6 +5,7 @@
  * Fixed windows (the current minute and second) per caller, in memory. Limits are per gateway
  * replica: with N replicas behind a balancer a key gets up to N times its tier. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,10 +99,15 @@ void rate_limiter_take(struct rate_limiter *l, const char *who, enum api_tier ti
     long per_minute = rate_tiers[tier].per_minute, per_second = rate_tiers[tier].per_second;
     struct rate_entry *e;
 
+    char name[RATE_WHO_MAX];
+
+    /* Entries store at most RATE_WHO_MAX - 1 bytes of a name; look up by the same prefix, or
+     * a long name would never find its entry and never be limited. */
+    snprintf(name, sizeof name, "%s", who);
     out->limit = per_minute;
     out->reset_epoch = (long)((minute + 1) * 60);
     pthread_mutex_lock(&l->lock);
-    e = rate_entry_get(l, who, minute);
+    e = rate_entry_get(l, name, minute);
     if (e == NULL) { /* out of memory: fail open rather than refuse everyone */
         pthread_mutex_unlock(&l->lock);
         out->allowed = true;

@@ -55,10 +55,9 @@ route_handler router_match(const char *method, const char *path, const char **pa
                 continue;
             if (strcmp(r->method, method) == 0) {
                 /* The first match wins, so tables list literal paths before ":id" ones. */
-                if (literal == NULL) {
-                    router_match_pattern(r->pattern, path, params, param_store, store_size);
+                if (literal == NULL &&
+                    router_match_pattern(r->pattern, path, params, param_store, store_size))
                     literal = r->handler;
-                }
             } else {
                 size_t len = strlen(allow);
                 if (strstr(allow, r->method) == NULL)
