@@ -136,6 +136,63 @@ static const char *http_api_key(struct MHD_Connection *conn)
     return NULL;
 }
 
+/* Authenticates the caller and counts the request against its rate limit. Returns true when
+ * the request may go on; otherwise res holds the 401/429/503. rate is always filled. */
+static bool http_authorize(struct gateway *gw, struct MHD_Connection *conn,
+                           struct api_identity *identity, struct rate_decision *rate,
+                           struct api_response *res)
+{
+    const char *key = http_api_key(conn);
+    char who[64];
+    int found = key != NULL ? auth_lookup(gw, key, identity) : 1;
+
+    if (found != 0) {
+        /* Callers without a valid key are limited per address, which also slows guessing. */
+        http_client_ip(conn, who, sizeof who);
+        rate_limiter_take(gw->limits, who, TIER_STANDARD, time_now_ms(), rate);
+        if (!rate->allowed)
+            api_error(res, 429, "Rate limit exceeded", NULL);
+        else if (found < 0)
+            api_error(res, 503, "Authentication is temporarily unavailable", NULL);
+        else if (key == NULL)
+            api_error(res, 401, "Missing API key: send x-api-key or Authorization: Bearer", NULL);
+        else
+            api_error(res, 401, "Invalid API key", NULL);
+        return false;
+    }
+    rate_limiter_take(gw->limits, identity->key_id, identity->tier, time_now_ms(), rate);
+    if (!rate->allowed) {
+        api_error(res, 429, "Rate limit exceeded", NULL);
+        return false;
+    }
+    return true;
+}
+
+static void http_too_large(struct gateway *gw, struct api_response *res)
+{
+    char msg[96];
+    snprintf(msg, sizeof msg, "Request body exceeds the limit of %zu bytes", gw->max_body_bytes);
+    api_error(res, 413, msg, NULL);
+}
+
+/* Answers a request whose declared body is over the limit before reading any of it (the
+ * connection is closed after the reply). Authentication still comes first. */
+static enum MHD_Result http_refuse_body(struct gateway *gw, struct MHD_Connection *conn,
+                                        struct http_exchange *ex, const char *url,
+                                        const char *method)
+{
+    struct api_response res = {0, NULL};
+    struct api_identity identity;
+    struct rate_decision rate;
+    bool ok = http_authorize(gw, conn, &identity, &rate, &res);
+    enum MHD_Result rc;
+    if (ok)
+        http_too_large(gw, &res);
+    rc = http_send(conn, ex, method, url, &res, &rate, ok ? identity.org_id : NULL, NULL);
+    json_decref(res.body);
+    return rc;
+}
+
 static enum MHD_Result http_handle(struct gateway *gw, struct MHD_Connection *conn,
                                    struct http_exchange *ex, const char *url, const char *method)
 {
@@ -143,46 +200,17 @@ static enum MHD_Result http_handle(struct gateway *gw, struct MHD_Connection *co
     struct rate_decision rate;
     struct api_identity identity;
     struct api_request req;
-    char who[64], allow[64], param_store[512];
-    const char *key = http_api_key(conn);
+    char allow[64], param_store[512];
     route_handler handler;
-    bool path_known;
+    bool path_known, authorized;
     enum MHD_Result rc;
-    int found = -1;
 
     memset(&req, 0, sizeof req);
-    if (key == NULL) {
-        /* Unauthenticated callers are limited per address, which also slows key guessing. */
-        http_client_ip(conn, who, sizeof who);
-        rate_limiter_take(gw->limits, who, TIER_STANDARD, time_now_ms(), &rate);
-        api_error(&res, rate.allowed ? 401 : 429,
-                  rate.allowed ? "Missing API key: send x-api-key or Authorization: Bearer"
-                               : "Rate limit exceeded",
-                  NULL);
+    authorized = http_authorize(gw, conn, &identity, &rate, &res);
+    if (!authorized)
         goto send;
-    }
-    found = auth_lookup(gw, key, &identity);
-    if (found != 0) {
-        http_client_ip(conn, who, sizeof who);
-        rate_limiter_take(gw->limits, who, TIER_STANDARD, time_now_ms(), &rate);
-        if (!rate.allowed)
-            api_error(&res, 429, "Rate limit exceeded", NULL);
-        else if (found < 0)
-            api_error(&res, 503, "Authentication is temporarily unavailable", NULL);
-        else
-            api_error(&res, 401, "Invalid API key", NULL);
-        goto send;
-    }
-    rate_limiter_take(gw->limits, identity.key_id, identity.tier, time_now_ms(), &rate);
-    if (!rate.allowed) {
-        api_error(&res, 429, "Rate limit exceeded", NULL);
-        goto send;
-    }
     if (ex->too_large) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "Request body exceeds the limit of %zu bytes",
-                 gw->max_body_bytes);
-        api_error(&res, 413, msg, NULL);
+        http_too_large(gw, &res);
         goto send;
     }
     handler = router_match(method, url, req.params, param_store, sizeof param_store, &path_known,
@@ -210,7 +238,7 @@ static enum MHD_Result http_handle(struct gateway *gw, struct MHD_Connection *co
     if (res.body == NULL && res.status != 204)
         api_error(&res, 500, "handler produced no response", NULL);
 send:
-    rc = http_send(conn, ex, method, url, &res, &rate, found == 0 ? identity.org_id : NULL,
+    rc = http_send(conn, ex, method, url, &res, &rate, authorized ? identity.org_id : NULL,
                    res.status == 405 ? allow : NULL);
     json_decref(res.body);
     return rc;
@@ -233,18 +261,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         http_request_id(conn, ex->request_id, sizeof ex->request_id);
         *con_cls = ex;
         declared = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (declared != NULL && strtoull(declared, NULL, 10) > gw->max_body_bytes) {
-            /* Refuse before reading a byte of it; the connection is closed after the reply. */
-            struct api_response res = {413, NULL};
-            char msg[96];
-            enum MHD_Result rc;
-            snprintf(msg, sizeof msg, "Request body exceeds the limit of %zu bytes",
-                     gw->max_body_bytes);
-            api_error(&res, 413, msg, NULL);
-            rc = http_send(conn, ex, method, url, &res, NULL, NULL, NULL);
-            json_decref(res.body);
-            return rc;
-        }
+        if (declared != NULL && strtoull(declared, NULL, 10) > gw->max_body_bytes)
+            return http_refuse_body(gw, conn, ex, url, method);
         return MHD_YES;
     }
     if (*upload_data_size > 0) {

@@ -86,7 +86,7 @@ static struct rate_entry *rate_entry_get(struct rate_limiter *l, const char *who
     e = calloc(1, sizeof *e);
     if (e == NULL)
         return NULL;
-    strncpy(e->who, who, sizeof e->who - 1);
+    snprintf(e->who, sizeof e->who, "%s", who);
     e->minute = minute;
     *link = e;
     return e;

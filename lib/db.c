@@ -1,5 +1,6 @@
 #include "db.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +69,18 @@ static void db_revive(struct db *db)
     PGTransactionStatusType tx = PQtransactionStatus(db->conn);
     if (tx == PQTRANS_INTRANS || tx == PQTRANS_INERROR || tx == PQTRANS_ACTIVE)
         return;
-    if (PQstatus(db->conn) == CONNECTION_OK && PQconsumeInput(db->conn) == 1 &&
-        PQstatus(db->conn) == CONNECTION_OK)
+    /* A restart leaves two things on an idle socket: the "terminating connection" message
+     * and then end-of-file. One PQconsumeInput reads only the first and still reports
+     * CONNECTION_OK, so keep reading while the socket has something (bounded: notices could
+     * keep arriving). */
+    for (int reads = 0; reads < 4 && PQstatus(db->conn) == CONNECTION_OK; reads++) {
+        struct pollfd pfd = {PQsocket(db->conn), POLLIN, 0};
+        if (poll(&pfd, 1, 0) <= 0)
+            return; /* nothing pending: the connection is as good as we can tell */
+        if (PQconsumeInput(db->conn) == 0)
+            break;
+    }
+    if (PQstatus(db->conn) == CONNECTION_OK)
         return;
     log_warn(NULL, "database connection lost, reconnecting");
     PQreset(db->conn);

@@ -242,6 +242,8 @@ struct rpc_server *rpc_server_start(const struct rpc_server_options *o)
 
 /* ======================= client ======================= */
 
+#define RPC_SEND_TIMEOUT_MS 1000
+
 struct rpc_client {
     ProtobufCService base; /* first, so invoke can find the client */
     nng_socket sock;
@@ -362,7 +364,11 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCMethodDes
         rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "%s: %s", name, nng_strerror(rv));
         return;
     }
-    nng_aio_set_timeout(aio, ctx->timeout_ms);
+    /* Handing the request to a connected replica takes microseconds. If it takes longer, no
+     * replica is really there (one just died and nng has not told us yet): give up early
+     * rather than wait out the whole deadline. */
+    nng_aio_set_timeout(aio, ctx->timeout_ms < RPC_SEND_TIMEOUT_MS ? ctx->timeout_ms
+                                                                   : RPC_SEND_TIMEOUT_MS);
     nng_aio_set_msg(aio, msg);
     nng_ctx_send(nctx, aio);
     nng_aio_wait(aio);
