@@ -51,7 +51,7 @@ int main(void)
         .listen_url = rpc_listen,
         .workers = workers,
         .database_url = database_url,
-        .service = &contacts_service.base,
+        .services = {&contacts_service.base, NULL},
         .app = NULL,
     };
     if ((server = rpc_server_start(&options)) == NULL)

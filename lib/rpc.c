@@ -43,7 +43,7 @@ struct rpc_worker {
 
 struct rpc_server {
     nng_socket sock;
-    ProtobufCService *service;
+    ProtobufCService *services[RPC_MAX_SERVICES + 1]; /* NULL-terminated */
     void *app;
     int nworkers;
     struct rpc_worker *workers;
@@ -71,14 +71,19 @@ static void rpc_server_closure(const ProtobufCMessage *output, void *closure_dat
 static void rpc_server_dispatch(struct rpc_worker *w, const Od__RpcRequest *req,
                                 struct rpc_call *call)
 {
-    const ProtobufCServiceDescriptor *desc = w->server->service->descriptor;
+    ProtobufCService *service = NULL;
+    const ProtobufCServiceDescriptor *desc;
     const ProtobufCMethodDescriptor *method;
     ProtobufCMessage *input;
 
-    if (strcmp(req->service, desc->name) != 0) {
-        rpc_fail(call, OD__STATUS__INVALID, "this is %s, not %s", desc->name, req->service);
+    for (int i = 0; w->server->services[i] != NULL; i++)
+        if (strcmp(req->service, w->server->services[i]->descriptor->name) == 0)
+            service = w->server->services[i];
+    if (service == NULL) {
+        rpc_fail(call, OD__STATUS__INVALID, "this server does not serve %s", req->service);
         return;
     }
+    desc = service->descriptor;
     method = protobuf_c_service_descriptor_get_method_by_name(desc, req->method);
     if (method == NULL) {
         rpc_fail(call, OD__STATUS__INVALID, "unknown method %s.%s", desc->name, req->method);
@@ -93,8 +98,7 @@ static void rpc_server_dispatch(struct rpc_worker *w, const Od__RpcRequest *req,
         rpc_fail(call, OD__STATUS__INVALID, "malformed %s request", req->method);
         return;
     }
-    w->server->service->invoke(w->server->service, (unsigned)(method - desc->methods), input,
-                               rpc_server_closure, call);
+    service->invoke(service, (unsigned)(method - desc->methods), input, rpc_server_closure, call);
     protobuf_c_message_free_unpacked(input, NULL);
     /* A handler that returns with a transaction open has a bug; never let it leak into the
      * next call on this connection. */
@@ -201,7 +205,8 @@ struct rpc_server *rpc_server_start(const struct rpc_server_options *o)
 
     if (s == NULL)
         return NULL;
-    s->service = o->service;
+    for (int i = 0; i < RPC_MAX_SERVICES && o->services[i] != NULL; i++)
+        s->services[i] = o->services[i];
     s->app = o->app;
     s->nworkers = o->workers;
     s->workers = calloc((size_t)o->workers, sizeof *s->workers);
@@ -235,8 +240,9 @@ struct rpc_server *rpc_server_start(const struct rpc_server_options *o)
         }
         w->started = true;
     }
-    log_info(NULL, "%s listening on %s with %d workers", o->service->descriptor->name,
-             o->listen_url, o->workers);
+    for (int i = 0; s->services[i] != NULL; i++)
+        log_info(NULL, "%s listening on %s with %d workers", s->services[i]->descriptor->name,
+                 o->listen_url, o->workers);
     return s;
 }
 

@@ -55,11 +55,15 @@ struct rpc_call {
 void rpc_fail(struct rpc_call *call, Od__Status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+#define RPC_MAX_SERVICES 8
+
 struct rpc_server_options {
     const char *listen_url;   /* e.g. tcp://0.0.0.0:7101 */
     int workers;              /* threads, each with its own nng_ctx and database connection */
     const char *database_url; /* each worker opens its own connection to it */
-    ProtobufCService *service;
+    /* The services this process serves on the one socket, NULL-terminated; a request is routed
+     * by the service name in its envelope (e.g. contacts-svc serves od.Contacts and more). */
+    ProtobufCService *services[RPC_MAX_SERVICES + 1];
     void *app;
 };
 
