@@ -127,9 +127,9 @@ static void contacts_get(Od__Contacts_Service *service, const Od__GetContactRequ
         closure(NULL, closure_data);
         return;
     }
-    res = db_exec(call->db,
-                  "SELECT " CONTACT_COLUMNS " FROM contacts.contacts WHERE org_id = $1 AND id = $2", 2,
-                  params);
+    static const char sql[] =
+        "SELECT " CONTACT_COLUMNS " FROM contacts.contacts WHERE org_id = $1 AND id = $2";
+    res = db_exec_prepared(call->db, sql, 2, params);
     contacts_reply_one(call, res, "get contact", closure);
     PQclear(res);
 }

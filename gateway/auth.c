@@ -148,11 +148,10 @@ int auth_lookup(struct gateway *gw, const char *api_key, struct api_identity *id
 
     const char *params[] = {hash};
     db = db_pool_acquire(gw->db);
-    res = db_exec(db,
-                  "SELECT k.id, k.org_id, k.scope, o.tier FROM gateway.api_keys k "
-                  "JOIN gateway.organizations o ON o.id = k.org_id "
-                  "WHERE k.key_hash = decode($1, 'hex') AND k.revoked_at IS NULL",
-                  1, params);
+    static const char sql[] = "SELECT k.id, k.org_id, k.scope, o.tier FROM gateway.api_keys k "
+                              "JOIN gateway.organizations o ON o.id = k.org_id "
+                              "WHERE k.key_hash = decode($1, 'hex') AND k.revoked_at IS NULL";
+    res = db_exec_prepared(db, sql, 1, params);
     if (!db_ok(res)) {
         log_error(NULL, "api key lookup: %s", PQresultErrorMessage(res));
         rc = -1;

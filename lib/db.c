@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -9,8 +10,13 @@
 #include "log.h"
 #include "timefmt.h"
 
+#define DB_MAX_PREPARED 32
+
 struct db {
     PGconn *conn;
+    /* Statements prepared on this connection (see db_exec_prepared); forgotten on reconnect. */
+    const char *prepared[DB_MAX_PREPARED];
+    int nprepared;
 };
 
 /* Notices ("relation already exists, skipping") are not errors; keep them out of the logs. */
@@ -84,6 +90,7 @@ static void db_revive(struct db *db)
         return;
     log_warn(NULL, "database connection lost, reconnecting");
     PQreset(db->conn);
+    db->nprepared = 0; /* a new session has no prepared statements */
     if (PQstatus(db->conn) == CONNECTION_OK)
         PQsetNoticeProcessor(db->conn, db_ignore_notice, NULL);
 }
@@ -94,6 +101,37 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
     db_revive(db);
     res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
     if (res == NULL) /* out of memory or no connection: make it an ordinary error result */
+        res = PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
+    return res;
+}
+
+PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams,
+                           const char *const *params)
+{
+    char name[16];
+    int slot = -1;
+    PGresult *res;
+
+    db_revive(db);
+    for (int i = 0; i < db->nprepared; i++)
+        if (db->prepared[i] == sql)
+            slot = i;
+    if (slot < 0) {
+        if (db->nprepared == DB_MAX_PREPARED)
+            return db_exec(db, sql, nparams, params);
+        snprintf(name, sizeof name, "od_%d", db->nprepared);
+        res = PQprepare(db->conn, name, sql, nparams, NULL);
+        if (res == NULL)
+            return PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
+        if (!db_ok(res))
+            return res;
+        PQclear(res);
+        slot = db->nprepared;
+        db->prepared[db->nprepared++] = sql;
+    }
+    snprintf(name, sizeof name, "od_%d", slot);
+    res = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+    if (res == NULL)
         res = PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
     return res;
 }

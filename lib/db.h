@@ -25,6 +25,12 @@ void db_close(struct db *db);
  * connection the result carries PGRES_FATAL_ERROR. */
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params);
 
+/* db_exec for hot statements: prepared once per connection (under a generated name) and
+ * executed by name afterwards, which spares PostgreSQL the parse and plan. sql must be a
+ * string constant: the per-connection cache is keyed by its address. */
+PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams,
+                           const char *const *params);
+
 /* Runs `COPY ... FROM STDIN` (text format) and streams data to it. 0 on success, -1 (logged). */
 int db_copy_in(struct db *db, const char *copy_sql, const char *data, size_t len);
 

@@ -8,6 +8,30 @@
 #include <sys/random.h>
 #include <time.h>
 
+/* Ids are minted by the thousand in bulk calls; one getrandom(2) per id cost more than the
+ * rest of the id. Each thread draws from its own 4 KiB pool instead, refilled from the kernel.
+ * Forked children must not share a parent's pool: nothing here forks after drawing ids. */
+static __thread unsigned char ids_pool[4096];
+static __thread size_t ids_pool_left;
+
+static void ids_pool_take(unsigned char *out, size_t n)
+{
+    while (n > 0) {
+        size_t take;
+        if (ids_pool_left == 0) {
+            ids_random_bytes(ids_pool, sizeof ids_pool);
+            ids_pool_left = sizeof ids_pool;
+        }
+        take = n < ids_pool_left ? n : ids_pool_left;
+        memcpy(out, ids_pool + sizeof ids_pool - ids_pool_left, take);
+        /* Wipe what was handed out so the pool never holds a secret twice. */
+        memset(ids_pool + sizeof ids_pool - ids_pool_left, 0, take);
+        ids_pool_left -= take;
+        out += take;
+        n -= take;
+    }
+}
+
 void ids_random_bytes(void *buf, size_t n)
 {
     unsigned char *p = buf;
@@ -56,7 +80,7 @@ char *ids_new_ordered(const char *prefix, char *buf, size_t size)
 
 char *ids_random_string(const char *prefix, size_t nchars, char *buf, size_t size)
 {
-    unsigned char random[64];
+    unsigned char random[32];
     size_t plen = strlen(prefix), out = 0, i = sizeof random;
 
     if (size < plen + nchars + 1)
@@ -65,7 +89,7 @@ char *ids_random_string(const char *prefix, size_t nchars, char *buf, size_t siz
     /* Rejection sampling: bytes >= 248 would bias the modulo, so they are skipped. */
     while (out < nchars) {
         if (i == sizeof random) {
-            ids_random_bytes(random, sizeof random);
+            ids_pool_take(random, sizeof random);
             i = 0;
         }
         unsigned char b = random[i++];
