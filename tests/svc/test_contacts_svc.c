@@ -1050,6 +1050,38 @@ START_TEST(test_deadline_when_service_hangs)
 }
 END_TEST
 
+/* A create sent to a replica that dies before it answers must not run anywhere else: nng 1.5's
+ * REQ re-queues a request whose pipe closes, whatever the resend time, and would deliver it to
+ * the restarted replica. The client cancels such calls instead (UNAVAILABLE). Regression. */
+static struct rpc_ctx g_inflight_ctx;
+
+static void *inflight_create(void *arg)
+{
+    do_create_on(g_client, &g_inflight_ctx, "org_resend", "Only Once", "+14155551400", "", "");
+    return NULL;
+}
+
+START_TEST(test_no_resend_after_replica_dies)
+{
+    pthread_t thread;
+
+    ts_proc_signal(g_svc, SIGSTOP); /* the request will wait, unread, in the replica's socket */
+    ck_assert_int_eq(pthread_create(&thread, NULL, inflight_create, NULL), 0);
+    ts_sleep_ms(300);
+    ts_proc_kill(g_svc);
+    ts_proc_restart(g_svc);
+    ts_proc_wait_ready(g_svc, 30000);
+    pthread_join(thread, NULL);
+    ck_assert_msg(g_inflight_ctx.status == OD__STATUS__UNAVAILABLE,
+                  "a call whose replica died returned %s (%s)",
+                  rpc_status_name(g_inflight_ctx.status), g_inflight_ctx.message);
+    rpc_ctx_release(&g_inflight_ctx);
+    ts_sleep_ms(500); /* time for a re-sent copy to arrive, if there were one */
+    ck_assert_int_eq(ts_db_scalar(g_db, "SELECT count(*) FROM contacts.contacts "
+                                        "WHERE org_id = 'org_resend'"), 0);
+}
+END_TEST
+
 START_TEST(test_unavailable_when_stopped_then_restart)
 {
     struct rpc_ctx ctx;
@@ -1204,6 +1236,7 @@ static Suite *contacts_suite(void)
     tcase_add_test(tc, test_deadline_when_service_hangs);
     tcase_add_test(tc, test_unavailable_when_stopped_then_restart);
     tcase_add_test(tc, test_sigkill_then_restart);
+    tcase_add_test(tc, test_no_resend_after_replica_dies);
     tcase_add_test(tc, test_postgres_restart);
     tcase_add_test(tc, test_clean_shutdown);
     suite_add_tcase(s, tc);
