@@ -1,4 +1,6 @@
-# Script mode: writes OUT, a C file holding FILES (sorted SQL migrations) as NAME_migrations[].
+# Script mode: writes OUT, a C file holding FILES (sorted SQL migrations, '|'-separated) as
+# NAME_migrations[].
+string(REPLACE "|" ";" FILES "${FILES}")
 set(body "/* Generated from the migrations folder by cmake/EmbedMigrations.cmake. Do not edit. */\n")
 string(APPEND body "#include \"migrate.h\"\n\n")
 set(entries "")

@@ -25,12 +25,15 @@ function(outdial_embed_migrations target dir cname)
   file(GLOB sql_files CONFIGURE_DEPENDS "${dir}/*.sql")
   list(SORT sql_files)
   set(out "${CMAKE_CURRENT_BINARY_DIR}/${cname}_migrations.c")
+  # A CMake list is ';'-separated, which a shell would split into commands: pass it '|'-joined.
+  string(REPLACE ";" "|" files_arg "${sql_files}")
   add_custom_command(
     OUTPUT "${out}"
-    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNAME=${cname} "-DFILES=${sql_files}"
+    COMMAND ${CMAKE_COMMAND} -DOUT=${out} -DNAME=${cname} "-DFILES=${files_arg}"
             -P "${PROJECT_SOURCE_DIR}/cmake/EmbedMigrations.cmake"
     DEPENDS ${sql_files} "${PROJECT_SOURCE_DIR}/cmake/EmbedMigrations.cmake"
-    COMMENT "Embedding migrations for ${target}")
+    COMMENT "Embedding migrations for ${target}"
+    VERBATIM)
   target_sources(${target} PRIVATE "${out}")
 endfunction()
 

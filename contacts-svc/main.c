@@ -39,6 +39,7 @@ int main(void)
     struct health *health = NULL;
     int rc = 1, sig;
 
+    service_tune_memory();
     service_block_signals();
     log_init("contacts-svc");
 

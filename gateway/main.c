@@ -111,6 +111,7 @@ int main(int argc, char **argv)
     struct health *health = NULL;
     int threads, rc = 1, sig;
 
+    service_tune_memory();
     service_block_signals();
     log_init("gateway");
     if (argc > 1)

@@ -1,10 +1,18 @@
 #include "service.h"
 
 #include <pthread.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 
 static sigset_t service_signals;
+
+void service_tune_memory(void)
+{
+    mallopt(M_ARENA_MAX, 4);
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+}
 
 void service_block_signals(void)
 {
