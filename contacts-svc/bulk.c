@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "contacts.h"
+#include "copytext.h"
 #include "db.h"
 #include "ids.h"
 #include "log.h"
@@ -52,76 +53,25 @@ static struct bulk_row *bulk_find(struct bulk_row *rows, size_t n, const char *p
     return NULL;
 }
 
-/* ---- COPY text ---- */
-
-struct copy_buf {
-    char *data;
-    size_t len;
-    size_t cap;
-    int failed;
-};
-
-static void copy_reserve(struct copy_buf *b, size_t more)
-{
-    size_t cap;
-    char *grown;
-    if (b->failed || b->len + more <= b->cap)
-        return;
-    cap = b->cap ? b->cap : 65536;
-    while (cap < b->len + more)
-        cap *= 2;
-    grown = realloc(b->data, cap);
-    if (grown == NULL) {
-        b->failed = 1;
-        return;
-    }
-    b->data = grown;
-    b->cap = cap;
-}
-
-/* Appends one field in COPY text format (escaped; NULL as \N) and its delimiter. */
-static void copy_field(struct copy_buf *b, const char *value, char delimiter)
-{
-    size_t len = value ? strlen(value) : 0;
-    copy_reserve(b, len * 2 + 3);
-    if (b->failed)
-        return;
-    if (value == NULL) {
-        b->data[b->len++] = '\\';
-        b->data[b->len++] = 'N';
-    }
-    for (size_t i = 0; i < len; i++) {
-        char c = value[i], escaped = c == '\\' ? '\\' : c == '\t' ? 't' : c == '\n' ? 'n'
-                                                    : c == '\r' ? 'r' : 0;
-        if (escaped) {
-            b->data[b->len++] = '\\';
-            b->data[b->len++] = escaped;
-        } else {
-            b->data[b->len++] = c;
-        }
-    }
-    b->data[b->len++] = delimiter;
-}
-
 /* Rows for contacts.contacts (org_id, id, name, phone_number, language, metadata). */
-static void copy_contact(struct copy_buf *b, const char *org_id, const struct bulk_row *r)
+static void copy_contact(struct copytext *b, const char *org_id, const struct bulk_row *r)
 {
-    copy_field(b, org_id, '\t');
-    copy_field(b, r->id, '\t');
-    copy_field(b, nullable(r->in->name), '\t');
-    copy_field(b, r->in->phone_number, '\t');
-    copy_field(b, nullable(r->in->language), '\t');
-    copy_field(b, nullable(r->in->metadata_json) ? r->in->metadata_json : "{}", '\n');
+    copytext_field(b, org_id, '\t');
+    copytext_field(b, r->id, '\t');
+    copytext_field(b, nullable(r->in->name), '\t');
+    copytext_field(b, r->in->phone_number, '\t');
+    copytext_field(b, nullable(r->in->language), '\t');
+    copytext_field(b, nullable(r->in->metadata_json) ? r->in->metadata_json : "{}", '\n');
 }
 
 /* Rows for contacts_stage (id, phone, name, lang, meta). */
-static void copy_stage(struct copy_buf *b, const struct bulk_row *r)
+static void copy_stage(struct copytext *b, const struct bulk_row *r)
 {
-    copy_field(b, r->id, '\t');
-    copy_field(b, r->in->phone_number, '\t');
-    copy_field(b, nullable(r->in->name), '\t');
-    copy_field(b, nullable(r->in->language), '\t');
-    copy_field(b, nullable(r->in->metadata_json), '\n');
+    copytext_field(b, r->id, '\t');
+    copytext_field(b, r->in->phone_number, '\t');
+    copytext_field(b, nullable(r->in->name), '\t');
+    copytext_field(b, nullable(r->in->language), '\t');
+    copytext_field(b, nullable(r->in->metadata_json), '\n');
 }
 
 /* ---- statements ---- */
@@ -187,12 +137,12 @@ static int bulk_exec(struct db *db, const char *sql, const char *org_id, const c
 /* The fast path, inside the caller's transaction. 0 on success. */
 static int bulk_write_fast(struct db *db, const char *org_id, struct bulk_row *rows, size_t n)
 {
-    struct copy_buf phones = {0}, fresh = {0}, stale = {0};
+    struct copytext phones = {0}, fresh = {0}, stale = {0};
     PGresult *existing = NULL;
     int rc = -1;
 
     /* Validated E.164 numbers need no quoting inside an array literal. */
-    copy_reserve(&phones, n * 17 + 3);
+    copytext_reserve(&phones, n * 17 + 3);
     if (phones.failed)
         return -1;
     phones.data[phones.len++] = '{';
@@ -230,7 +180,7 @@ out:
 /* The merge path, inside the caller's transaction. 0 on success. */
 static int bulk_write_merge(struct db *db, const char *org_id, struct bulk_row *rows, size_t n)
 {
-    struct copy_buf stage = {0};
+    struct copytext stage = {0};
     PGresult *merged = NULL;
     int rc = -1;
 

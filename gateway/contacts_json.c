@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json_util.h"
+#include "json_writer.h"
 
 /* Generous byte limits here; the service applies the real rules. These only stop a single
  * field from carrying megabytes into a message. */
@@ -116,4 +117,39 @@ json_t *contacts_json_contact(const Od__Contact *c)
                      "phoneNumber", c->phone_number, "language",
                      c->language[0] ? json_string(c->language) : json_null(), "metadata",
                      metadata, "createdAt", c->created_at, "updatedAt", c->updated_at);
+}
+
+char *contacts_json_bulk_reply(const Od__BulkUpsertReply *reply, size_t *len)
+{
+    struct json_writer w = {0};
+    json_writer_raw(&w, "{\"created\":");
+    json_writer_int(&w, reply->created);
+    json_writer_raw(&w, ",\"updated\":");
+    json_writer_int(&w, reply->updated);
+    json_writer_raw(&w, ",\"failed\":");
+    json_writer_int(&w, reply->failed);
+    json_writer_raw(&w, ",\"contacts\":[");
+    for (size_t i = 0; i < reply->n_contacts; i++) {
+        const Od__Contact *c = reply->contacts[i];
+        json_writer_raw(&w, i ? ",{\"id\":" : "{\"id\":");
+        json_writer_string(&w, c->id);
+        json_writer_raw(&w, ",\"name\":");
+        json_writer_string(&w, c->name);
+        json_writer_raw(&w, ",\"phoneNumber\":");
+        json_writer_string(&w, c->phone_number);
+        json_writer_raw(&w, "}");
+    }
+    json_writer_raw(&w, "],\"errors\":[");
+    for (size_t i = 0; i < reply->n_errors; i++) {
+        const Od__RowError *e = reply->errors[i];
+        json_writer_raw(&w, i ? ",{\"index\":" : "{\"index\":");
+        json_writer_int(&w, e->index);
+        json_writer_raw(&w, ",\"phoneNumber\":");
+        json_writer_string(&w, e->phone_number);
+        json_writer_raw(&w, ",\"reason\":");
+        json_writer_string(&w, e->reason);
+        json_writer_raw(&w, "}");
+    }
+    json_writer_raw(&w, "]}");
+    return json_writer_finish(&w, len);
 }

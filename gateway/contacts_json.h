@@ -26,6 +26,11 @@ void contacts_json_bulk_free(Od__BulkUpsertRequest *req);
 int contacts_json_input(const json_t *obj, const char *where, Od__ContactInput *in,
                         char *reason, size_t reason_size);
 
+/* The bulk response text, {"created", "updated", "failed", "contacts": [{id, name,
+ * phoneNumber}], "errors": [{index, phoneNumber, reason}]}, written directly (10,000 rows
+ * through jansson cost ~20 ms). Caller frees; NULL if out of memory. */
+char *contacts_json_bulk_reply(const Od__BulkUpsertReply *reply, size_t *len);
+
 /* The contact as the API shows it. New reference. */
 json_t *contacts_json_contact(const Od__Contact *c);
 

@@ -22,6 +22,8 @@ struct rate_limiter;
 struct gateway {
     struct db_pool *db;             /* the gateway's own schema: organizations, API keys */
     struct rpc_client *contacts;
+    struct rpc_client *audiences;   /* od.Audiences, served by contacts-svc */
+    struct rpc_client *dnc;         /* od.Dnc, served by contacts-svc */
     struct auth_cache *auth;
     struct rate_limiter *limits;
     size_t max_body_bytes;
@@ -47,10 +49,14 @@ struct api_request {
     size_t body_len;
 };
 
-/* What a handler fills in: a status and a JSON body (reference owned by the response). */
+/* What a handler fills in: a status and a JSON body (reference owned by the response), or,
+ * for large responses written with json_writer, the finished text (malloc'd, owned by the
+ * response; used when body is NULL). */
 struct api_response {
     unsigned status;
     json_t *body;
+    char *text;
+    size_t text_len;
 };
 
 typedef void (*route_handler)(struct api_request *req, struct api_response *res);
@@ -83,6 +89,8 @@ route_handler router_match(const char *method, const char *path, const char **pa
 
 /* Route tables, one per API area (routes_*.c). Each ends with a zeroed entry. */
 extern const struct route contacts_routes[];
+extern const struct route audiences_routes[];
+extern const struct route dnc_routes[];
 
 /* ---- auth.c ---- */
 struct api_identity {

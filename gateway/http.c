@@ -87,13 +87,17 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_exchan
     if (res->body != NULL) {
         text = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         len = text ? strlen(text) : 0;
+    } else if (res->text != NULL) {
+        text = res->text; /* ownership moves to the MHD response */
+        len = res->text_len;
+        res->text = NULL;
     }
     response = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (response == NULL) {
         free(text);
         return MHD_NO;
     }
-    if (res->body != NULL)
+    if (len > 0)
         MHD_add_response_header(response, "Content-Type", "application/json");
     MHD_add_response_header(response, "X-Request-Id", ex->request_id);
     if (rate != NULL) {
@@ -181,7 +185,7 @@ static enum MHD_Result http_refuse_body(struct gateway *gw, struct MHD_Connectio
                                         struct http_exchange *ex, const char *url,
                                         const char *method)
 {
-    struct api_response res = {0, NULL};
+    struct api_response res = {0, NULL, NULL, 0};
     struct api_identity identity;
     struct rate_decision rate;
     bool ok = http_authorize(gw, conn, &identity, &rate, &res);
@@ -196,7 +200,7 @@ static enum MHD_Result http_refuse_body(struct gateway *gw, struct MHD_Connectio
 static enum MHD_Result http_handle(struct gateway *gw, struct MHD_Connection *conn,
                                    struct http_exchange *ex, const char *url, const char *method)
 {
-    struct api_response res = {200, NULL};
+    struct api_response res = {200, NULL, NULL, 0};
     struct rate_decision rate;
     struct api_identity identity;
     struct api_request req;
@@ -235,12 +239,13 @@ static enum MHD_Result http_handle(struct gateway *gw, struct MHD_Connection *co
     req.body = ex->body ? ex->body : "";
     req.body_len = ex->body_len;
     handler(&req, &res);
-    if (res.body == NULL && res.status != 204)
+    if (res.body == NULL && res.text == NULL && res.status != 204)
         api_error(&res, 500, "handler produced no response", NULL);
 send:
     rc = http_send(conn, ex, method, url, &res, &rate, authorized ? identity.org_id : NULL,
                    res.status == 405 ? allow : NULL);
     json_decref(res.body);
+    free(res.text);
     return rc;
 }
 

@@ -40,20 +40,10 @@ static void contacts_bulk(struct api_request *req, struct api_response *res)
         rpc_ctx_release(&ctx);
         return;
     }
-    Od__BulkUpsertReply *out = (Od__BulkUpsertReply *)ctx.reply;
-    json_t *contacts = json_array(), *errors = json_array();
-    for (size_t i = 0; i < out->n_contacts; i++)
-        json_array_append_new(contacts, json_pack("{s:s, s:s, s:s}", "id", out->contacts[i]->id,
-                                                  "name", out->contacts[i]->name, "phoneNumber",
-                                                  out->contacts[i]->phone_number));
-    for (size_t i = 0; i < out->n_errors; i++)
-        json_array_append_new(errors, json_pack("{s:i, s:s, s:s}", "index", out->errors[i]->index,
-                                                "phoneNumber", out->errors[i]->phone_number,
-                                                "reason", out->errors[i]->reason));
     res->status = 200;
-    res->body = json_pack("{s:i, s:i, s:i, s:o, s:o}", "created", out->created, "updated",
-                          out->updated, "failed", out->failed, "contacts", contacts, "errors",
-                          errors);
+    res->text = contacts_json_bulk_reply((Od__BulkUpsertReply *)ctx.reply, &res->text_len);
+    if (res->text == NULL)
+        api_error(res, 500, "out of memory", NULL);
     rpc_ctx_release(&ctx);
 }
 

@@ -345,6 +345,52 @@ START_TEST(input_errors_name_the_field)
 }
 END_TEST
 
+/* ---- contacts_json_bulk_reply ---- */
+
+START_TEST(bulk_reply_text_parses_to_the_reply)
+{
+    Od__Contact c1 = OD__CONTACT__INIT, c2 = OD__CONTACT__INIT;
+    Od__Contact *contacts[] = {&c1, &c2};
+    Od__RowError e1 = OD__ROW_ERROR__INIT;
+    Od__RowError *errors[] = {&e1};
+    Od__BulkUpsertReply reply = OD__BULK_UPSERT_REPLY__INIT;
+    size_t len = 0;
+
+    c1.id = (char *)"cid_a";
+    c1.name = (char *)"Priya \"P\" Sharma";
+    c1.phone_number = (char *)"+919876543210";
+    c2.id = (char *)"cid_b";
+    c2.name = (char *)"";
+    c2.phone_number = (char *)"+919123456789";
+    e1.index = 2;
+    e1.phone_number = (char *)"12";
+    e1.reason = (char *)"phoneNumber must be a valid E.164 phone number";
+    reply.created = 1;
+    reply.updated = 1;
+    reply.failed = 1;
+    reply.n_contacts = 2;
+    reply.contacts = contacts;
+    reply.n_errors = 1;
+    reply.errors = errors;
+
+    char *text = contacts_json_bulk_reply(&reply, &len);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(len, strlen(text));
+    json_t *v = json_loads(text, 0, NULL);
+    ck_assert_msg(v != NULL, "not JSON: %s", text);
+    json_t *expected = json_pack(
+        "{s:i, s:i, s:i, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}], s:[{s:i, s:s, s:s}]}", "created", 1,
+        "updated", 1, "failed", 1, "contacts", "id", "cid_a", "name", "Priya \"P\" Sharma",
+        "phoneNumber", "+919876543210", "id", "cid_b", "name", "", "phoneNumber", "+919123456789",
+        "errors", "index", 2, "phoneNumber", "12", "reason",
+        "phoneNumber must be a valid E.164 phone number");
+    ck_assert(json_equal(v, expected));
+    json_decref(expected);
+    json_decref(v);
+    free(text);
+}
+END_TEST
+
 /* ---- contacts_json_contact ---- */
 
 static Od__Contact sample_contact(void)
@@ -442,6 +488,7 @@ static Suite *contacts_json_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("contact");
+    tcase_add_test(tc, bulk_reply_text_parses_to_the_reply);
     tcase_add_test(tc, contact_all_fields);
     tcase_add_test(tc, contact_empty_language_is_null);
     tcase_add_test(tc, contact_metadata_defaults_to_empty_object);
