@@ -21,6 +21,7 @@
 #include "ids.h"
 #include "log.h"
 #include "rpc.h"
+#include "timefmt.h"
 
 /* One distinct phone number to write: the last valid row that carries it wins. */
 struct bulk_row {
@@ -239,6 +240,7 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
     unsigned char *counted = NULL;
     Od__RowError *error_store = NULL;
     Od__Contact *contact_store = NULL;
+    int64_t started = time_monotonic_ms(), write_started = 0, write_ms = 0;
 
     if (contacts_require_org(call) != 0)
         goto done;
@@ -276,6 +278,7 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
         ids_new_ordered("cid_", rows[ndistinct].id, sizeof rows[ndistinct].id);
         ndistinct++;
     }
+    write_started = time_monotonic_ms();
     if (ndistinct > 0 && bulk_write(call, rows, ndistinct) != 0) {
         if (PQstatus(db_conn(call->db)) != CONNECTION_OK)
             rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
@@ -284,6 +287,7 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
         goto done;
     }
 
+    write_ms = time_monotonic_ms() - write_started;
     /* Report every valid row in request order. The first row of a number counts as created
      * or updated as the database said; repeats of it count as updates. */
     for (size_t i = 0; i < n; i++) {
@@ -310,7 +314,9 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
         counted[r - rows] = 1;
     }
     log_info(call->request_id, "bulk upsert org=%s rows=%zu distinct=%zu created=%d updated=%d "
-             "failed=%d", call->org_id, n, ndistinct, reply.created, reply.updated, reply.failed);
+             "failed=%d in %lld ms (database %lld ms)", call->org_id, n, ndistinct, reply.created,
+             reply.updated, reply.failed, (long long)(time_monotonic_ms() - started),
+             (long long)write_ms);
 
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, closure_data);
