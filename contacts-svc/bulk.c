@@ -290,12 +290,15 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
     write_ms = time_monotonic_ms() - write_started;
     /* Report every valid row in request order. The first row of a number counts as created
      * or updated as the database said; repeats of it count as updates. */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, next_error = 0; i < n; i++) {
         const Od__ContactInput *ci = in->contacts[i];
         struct bulk_row *r;
         Od__Contact *c;
-        if (reply.n_errors > 0 && contacts_validate_input(ci) != NULL)
+        /* errors were recorded in request order: skip the rows they name */
+        if (next_error < reply.n_errors && reply.errors[next_error]->index == (int32_t)i) {
+            next_error++;
             continue;
+        }
         r = bulk_find(rows, ndistinct, ci->phone_number);
         if (r == NULL) {
             rpc_fail(call, OD__STATUS__INTERNAL, "bulk upsert lost a row");
