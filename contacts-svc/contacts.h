@@ -33,4 +33,56 @@ const char *nullable(const char *s);
 void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertRequest *in,
                           Od__BulkUpsertReply_Closure closure, void *closure_data);
 
+/* Audiences and the do-not-call list (audiences.c, dnc.c), served on the same socket. */
+#include "audiences.pb-c.h"
+#include "dnc.pb-c.h"
+
+#define AUDIENCES_NAME_MAX 256          /* bytes */
+#define AUDIENCES_DESCRIPTION_MAX 2000  /* bytes */
+#define AUDIENCES_MEMBERS_MAX 10000     /* contact ids per add/remove call */
+#define AUDIENCES_SNAPSHOT_PAGE_MAX 10000 /* ListAudienceMembers page */
+#define DNC_BULK_MAX 50000
+#define DNC_CHECK_MAX 10000
+#define DNC_REASON_MAX 500              /* bytes */
+#define DNC_SOURCE_MAX 64               /* bytes */
+
+extern Od__Audiences_Service audiences_service;
+extern Od__Dnc_Service dnc_service;
+
+/* "%search%" with LIKE wildcards escaped (caller frees); NULL when out of memory. */
+char *contacts_svc_like_pattern(const char *search);
+
 #endif
+
+/* Asynchronous imports (imports.c: the Imports RPC service; import_worker.c: the threads that
+ * process them). */
+#include "imports.pb-c.h"
+
+#define IMPORTS_MAX 10000              /* rows per import */
+#define IMPORTS_WEBHOOK_URL_MAX 2048   /* bytes */
+#define IMPORTS_ERRORS_PAGE_MAX 1000   /* ListErrors page */
+
+extern Od__Imports_Service imports_service;
+
+/* 1 if url is an http:// or https:// URL with a host, printable ASCII, at most 2,048 bytes. */
+int imports_webhook_url_valid(const char *url);
+/* NULL when an import row is acceptable (the contact rules, and a name is required). */
+const char *imports_validate_row(const Od__ContactInput *in);
+
+struct db;
+struct import_worker_options {
+    const char *database_url; /* each thread opens its own connection */
+    int threads;              /* IMPORT_WORKERS; 0 runs none (another replica does the work) */
+    int chunk_rows;           /* IMPORT_CHUNK_ROWS: rows per transaction */
+    int chunk_delay_ms;       /* IMPORT_CHUNK_DELAY_MS: pause after each chunk (tests only) */
+    int poll_ms;              /* IMPORT_POLL_MS: look for work submitted elsewhere */
+};
+struct import_workers;
+struct import_workers *import_workers_start(const struct import_worker_options *options);
+/* Lets each thread finish its current chunk, joins them, frees. NULL is fine. */
+void import_workers_stop(struct import_workers *workers);
+/* Wakes idle workers of this process (after a submit). Safe with none running. */
+void import_workers_notify(void);
+/* Processes one chunk of the oldest open import no other worker holds, in one transaction:
+ * 1 when it did, 0 when there was nothing to do, -1 on failure (rolled back). */
+int import_run_chunk(struct db *db, int chunk_rows);

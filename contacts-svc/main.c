@@ -9,6 +9,7 @@
 #include "health.h"
 #include "log.h"
 #include "migrate.h"
+#include "outbox_relay.h"
 #include "rpc.h"
 #include "service.h"
 
@@ -37,6 +38,8 @@ int main(void)
     struct readiness readiness = {PTHREAD_MUTEX_INITIALIZER, NULL};
     struct rpc_server *server = NULL;
     struct health *health = NULL;
+    struct import_workers *imports = NULL;
+    struct outbox_relay *relay = NULL;
     int rc = 1, sig;
 
     service_tune_memory();
@@ -52,10 +55,31 @@ int main(void)
         .listen_url = rpc_listen,
         .workers = workers,
         .database_url = database_url,
-        .services = {&contacts_service.base, NULL},
+        .services = {&contacts_service.base, &audiences_service.base, &dnc_service.base,
+                     &imports_service.base, NULL},
         .app = NULL,
     };
     if ((server = rpc_server_start(&options)) == NULL)
+        goto out;
+    /* Asynchronous imports: IMPORT_CHUNK_DELAY_MS only exists to slow imports down in tests. */
+    struct import_worker_options import_options = {
+        .database_url = database_url,
+        .threads = (int)config_int("IMPORT_WORKERS", 2, 0, 64),
+        .chunk_rows = (int)config_int("IMPORT_CHUNK_ROWS", 1000, 1, 10000),
+        .chunk_delay_ms = (int)config_int("IMPORT_CHUNK_DELAY_MS", 0, 0, 60000),
+        .poll_ms = (int)config_int("IMPORT_POLL_MS", 1000, 10, 600000),
+    };
+    if ((imports = import_workers_start(&import_options)) == NULL)
+        goto out;
+    /* The outbox relay hands contacts.outbox events to webhook-svc ("" turns it off). */
+    struct outbox_relay_options relay_options = {
+        .database_url = database_url,
+        .schema = "contacts",
+        .events_url = config_string("WEBHOOK_SVC_URL", "tcp://127.0.0.1:7104"),
+        .poll_ms = (int)config_int("OUTBOX_RELAY_POLL_MS", 50, 1, 3600000),
+    };
+    if (relay_options.events_url[0] != '\0' &&
+        (relay = outbox_relay_start(&relay_options)) == NULL)
         goto out;
     if ((health = health_start(health_listen, contacts_ready, &readiness)) == NULL)
         goto out;
@@ -65,6 +89,8 @@ int main(void)
     rc = 0;
 out:
     health_stop(health);
+    outbox_relay_stop(relay);
+    import_workers_stop(imports);
     rpc_server_stop(server);
     db_close(readiness.db);
     return rc;

@@ -24,6 +24,8 @@ struct gateway {
     struct rpc_client *contacts;
     struct rpc_client *audiences;   /* od.Audiences, served by contacts-svc */
     struct rpc_client *dnc;         /* od.Dnc, served by contacts-svc */
+    struct rpc_client *imports;     /* od.Imports, served by contacts-svc */
+    struct rpc_client *webhooks;    /* od.Webhooks, served by webhook-svc */
     struct auth_cache *auth;
     struct rate_limiter *limits;
     size_t max_body_bytes;
@@ -91,6 +93,8 @@ route_handler router_match(const char *method, const char *path, const char **pa
 extern const struct route contacts_routes[];
 extern const struct route audiences_routes[];
 extern const struct route dnc_routes[];
+extern const struct route imports_routes[]; /* also POST /v1/contacts/import */
+extern const struct route webhooks_routes[]; /* also /v1/webhook-deliveries */
 
 /* ---- auth.c ---- */
 struct api_identity {

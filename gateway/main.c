@@ -9,13 +9,17 @@
 #include <string.h>
 
 #include "config.h"
+#include "audiences.pb-c.h"
 #include "contacts.pb-c.h"
+#include "dnc.pb-c.h"
 #include "db.h"
 #include "gateway.h"
 #include "health.h"
+#include "imports.pb-c.h"
 #include "log.h"
 #include "migrate.h"
 #include "rpc.h"
+#include "webhooks.pb-c.h"
 #include "service.h"
 
 extern const struct migration gateway_migrations[];
@@ -128,6 +132,20 @@ int main(int argc, char **argv)
     gw.limits = rate_limiter_new();
     gw.contacts = rpc_client_open(&od__contacts__descriptor,
                                   config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
+    gw.audiences = rpc_client_open(&od__audiences__descriptor,
+                                   config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
+    gw.dnc = rpc_client_open(&od__dnc__descriptor,
+                             config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
+    if (gw.audiences == NULL || gw.dnc == NULL)
+        goto out;
+    gw.imports = rpc_client_open(&od__imports__descriptor,
+                                 config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
+    if (gw.imports == NULL)
+        goto out;
+    gw.webhooks = rpc_client_open(&od__webhooks__descriptor,
+                                  config_string("WEBHOOK_SVC_URL", "tcp://127.0.0.1:7104"));
+    if (gw.webhooks == NULL)
+        goto out;
     if (gw.auth == NULL || gw.limits == NULL || gw.contacts == NULL)
         goto out;
     http = http_server_start(&gw, config_string("HTTP_BIND", "127.0.0.1"),
@@ -147,6 +165,10 @@ out:
     health_stop(health);
     http_server_stop(http); /* finishes in-flight requests before the clients go away */
     rpc_client_close(gw.contacts);
+    rpc_client_close(gw.audiences);
+    rpc_client_close(gw.dnc);
+    rpc_client_close(gw.imports);
+    rpc_client_close(gw.webhooks);
     rate_limiter_free(gw.limits);
     auth_cache_free(gw.auth);
     db_pool_close(gw.db);

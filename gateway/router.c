@@ -5,7 +5,8 @@
 
 #include "gateway.h"
 
-static const struct route *const router_tables[] = {contacts_routes, NULL};
+static const struct route *const router_tables[] = {contacts_routes, audiences_routes, dnc_routes,
+                                                      imports_routes, webhooks_routes, NULL};
 
 /* Matches path against pattern segment by segment; parameter values are copied into store. */
 static bool router_match_pattern(const char *pattern, const char *path, const char **params,

@@ -1,0 +1,648 @@
+/* The Audiences RPC service: named groups of an organization's contacts.
+ *
+ * Every statement is scoped to the caller's organization; another organization's audience or
+ * contact is NOT_FOUND. Membership changes are one set-based statement each; contact_count is
+ * kept exact by the triggers of migration 002 (same transaction as the change, and also when a
+ * contact is deleted and its memberships cascade away).
+ *
+ * Memory: reply strings point into the request or into PGresults that are cleared only after
+ * the closure has run (the closure packs the reply). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "contacts.h"
+#include "db.h"
+#include "ids.h"
+#include "log.h"
+#include "rpc.h"
+
+#define AUDIENCE_ID_PREFIX "aud_"
+#define CONTACT_ID_PREFIX "cid_"
+
+#define ISO_MS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/* Columns every audience read returns, in this order (see audiences_from_row). */
+#define AUDIENCE_COLUMNS                                                                       \
+    "id, name, coalesce(description, ''), contact_count, " ISO_MS("created_at") ", "           \
+    ISO_MS("updated_at")
+/* A member's contact, as contacts.c returns it (table alias c). */
+#define MEMBER_COLUMNS                                                                         \
+    "c.id, coalesce(c.name, ''), c.phone_number, coalesce(c.language, ''), c.metadata::text, " \
+    ISO_MS("c.created_at") ", " ISO_MS("c.updated_at")
+
+char *contacts_svc_like_pattern(const char *search)
+{
+    size_t len = strlen(search);
+    char *out = malloc(len * 2 + 3), *p = out;
+    if (out == NULL)
+        return NULL;
+    *p++ = '%';
+    for (const char *s = search; *s; s++) {
+        if (*s == '%' || *s == '_' || *s == '\\')
+            *p++ = '\\';
+        *p++ = *s;
+    }
+    *p++ = '%';
+    *p = '\0';
+    return out;
+}
+
+/* Points the message's strings into the result: valid until PQclear(res). */
+static void audiences_from_row(PGresult *res, int row, Od__Audience *a)
+{
+    od__audience__init(a);
+    a->id = PQgetvalue(res, row, 0);
+    a->name = PQgetvalue(res, row, 1);
+    a->description = PQgetvalue(res, row, 2);
+    a->contact_count = strtoll(PQgetvalue(res, row, 3), NULL, 10);
+    a->created_at = PQgetvalue(res, row, 4);
+    a->updated_at = PQgetvalue(res, row, 5);
+}
+
+static void audiences_contact_from_row(PGresult *res, int row, Od__Contact *c, int timestamps)
+{
+    od__contact__init(c);
+    c->id = PQgetvalue(res, row, 0);
+    c->name = PQgetvalue(res, row, 1);
+    c->phone_number = PQgetvalue(res, row, 2);
+    c->language = PQgetvalue(res, row, 3);
+    c->metadata_json = PQgetvalue(res, row, 4);
+    if (timestamps) {
+        c->created_at = PQgetvalue(res, row, 5);
+        c->updated_at = PQgetvalue(res, row, 6);
+    }
+}
+
+/* NULL when the name (required when `required`) and description are acceptable. */
+static const char *audiences_validate(const char *name, int check_name, const char *description,
+                                      int check_description)
+{
+    if (check_name) {
+        size_t len = strlen(name), blank = strspn(name, " \t\r\n");
+        if (len == 0 || blank == len)
+            return "name is required";
+        if (len > AUDIENCES_NAME_MAX)
+            return "name must be at most 256 bytes";
+    }
+    if (check_description && strlen(description) > AUDIENCES_DESCRIPTION_MAX)
+        return "description must be at most 2000 bytes";
+    return NULL;
+}
+
+/* Sends the single audience a statement returned, or NOT_FOUND when it returned none. */
+static void audiences_reply_one(struct rpc_call *call, PGresult *res, const char *what,
+                                Od__Audience_Closure closure)
+{
+    Od__Audience audience;
+    if (!db_ok(res))
+        contacts_fail_sql(call, res, what);
+    else if (PQntuples(res) == 0)
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
+    if (call->status != OD__STATUS__OK) {
+        closure(NULL, call);
+        return;
+    }
+    audiences_from_row(res, 0, &audience);
+    closure(&audience, call);
+}
+
+/* ---------------- the audience itself ---------------- */
+
+static void audiences_create(Od__Audiences_Service *service, const Od__CreateAudienceRequest *in,
+                             Od__Audience_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    const char *reason;
+    char id[IDS_MAX_LEN];
+    PGresult *res;
+
+    if (contacts_require_org(call) != 0) {
+        closure(NULL, call);
+        return;
+    }
+    if ((reason = audiences_validate(in->name, 1, in->description, 1)) != NULL) {
+        rpc_fail(call, OD__STATUS__INVALID, "%s", reason);
+        closure(NULL, call);
+        return;
+    }
+    const char *params[] = {ids_new_ordered(AUDIENCE_ID_PREFIX, id, sizeof id), call->org_id,
+                            in->name, nullable(in->description)};
+    res = db_exec(call->db,
+                  "INSERT INTO contacts.audiences (id, org_id, name, description) "
+                  "VALUES ($1, $2, $3, $4) RETURNING " AUDIENCE_COLUMNS,
+                  4, params);
+    audiences_reply_one(call, res, "create audience", closure);
+    PQclear(res);
+}
+
+static void audiences_get(Od__Audiences_Service *service, const Od__GetAudienceRequest *in,
+                          Od__Audience_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    const char *params[] = {call->org_id, in->id};
+    PGresult *res;
+
+    if (contacts_require_org(call) != 0) {
+        closure(NULL, call);
+        return;
+    }
+    res = db_exec(call->db,
+                  "SELECT " AUDIENCE_COLUMNS " FROM contacts.audiences WHERE org_id = $1 AND id = $2",
+                  2, params);
+    audiences_reply_one(call, res, "get audience", closure);
+    PQclear(res);
+}
+
+static void audiences_update(Od__Audiences_Service *service, const Od__UpdateAudienceRequest *in,
+                             Od__Audience_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    const char *reason;
+    PGresult *res;
+
+    if (contacts_require_org(call) != 0) {
+        closure(NULL, call);
+        return;
+    }
+    if ((reason = audiences_validate(in->name, in->set_name, in->description,
+                                     in->set_description)) != NULL) {
+        rpc_fail(call, OD__STATUS__INVALID, "%s", reason);
+        closure(NULL, call);
+        return;
+    }
+    const char *params[] = {call->org_id,
+                            in->id,
+                            in->set_name ? "t" : "f",
+                            in->name,
+                            in->set_description ? "t" : "f",
+                            nullable(in->description)};
+    res = db_exec(call->db,
+                  "UPDATE contacts.audiences SET "
+                  " name = CASE WHEN $3::bool THEN $4 ELSE name END,"
+                  " description = CASE WHEN $5::bool THEN $6 ELSE description END,"
+                  " updated_at = now() "
+                  "WHERE org_id = $1 AND id = $2 RETURNING " AUDIENCE_COLUMNS,
+                  6, params);
+    audiences_reply_one(call, res, "update audience", closure);
+    PQclear(res);
+}
+
+static void audiences_delete(Od__Audiences_Service *service, const Od__DeleteAudienceRequest *in,
+                             Od__Empty_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__Empty empty = OD__EMPTY__INIT;
+    const char *params[] = {call->org_id, in->id};
+    PGresult *res;
+
+    if (contacts_require_org(call) != 0) {
+        closure(NULL, call);
+        return;
+    }
+    /* Members go with it (ON DELETE CASCADE). */
+    res = db_exec(call->db, "DELETE FROM contacts.audiences WHERE org_id = $1 AND id = $2", 2,
+                  params);
+    if (!db_ok(res))
+        contacts_fail_sql(call, res, "delete audience");
+    else if (strcmp(PQcmdTuples(res), "0") == 0)
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
+    closure(call->status == OD__STATUS__OK ? &empty : NULL, call);
+    PQclear(res);
+}
+
+static void audiences_list(Od__Audiences_Service *service, const Od__ListAudiencesRequest *in,
+                           Od__ListAudiencesReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__ListAudiencesReply reply = OD__LIST_AUDIENCES_REPLY__INIT;
+    Od__Audience *store = NULL;
+    PGresult *count = NULL, *rows = NULL;
+    char *pattern = NULL, limit_text[16], offset_text[24];
+
+    if (contacts_require_org(call) != 0)
+        goto done;
+    if (in->limit < 1 || in->limit > 100 || in->page < 1 || in->page > 1000000 ||
+        strlen(in->search) > CONTACTS_SEARCH_MAX) {
+        rpc_fail(call, OD__STATUS__INVALID, "page must be >= 1 and limit between 1 and 100");
+        goto done;
+    }
+    if (in->search[0] != '\0' && (pattern = contacts_svc_like_pattern(in->search)) == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    snprintf(limit_text, sizeof limit_text, "%d", in->limit);
+    snprintf(offset_text, sizeof offset_text, "%lld", (long long)(in->page - 1) * in->limit);
+    const char *params[] = {call->org_id, pattern, limit_text, offset_text};
+#define AUDIENCES_LIST_WHERE " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2)"
+    count = db_exec(call->db, "SELECT count(*) FROM contacts.audiences" AUDIENCES_LIST_WHERE, 2,
+                    params);
+    if (!db_ok(count)) {
+        contacts_fail_sql(call, count, "count audiences");
+        goto done;
+    }
+    rows = db_exec(call->db,
+                   "SELECT " AUDIENCE_COLUMNS " FROM contacts.audiences" AUDIENCES_LIST_WHERE
+                   " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+                   4, params);
+#undef AUDIENCES_LIST_WHERE
+    if (!db_ok(rows)) {
+        contacts_fail_sql(call, rows, "list audiences");
+        goto done;
+    }
+    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
+    reply.n_data = (size_t)PQntuples(rows);
+    store = calloc(reply.n_data + 1, sizeof *store);
+    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
+    if (store == NULL || reply.data == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < reply.n_data; i++) {
+        audiences_from_row(rows, (int)i, &store[i]);
+        reply.data[i] = &store[i];
+    }
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    PQclear(count);
+    PQclear(rows);
+    free(pattern);
+    free(store);
+    free(reply.data);
+}
+
+/* ---------------- membership ---------------- */
+
+/* One distinct contact id of a request and where it first appeared. */
+struct member_id {
+    const char *id;
+    int index;
+};
+
+static int member_id_by_text(const void *a, const void *b)
+{
+    const struct member_id *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    return c != 0 ? c : (x->index - y->index);
+}
+
+static int member_id_by_index(const void *a, const void *b)
+{
+    return ((const struct member_id *)a)->index - ((const struct member_id *)b)->index;
+}
+
+static struct member_id *member_id_find(struct member_id *ids, size_t n, const char *id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ids[mid].id, id);
+        if (c == 0)
+            return &ids[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* $1 org, $2 audience, $3 the distinct well-formed contact ids. Returns one row with a NULL
+ * first column holding (changed, found), and one row per id that is not a contact of the
+ * organization. */
+static const char add_members_sql[] =
+    "WITH found AS (SELECT c.id FROM contacts.contacts c"
+    "               WHERE c.org_id = $1 AND c.id = ANY ($3::text[])),"
+    " changed AS (INSERT INTO contacts.audience_members (org_id, audience_id, contact_id)"
+    "             SELECT $1, $2, id FROM found ORDER BY id"
+    "             ON CONFLICT DO NOTHING RETURNING 1) "
+    "SELECT NULL::text, (SELECT count(*) FROM changed), (SELECT count(*) FROM found) "
+    "UNION ALL "
+    "SELECT r.id, NULL, NULL FROM unnest($3::text[]) AS r(id)"
+    " WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.id = r.id)";
+static const char remove_members_sql[] =
+    "WITH found AS (SELECT c.id FROM contacts.contacts c"
+    "               WHERE c.org_id = $1 AND c.id = ANY ($3::text[])),"
+    " changed AS (DELETE FROM contacts.audience_members m"
+    "             WHERE m.org_id = $1 AND m.audience_id = $2 AND m.contact_id = ANY ($3::text[])"
+    "             RETURNING 1) "
+    "SELECT NULL::text, (SELECT count(*) FROM changed), (SELECT count(*) FROM found) "
+    "UNION ALL "
+    "SELECT r.id, NULL, NULL FROM unnest($3::text[]) AS r(id)"
+    " WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.id = r.id)";
+
+struct member_change {
+    int32_t changed;      /* added or removed */
+    int32_t unchanged;    /* already members, or contacts that were not members */
+    char **not_found;     /* in request order; strings point into the request */
+    size_t n_not_found;
+    int64_t contact_count;
+};
+
+/* Adds or removes members in one transaction. 0 on success, else the call has failed. */
+static int audiences_change_members(struct rpc_call *call, const Od__AudienceMembersRequest *in,
+                                    int add, struct member_change *out)
+{
+    size_t n = in->n_contact_ids, ndistinct = 0, nvalid = 0, len = 2;
+    struct member_id *ids = NULL, *missing = NULL;
+    size_t nmissing = 0;
+    char *array = NULL;
+    PGresult *res = NULL;
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    if (contacts_require_org(call) != 0)
+        return -1;
+    if (n == 0) {
+        rpc_fail(call, OD__STATUS__INVALID, "contactIds must not be empty");
+        return -1;
+    }
+    if (n > AUDIENCES_MEMBERS_MAX) {
+        rpc_fail(call, OD__STATUS__INVALID, "contactIds must hold at most %d ids",
+                 AUDIENCES_MEMBERS_MAX);
+        return -1;
+    }
+    ids = calloc(n, sizeof *ids);
+    missing = calloc(n, sizeof *missing);
+    out->not_found = calloc(n, sizeof *out->not_found);
+    if (ids == NULL || missing == NULL || out->not_found == NULL)
+        goto oom;
+
+    /* Distinct ids, each at its first position. Ids that cannot be a contact's are not found
+     * without asking; the rest need no quoting inside an array literal. */
+    for (size_t i = 0; i < n; i++)
+        ids[i] = (struct member_id){in->contact_ids[i], (int)i};
+    qsort(ids, n, sizeof *ids, member_id_by_text);
+    for (size_t i = 0; i < n; i++) {
+        if (ndistinct > 0 && strcmp(ids[ndistinct - 1].id, ids[i].id) == 0)
+            continue;
+        ids[ndistinct++] = ids[i];
+    }
+    for (size_t i = 0; i < ndistinct; i++)
+        if (ids_valid(CONTACT_ID_PREFIX, ids[i].id))
+            len += strlen(ids[i].id) + 1;
+        else
+            missing[nmissing++] = ids[i];
+    if ((array = malloc(len + 1)) == NULL)
+        goto oom;
+    len = 0;
+    array[len++] = '{';
+    for (size_t i = 0; i < ndistinct; i++)
+        if (ids_valid(CONTACT_ID_PREFIX, ids[i].id)) {
+            len += (size_t)sprintf(array + len, "%s%s", nvalid ? "," : "", ids[i].id);
+            nvalid++;
+        }
+    array[len++] = '}';
+    array[len] = '\0';
+
+    if (db_begin(call->db) != 0) {
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
+        goto out;
+    }
+    const char *params[] = {call->org_id, in->audience_id, array};
+    /* The audience must exist; the lock keeps it from being deleted under the change. */
+    res = db_exec(call->db,
+                  "SELECT 1 FROM contacts.audiences WHERE org_id = $1 AND id = $2 FOR KEY SHARE",
+                  2, params);
+    if (!db_ok(res)) {
+        contacts_fail_sql(call, res, "find audience");
+        goto rollback;
+    }
+    if (PQntuples(res) == 0) {
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
+        goto rollback;
+    }
+    PQclear(res);
+    res = NULL;
+    if (nvalid > 0) {
+        res = db_exec(call->db, add ? add_members_sql : remove_members_sql, 3, params);
+        if (!db_ok(res)) {
+            if (strcmp(db_sqlstate(res), "23503") == 0) /* a contact deleted meanwhile */
+                rpc_fail(call, OD__STATUS__CONFLICT,
+                         "a contact was deleted while it was being added; try again");
+            else
+                contacts_fail_sql(call, res, add ? "add members" : "remove members");
+            goto rollback;
+        }
+        for (int r = 0; r < PQntuples(res); r++) {
+            if (PQgetisnull(res, r, 0)) {
+                long long changed = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+                long long found = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+                out->changed = (int32_t)changed;
+                out->unchanged = (int32_t)(found - changed);
+                continue;
+            }
+            struct member_id *m = member_id_find(ids, ndistinct, PQgetvalue(res, r, 0));
+            if (m != NULL)
+                missing[nmissing++] = *m;
+        }
+        PQclear(res);
+        res = NULL;
+    }
+    res = db_exec(call->db,
+                  "SELECT contact_count FROM contacts.audiences WHERE org_id = $1 AND id = $2",
+                  2, params);
+    if (!db_ok(res) || PQntuples(res) != 1) {
+        contacts_fail_sql(call, res, "count members");
+        goto rollback;
+    }
+    out->contact_count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    if (db_commit(call->db) != 0) {
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "commit failed");
+        goto rollback;
+    }
+    qsort(missing, nmissing, sizeof *missing, member_id_by_index);
+    for (size_t i = 0; i < nmissing; i++)
+        out->not_found[out->n_not_found++] = (char *)missing[i].id;
+    log_info(call->request_id, "%s members org=%s audience=%s ids=%zu changed=%d unchanged=%d "
+             "not_found=%zu", add ? "add" : "remove", call->org_id, in->audience_id, n,
+             out->changed, out->unchanged, out->n_not_found);
+    rc = 0;
+    goto out;
+oom:
+    rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+    goto out;
+rollback:
+    db_rollback(call->db);
+out:
+    PQclear(res);
+    free(array);
+    free(ids);
+    free(missing);
+    if (rc != 0) {
+        free(out->not_found);
+        out->not_found = NULL;
+        out->n_not_found = 0;
+    }
+    return rc;
+}
+
+static void audiences_add_members(Od__Audiences_Service *service,
+                                  const Od__AudienceMembersRequest *in,
+                                  Od__AddMembersReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__AddMembersReply reply = OD__ADD_MEMBERS_REPLY__INIT;
+    struct member_change change;
+
+    if (audiences_change_members(call, in, 1, &change) != 0) {
+        closure(NULL, call);
+        return;
+    }
+    reply.added = change.changed;
+    reply.already_members = change.unchanged;
+    reply.not_found = change.not_found;
+    reply.n_not_found = change.n_not_found;
+    reply.contact_count = change.contact_count;
+    closure(&reply, call);
+    free(change.not_found);
+}
+
+static void audiences_remove_members(Od__Audiences_Service *service,
+                                     const Od__AudienceMembersRequest *in,
+                                     Od__RemoveMembersReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__RemoveMembersReply reply = OD__REMOVE_MEMBERS_REPLY__INIT;
+    struct member_change change;
+
+    if (audiences_change_members(call, in, 0, &change) != 0) {
+        closure(NULL, call);
+        return;
+    }
+    reply.removed = change.changed;
+    reply.not_members = change.unchanged;
+    reply.not_found = change.not_found;
+    reply.n_not_found = change.n_not_found;
+    reply.contact_count = change.contact_count;
+    closure(&reply, call);
+    free(change.not_found);
+}
+
+/* Reads the audience's member count; NOT_FOUND (and -1) when there is no such audience. */
+static int audiences_count(struct rpc_call *call, const char *audience_id, int64_t *count)
+{
+    const char *params[] = {call->org_id, audience_id};
+    PGresult *res = db_exec(call->db,
+                            "SELECT contact_count FROM contacts.audiences "
+                            "WHERE org_id = $1 AND id = $2",
+                            2, params);
+    int rc = -1;
+    if (!db_ok(res))
+        contacts_fail_sql(call, res, "find audience");
+    else if (PQntuples(res) == 0)
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
+    else {
+        *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        rc = 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
+/* Fills a repeated Contact field from rows (pointing into them). -1 when out of memory. */
+static int audiences_contacts(PGresult *rows, int timestamps, Od__Contact **store,
+                              Od__Contact ***list, size_t *n)
+{
+    *n = (size_t)PQntuples(rows);
+    *store = calloc(*n + 1, sizeof **store);
+    *list = calloc(*n + 1, sizeof **list);
+    if (*store == NULL || *list == NULL)
+        return -1;
+    for (size_t i = 0; i < *n; i++) {
+        audiences_contact_from_row(rows, (int)i, &(*store)[i], timestamps);
+        (*list)[i] = &(*store)[i];
+    }
+    return 0;
+}
+
+static void audiences_list_members(Od__Audiences_Service *service,
+                                   const Od__ListMembersRequest *in,
+                                   Od__ListContactsReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__ListContactsReply reply = OD__LIST_CONTACTS_REPLY__INIT;
+    Od__Contact *store = NULL;
+    PGresult *rows = NULL;
+    char limit_text[16], offset_text[24];
+
+    if (contacts_require_org(call) != 0)
+        goto done;
+    if (in->limit < 1 || in->limit > 100 || in->page < 1 || in->page > 1000000) {
+        rpc_fail(call, OD__STATUS__INVALID, "page must be >= 1 and limit between 1 and 100");
+        goto done;
+    }
+    if (audiences_count(call, in->audience_id, &reply.total) != 0)
+        goto done;
+    snprintf(limit_text, sizeof limit_text, "%d", in->limit);
+    snprintf(offset_text, sizeof offset_text, "%lld", (long long)(in->page - 1) * in->limit);
+    const char *params[] = {call->org_id, in->audience_id, limit_text, offset_text};
+    rows = db_exec(call->db,
+                   "SELECT " MEMBER_COLUMNS " FROM contacts.audience_members m"
+                   " JOIN contacts.contacts c ON c.org_id = m.org_id AND c.id = m.contact_id"
+                   " WHERE m.org_id = $1 AND m.audience_id = $2"
+                   " ORDER BY m.contact_id DESC LIMIT $3::int OFFSET $4::bigint",
+                   4, params);
+    if (!db_ok(rows)) {
+        contacts_fail_sql(call, rows, "list members");
+        goto done;
+    }
+    if (audiences_contacts(rows, 1, &store, &reply.data, &reply.n_data) != 0)
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    PQclear(rows);
+    free(store);
+    free(reply.data);
+}
+
+/* Keyset pages in contact id order: campaign-svc snapshots an audience with this. Each page is
+ * one range scan of the members' primary key joined to the contacts' primary key. */
+static void audiences_list_audience_members(Od__Audiences_Service *service,
+                                            const Od__ListAudienceMembersRequest *in,
+                                            Od__ListAudienceMembersReply_Closure closure,
+                                            void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__ListAudienceMembersReply reply = OD__LIST_AUDIENCE_MEMBERS_REPLY__INIT;
+    Od__Contact *store = NULL;
+    PGresult *rows = NULL;
+    int64_t count;
+    int limit = in->limit == 0 ? AUDIENCES_SNAPSHOT_PAGE_MAX : in->limit;
+    char limit_text[16];
+
+    if (contacts_require_org(call) != 0)
+        goto done;
+    if (limit < 1 || limit > AUDIENCES_SNAPSHOT_PAGE_MAX) {
+        rpc_fail(call, OD__STATUS__INVALID, "limit must be between 1 and %d",
+                 AUDIENCES_SNAPSHOT_PAGE_MAX);
+        goto done;
+    }
+    if (audiences_count(call, in->audience_id, &count) != 0)
+        goto done;
+    snprintf(limit_text, sizeof limit_text, "%d", limit);
+    const char *params[] = {call->org_id, in->audience_id, in->after_contact_id, limit_text};
+    rows = db_exec(call->db,
+                   "SELECT c.id, coalesce(c.name, ''), c.phone_number, coalesce(c.language, ''),"
+                   " c.metadata::text FROM contacts.audience_members m"
+                   " JOIN contacts.contacts c ON c.org_id = m.org_id AND c.id = m.contact_id"
+                   " WHERE m.org_id = $1 AND m.audience_id = $2 AND m.contact_id > $3"
+                   " ORDER BY m.contact_id LIMIT $4::int",
+                   4, params);
+    if (!db_ok(rows)) {
+        contacts_fail_sql(call, rows, "list audience members");
+        goto done;
+    }
+    if (audiences_contacts(rows, 0, &store, &reply.contacts, &reply.n_contacts) != 0) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    if (reply.n_contacts == (size_t)limit)
+        reply.next_after_contact_id = reply.contacts[reply.n_contacts - 1]->id;
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    PQclear(rows);
+    free(store);
+    free(reply.contacts);
+}
+
+Od__Audiences_Service audiences_service = OD__AUDIENCES__INIT(audiences_);

@@ -1,0 +1,361 @@
+/* The Dnc RPC service: the organization's do-not-call list, one entry per phone number.
+ *
+ * BulkAdd is set-based: the valid rows are COPYed into a temporary table and moved into
+ * contacts.dnc_entries with one INSERT ... ON CONFLICT DO NOTHING, in one transaction; rows it
+ * did not insert (already listed, or repeated in the request) are counted as duplicates.
+ *
+ * Memory: reply strings point into the request or into PGresults cleared after the closure. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "contacts.h"
+#include "copytext.h"
+#include "db.h"
+#include "e164.h"
+#include "ids.h"
+#include "log.h"
+#include "rpc.h"
+
+#define DNC_ID_PREFIX "dnc_"
+/* Columns every entry read returns, in this order (see dnc_from_row). */
+#define DNC_COLUMNS                                                                            \
+    "id, phone_number, coalesce(reason, ''), coalesce(source, ''), "                           \
+    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+static void dnc_from_row(PGresult *res, int row, Od__DncEntry *e)
+{
+    od__dnc_entry__init(e);
+    e->id = PQgetvalue(res, row, 0);
+    e->phone_number = PQgetvalue(res, row, 1);
+    e->reason = PQgetvalue(res, row, 2);
+    e->source = PQgetvalue(res, row, 3);
+    e->created_at = PQgetvalue(res, row, 4);
+}
+
+/* NULL when the entry is acceptable, else the reason. */
+static const char *dnc_validate(const Od__DncEntryInput *in)
+{
+    if (in->invalid_reason[0] != '\0')
+        return in->invalid_reason;
+    if (in->phone_number[0] == '\0')
+        return "phoneNumber is required";
+    if (!e164_valid(in->phone_number))
+        return "phoneNumber must be a valid E.164 phone number";
+    if (strlen(in->reason) > DNC_REASON_MAX)
+        return "reason must be at most 500 bytes";
+    if (strlen(in->source) > DNC_SOURCE_MAX)
+        return "source must be at most 64 bytes";
+    return NULL;
+}
+
+/* ---------------- single entries ---------------- */
+
+static void dnc_add(Od__Dnc_Service *service, const Od__DncEntryInput *in,
+                    Od__DncEntry_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    const char *reason;
+    char id[IDS_MAX_LEN];
+    PGresult *res = NULL;
+    Od__DncEntry entry;
+
+    if (contacts_require_org(call) != 0)
+        goto fail;
+    if ((reason = dnc_validate(in)) != NULL) {
+        rpc_fail(call, OD__STATUS__INVALID, "%s", reason);
+        goto fail;
+    }
+    const char *params[] = {ids_new_ordered(DNC_ID_PREFIX, id, sizeof id), call->org_id,
+                            in->phone_number, nullable(in->reason),
+                            in->source[0] ? in->source : "manual"};
+    res = db_exec(call->db,
+                  "INSERT INTO contacts.dnc_entries (id, org_id, phone_number, reason, source) "
+                  "VALUES ($1, $2, $3, $4, $5) RETURNING " DNC_COLUMNS,
+                  5, params);
+    if (!db_ok(res)) {
+        if (strcmp(db_sqlstate(res), "23505") == 0)
+            rpc_fail(call, OD__STATUS__CONFLICT,
+                     "phoneNumber %s is already on the do-not-call list", in->phone_number);
+        else
+            contacts_fail_sql(call, res, "add dnc entry");
+        goto fail;
+    }
+    dnc_from_row(res, 0, &entry);
+    closure(&entry, call);
+    PQclear(res);
+    return;
+fail:
+    closure(NULL, call);
+    PQclear(res);
+}
+
+static void dnc_delete(Od__Dnc_Service *service, const Od__DeleteDncRequest *in,
+                       Od__Empty_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__Empty empty = OD__EMPTY__INIT;
+    const char *params[] = {call->org_id, in->id};
+    PGresult *res;
+
+    if (contacts_require_org(call) != 0) {
+        closure(NULL, call);
+        return;
+    }
+    res = db_exec(call->db, "DELETE FROM contacts.dnc_entries WHERE org_id = $1 AND id = $2", 2,
+                  params);
+    if (!db_ok(res))
+        contacts_fail_sql(call, res, "delete dnc entry");
+    else if (strcmp(PQcmdTuples(res), "0") == 0)
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "do-not-call entry not found");
+    closure(call->status == OD__STATUS__OK ? &empty : NULL, call);
+    PQclear(res);
+}
+
+static void dnc_list(Od__Dnc_Service *service, const Od__ListDncRequest *in,
+                     Od__ListDncReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__ListDncReply reply = OD__LIST_DNC_REPLY__INIT;
+    Od__DncEntry *store = NULL;
+    PGresult *count = NULL, *rows = NULL;
+    char *pattern = NULL, limit_text[16], offset_text[24];
+
+    if (contacts_require_org(call) != 0)
+        goto done;
+    if (in->limit < 1 || in->limit > 100 || in->page < 1 || in->page > 1000000 ||
+        strlen(in->search) > CONTACTS_SEARCH_MAX) {
+        rpc_fail(call, OD__STATUS__INVALID, "page must be >= 1 and limit between 1 and 100");
+        goto done;
+    }
+    if (in->search[0] != '\0' && (pattern = contacts_svc_like_pattern(in->search)) == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    snprintf(limit_text, sizeof limit_text, "%d", in->limit);
+    snprintf(offset_text, sizeof offset_text, "%lld", (long long)(in->page - 1) * in->limit);
+    const char *params[] = {call->org_id, pattern, limit_text, offset_text};
+#define DNC_LIST_WHERE                                                                         \
+    " WHERE org_id = $1 AND ($2::text IS NULL OR phone_number LIKE $2 OR reason ILIKE $2)"
+    count = db_exec(call->db, "SELECT count(*) FROM contacts.dnc_entries" DNC_LIST_WHERE, 2,
+                    params);
+    if (!db_ok(count)) {
+        contacts_fail_sql(call, count, "count dnc entries");
+        goto done;
+    }
+    rows = db_exec(call->db,
+                   "SELECT " DNC_COLUMNS " FROM contacts.dnc_entries" DNC_LIST_WHERE
+                   " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+                   4, params);
+#undef DNC_LIST_WHERE
+    if (!db_ok(rows)) {
+        contacts_fail_sql(call, rows, "list dnc entries");
+        goto done;
+    }
+    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
+    reply.n_data = (size_t)PQntuples(rows);
+    store = calloc(reply.n_data + 1, sizeof *store);
+    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
+    if (store == NULL || reply.data == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < reply.n_data; i++) {
+        dnc_from_row(rows, (int)i, &store[i]);
+        reply.data[i] = &store[i];
+    }
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    PQclear(count);
+    PQclear(rows);
+    free(pattern);
+    free(store);
+    free(reply.data);
+}
+
+/* ---------------- bulk ---------------- */
+
+static const char dnc_stage_sql[] =
+    "CREATE TEMP TABLE IF NOT EXISTS dnc_stage ("
+    " idx int, id text, phone text, reason text, source text) ON COMMIT DELETE ROWS";
+static const char dnc_stage_copy_sql[] =
+    "COPY dnc_stage (idx, id, phone, reason, source) FROM STDIN";
+/* The first row of a number (in request order) is the one kept. */
+static const char dnc_merge_sql[] =
+    "INSERT INTO contacts.dnc_entries (org_id, id, phone_number, reason, source) "
+    "SELECT $1, id, phone, reason, source FROM dnc_stage ORDER BY idx "
+    "ON CONFLICT DO NOTHING";
+
+static void dnc_add_error(Od__BulkAddDncReply *reply, Od__RowError *store, int index,
+                          const char *phone, const char *reason)
+{
+    Od__RowError *e = &store[reply->n_errors];
+    od__row_error__init(e);
+    e->index = index;
+    e->phone_number = (char *)phone;
+    e->reason = (char *)reason;
+    reply->errors[reply->n_errors++] = e;
+}
+
+static void dnc_bulk_add(Od__Dnc_Service *service, const Od__BulkAddDncRequest *in,
+                         Od__BulkAddDncReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__BulkAddDncReply reply = OD__BULK_ADD_DNC_REPLY__INIT;
+    Od__RowError *error_store = NULL;
+    struct copytext copy = {0};
+    size_t n = in->n_entries, nvalid = 0;
+    PGresult *res = NULL;
+    long long inserted = 0;
+
+    if (contacts_require_org(call) != 0)
+        goto done;
+    if (n > DNC_BULK_MAX) {
+        rpc_fail(call, OD__STATUS__INVALID, "entries must hold at most %d entries", DNC_BULK_MAX);
+        goto done;
+    }
+    error_store = calloc(n + 1, sizeof *error_store);
+    reply.errors = calloc(n + 1, sizeof *reply.errors);
+    if (error_store == NULL || reply.errors == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const Od__DncEntryInput *e = in->entries[i];
+        const char *reason = dnc_validate(e);
+        char idx[16], id[IDS_MAX_LEN];
+        if (reason != NULL) {
+            dnc_add_error(&reply, error_store, (int)i, e->phone_number, reason);
+            continue;
+        }
+        snprintf(idx, sizeof idx, "%zu", i);
+        copytext_field(&copy, idx, '\t');
+        copytext_field(&copy, ids_new_ordered(DNC_ID_PREFIX, id, sizeof id), '\t');
+        copytext_field(&copy, e->phone_number, '\t');
+        copytext_field(&copy, nullable(e->reason), '\t');
+        copytext_field(&copy, e->source[0] ? e->source : "imported", '\n');
+        nvalid++;
+    }
+    reply.failed = (int32_t)reply.n_errors;
+    if (copy.failed) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    if (nvalid > 0) {
+        const char *params[] = {call->org_id};
+        if (db_begin(call->db) != 0 || db_command(call->db, dnc_stage_sql, 0, NULL) != 0 ||
+            db_copy_in(call->db, dnc_stage_copy_sql, copy.data, copy.len) != 0) {
+            db_rollback(call->db);
+            goto failed;
+        }
+        res = db_exec(call->db, dnc_merge_sql, 1, params);
+        if (!db_ok(res)) {
+            log_error(call->request_id, "dnc bulk add: %s", PQresultErrorMessage(res));
+            db_rollback(call->db);
+            goto failed;
+        }
+        inserted = strtoll(PQcmdTuples(res), NULL, 10);
+        if (db_commit(call->db) != 0) {
+            db_rollback(call->db);
+            goto failed;
+        }
+    }
+    reply.inserted = (int32_t)inserted;
+    reply.duplicates = (int32_t)((long long)nvalid - inserted);
+    log_info(call->request_id, "dnc bulk add org=%s rows=%zu inserted=%d duplicates=%d failed=%d",
+             call->org_id, n, reply.inserted, reply.duplicates, reply.failed);
+    goto done;
+failed:
+    if (PQstatus(db_conn(call->db)) != CONNECTION_OK)
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
+    else
+        rpc_fail(call, OD__STATUS__INTERNAL, "dnc bulk add failed");
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    PQclear(res);
+    free(copy.data);
+    free(error_store);
+    free(reply.errors);
+}
+
+/* ---------------- checks ---------------- */
+
+static int dnc_strcmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void dnc_check_dnc(Od__Dnc_Service *service, const Od__CheckDncRequest *in,
+                          Od__CheckDncReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__CheckDncReply reply = OD__CHECK_DNC_REPLY__INIT;
+    size_t n = in->n_phone_numbers, len = 2, nvalid = 0, nlisted = 0;
+    char *array = NULL, **listed = NULL;
+    unsigned char *reported = NULL;
+    PGresult *res = NULL;
+
+    if (contacts_require_org(call) != 0)
+        goto done;
+    if (n > DNC_CHECK_MAX) {
+        rpc_fail(call, OD__STATUS__INVALID, "phoneNumbers must hold at most %d numbers",
+                 DNC_CHECK_MAX);
+        goto done;
+    }
+    /* Only valid E.164 numbers can be listed, and they need no quoting in an array literal. */
+    for (size_t i = 0; i < n; i++)
+        if (e164_valid(in->phone_numbers[i]))
+            len += strlen(in->phone_numbers[i]) + 1;
+    reply.listed = calloc(n + 1, sizeof *reply.listed);
+    if ((array = malloc(len + 1)) == NULL || reply.listed == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    len = 0;
+    array[len++] = '{';
+    for (size_t i = 0; i < n; i++)
+        if (e164_valid(in->phone_numbers[i]))
+            len += (size_t)sprintf(array + len, "%s%s", nvalid++ ? "," : "",
+                                   in->phone_numbers[i]);
+    array[len++] = '}';
+    array[len] = '\0';
+    if (nvalid == 0)
+        goto done;
+    const char *params[] = {call->org_id, array};
+    res = db_exec(call->db,
+                  "SELECT DISTINCT phone_number FROM contacts.dnc_entries "
+                  "WHERE org_id = $1 AND phone_number = ANY ($2::text[])",
+                  2, params);
+    if (!db_ok(res)) {
+        contacts_fail_sql(call, res, "check dnc");
+        goto done;
+    }
+    nlisted = (size_t)PQntuples(res);
+    listed = calloc(nlisted + 1, sizeof *listed);
+    reported = calloc(nlisted + 1, 1);
+    if (listed == NULL || reported == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < nlisted; i++)
+        listed[i] = PQgetvalue(res, (int)i, 0);
+    qsort(listed, nlisted, sizeof *listed, dnc_strcmp);
+    /* In request order, each number once. */
+    for (size_t i = 0; i < n && nlisted > 0; i++) {
+        char *key = in->phone_numbers[i], **hit;
+        hit = bsearch(&key, listed, nlisted, sizeof *listed, dnc_strcmp);
+        if (hit == NULL || reported[hit - listed])
+            continue;
+        reported[hit - listed] = 1;
+        reply.listed[reply.n_listed++] = *hit;
+    }
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    PQclear(res);
+    free(array);
+    free(listed);
+    free(reported);
+    free(reply.listed);
+}
+
+Od__Dnc_Service dnc_service = OD__DNC__INIT(dnc_);

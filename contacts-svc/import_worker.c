@@ -1,0 +1,352 @@
+/* Import workers: threads that claim open imports and upsert their rows in chunks.
+ *
+ * Threads: each worker owns one database connection and touches nothing else but the wake-up
+ * state below (behind wake_lock). Workers in one process and in other replicas share work
+ * through the database only: one chunk is one transaction that starts by locking an open
+ * import with FOR UPDATE SKIP LOCKED, so two workers never hold the same import at once, and
+ * a worker that dies (or a replica that is killed) loses only its uncommitted chunk.
+ *
+ * One chunk, in one transaction:
+ *   1. lock the oldest open import nobody holds;
+ *   2. delete rows [processed, processed + chunk) from import_rows and, from them, insert the
+ *      row errors, upsert the contacts (INSERT ... ON CONFLICT, the last row of a repeated
+ *      number wins) and add the audience memberships;
+ *   3. add the chunk's counts to the import and move `processed`; when it reaches `total`,
+ *      set the final status and write the import.completed event to the outbox.
+ * Counts therefore always describe exactly the rows that committed. */
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "contacts.h"
+#include "db.h"
+#include "log.h"
+#include "outbox.h"
+#include "timefmt.h"
+
+#define IMPORT_MAX_ATTEMPTS 5 /* consecutive failed chunks before an import is FAILED */
+
+static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long wake_seq; /* bumped by every notify */
+static bool wake_stop;
+
+struct import_workers {
+    struct import_worker_options options;
+    pthread_t *threads;
+    int started;
+};
+
+void import_workers_notify(void)
+{
+    pthread_mutex_lock(&wake_lock);
+    wake_seq++;
+    pthread_cond_broadcast(&wake_cond);
+    pthread_mutex_unlock(&wake_lock);
+}
+
+/* ---------------- one chunk ---------------- */
+
+#define CHUNK_SQL_HEAD                                                                         \
+    "WITH chunk AS ("                                                                          \
+    "  DELETE FROM contacts.import_rows"                                                       \
+    "  WHERE org_id = $1 AND import_id = $2 AND idx >= $3::int AND idx < $4::int"              \
+    "  RETURNING idx, contact_id, name, phone_number, language, metadata, invalid_reason), "   \
+    "bad AS ("                                                                                 \
+    "  INSERT INTO contacts.import_errors (org_id, import_id, idx, phone_number, reason)"      \
+    "  SELECT $1, $2, idx, coalesce(phone_number, ''), invalid_reason FROM chunk"              \
+    "  WHERE invalid_reason IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1), "                 \
+    "good AS ("                                                                                \
+    "  SELECT DISTINCT ON (phone_number) contact_id, name, phone_number, language, metadata"   \
+    "  FROM chunk WHERE invalid_reason IS NULL ORDER BY phone_number, idx DESC), "             \
+    "up AS ("                                                                                  \
+    "  INSERT INTO contacts.contacts AS c (org_id, id, name, phone_number, language, metadata)"\
+    "  SELECT $1, contact_id, name, phone_number, language, coalesce(metadata, '{}'::jsonb)"   \
+    "  FROM good ORDER BY phone_number"                                                        \
+    "  ON CONFLICT (org_id, phone_number) DO UPDATE SET"                                       \
+    "    name = coalesce(EXCLUDED.name, c.name),"                                              \
+    "    language = coalesce(EXCLUDED.language, c.language),"                                  \
+    "    metadata = c.metadata || EXCLUDED.metadata,"                                          \
+    "    updated_at = now()"                                                                   \
+    "  RETURNING c.id, (c.xmax = 0) AS inserted)"
+#define CHUNK_SQL_COUNTS                                                                       \
+    " SELECT (SELECT count(*) FROM chunk),"                                                    \
+    "        (SELECT count(*) FROM chunk WHERE invalid_reason IS NOT NULL),"                   \
+    "        (SELECT count(*) FROM chunk WHERE invalid_reason IS NULL),"                       \
+    "        (SELECT count(*) FROM up WHERE inserted)"
+
+static const char chunk_sql[] = CHUNK_SQL_HEAD CHUNK_SQL_COUNTS;
+/* The same, adding every upserted contact to the import's audience ($5). */
+static const char chunk_audience_sql[] =
+    CHUNK_SQL_HEAD ", members AS ("
+    "  INSERT INTO contacts.audience_members (org_id, audience_id, contact_id)"
+    "  SELECT $1, $5, id FROM up ORDER BY id ON CONFLICT DO NOTHING RETURNING 1)" CHUNK_SQL_COUNTS;
+
+#define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* Moves the import on by one chunk's counts; sets the final status when it is done.
+ * $1 org, $2 id, $3 new processed, $4 created, $5 updated, $6 failed. */
+static const char advance_sql[] =
+    "UPDATE contacts.imports SET"
+    "  processed = $3::int,"
+    "  created = created + $4::int, updated = updated + $5::int, failed = failed + $6::int,"
+    "  status = CASE WHEN $3::int < total THEN 'PROCESSING'"
+    "                WHEN total > 0 AND failed + $6::int = total THEN 'FAILED'"
+    "                WHEN failed + $6::int > 0 THEN 'COMPLETED_WITH_ERRORS'"
+    "                ELSE 'COMPLETED' END,"
+    "  completed_at = CASE WHEN $3::int >= total THEN now() END,"
+    "  started_at = coalesce(started_at, now()), updated_at = now(),"
+    "  attempts = 0, last_error = NULL "
+    "WHERE org_id = $1 AND id = $2 "
+    "RETURNING status, total, created, updated, failed, coalesce(webhook_url, ''), "
+    ISO_UTC("completed_at") ", processed >= total";
+
+/* Writes import.completed for a finished import (row of advance_sql or fail_sql). */
+static int import_emit_completed(struct db *db, const char *org_id, const char *id,
+                                 PGresult *res)
+{
+    char now[TIME_ISO_LEN];
+    json_t *payload;
+    char *text;
+    int rc = -1;
+
+    payload = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:s}", "event",
+                        "import.completed", "importId", id, "status", PQgetvalue(res, 0, 0),
+                        "total", atoi(PQgetvalue(res, 0, 1)), "created",
+                        atoi(PQgetvalue(res, 0, 2)), "updated", atoi(PQgetvalue(res, 0, 3)),
+                        "failed", atoi(PQgetvalue(res, 0, 4)), "completedAt",
+                        PQgetvalue(res, 0, 6), "timestamp",
+                        time_format_ms(time_now_ms(), now, sizeof now));
+    text = payload ? json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (text != NULL)
+        rc = outbox_add(db, "contacts", "import.completed", org_id,
+                        PQgetvalue(res, 0, 5), text);
+    free(text);
+    json_decref(payload);
+    return rc;
+}
+
+/* After a chunk failed for a reason other than the database being away: counts the failure,
+ * and after IMPORT_MAX_ATTEMPTS in a row ends the import as FAILED (with its event). */
+static void import_note_failure(struct db *db, const char *org_id, const char *id,
+                                const char *error)
+{
+    static const char fail_sql[] =
+        "UPDATE contacts.imports SET attempts = attempts + 1, last_error = $3,"
+        "  status = CASE WHEN attempts + 1 >= $4::int THEN 'FAILED' ELSE status END,"
+        "  completed_at = CASE WHEN attempts + 1 >= $4::int THEN now() END,"
+        "  updated_at = now() "
+        "WHERE org_id = $1 AND id = $2 AND status IN ('PENDING', 'PROCESSING') "
+        "RETURNING status, total, created, updated, failed, coalesce(webhook_url, ''), "
+        ISO_UTC("completed_at") ", status = 'FAILED'";
+    char attempts[8];
+    PGresult *res;
+    snprintf(attempts, sizeof attempts, "%d", IMPORT_MAX_ATTEMPTS);
+    const char *params[] = {org_id, id, error, attempts};
+    if (db_begin(db) != 0)
+        return;
+    res = db_exec(db, fail_sql, 4, params);
+    if (db_ok(res) && PQntuples(res) == 1) {
+        if (PQgetvalue(res, 0, 7)[0] == 't') {
+            log_error(NULL, "import %s FAILED after %d attempts: %s", id, IMPORT_MAX_ATTEMPTS,
+                      error);
+            if (import_emit_completed(db, org_id, id, res) != 0) {
+                PQclear(res);
+                db_rollback(db);
+                return;
+            }
+        }
+        PQclear(res);
+        if (db_commit(db) != 0)
+            db_rollback(db);
+        return;
+    }
+    PQclear(res);
+    db_rollback(db);
+}
+
+int import_run_chunk(struct db *db, int chunk_rows)
+{
+    PGresult *claim = NULL, *counts = NULL, *advanced = NULL;
+    char org_id[64] = "", id[64] = "", lo_text[16], hi_text[16], error[512] = "";
+    char created[16], updated[16], failed[16];
+    const char *audience;
+    long long lo, hi, total;
+    int rc = -1;
+    bool retryable = false;
+
+    if (db_begin(db) != 0)
+        return -1;
+    claim = db_exec(db,
+                    "SELECT org_id, id, total, processed, coalesce(audience_id, '') "
+                    "FROM contacts.imports WHERE status IN ('PENDING', 'PROCESSING') "
+                    "ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    0, NULL);
+    if (!db_ok(claim)) {
+        log_error(NULL, "import claim: %s", PQresultErrorMessage(claim));
+        goto out;
+    }
+    if (PQntuples(claim) == 0) {
+        rc = db_commit(db) == 0 ? 0 : -1;
+        goto out;
+    }
+    snprintf(org_id, sizeof org_id, "%s", PQgetvalue(claim, 0, 0));
+    snprintf(id, sizeof id, "%s", PQgetvalue(claim, 0, 1));
+    total = strtoll(PQgetvalue(claim, 0, 2), NULL, 10);
+    lo = strtoll(PQgetvalue(claim, 0, 3), NULL, 10);
+    hi = lo + chunk_rows < total ? lo + chunk_rows : total;
+    audience = PQgetvalue(claim, 0, 4);
+    snprintf(lo_text, sizeof lo_text, "%lld", lo);
+    snprintf(hi_text, sizeof hi_text, "%lld", hi);
+
+    const char *chunk_params[] = {org_id, id, lo_text, hi_text, audience};
+    counts = db_exec(db, audience[0] ? chunk_audience_sql : chunk_sql, audience[0] ? 5 : 4,
+                     chunk_params);
+    if (!db_ok(counts)) {
+        const char *state = db_sqlstate(counts);
+        /* Two imports racing the same numbers may deadlock; that is nobody's fault. */
+        retryable = strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0;
+        snprintf(error, sizeof error, "%s", PQresultErrorMessage(counts));
+        log_error(NULL, "import %s rows %lld-%lld: %s", id, lo, hi, error);
+        goto out;
+    }
+    long long nrows = strtoll(PQgetvalue(counts, 0, 0), NULL, 10);
+    long long nbad = strtoll(PQgetvalue(counts, 0, 1), NULL, 10);
+    long long ngood = strtoll(PQgetvalue(counts, 0, 2), NULL, 10);
+    long long ncreated = strtoll(PQgetvalue(counts, 0, 3), NULL, 10);
+    if (nrows != hi - lo)
+        log_warn(NULL, "import %s rows %lld-%lld: found %lld rows", id, lo, hi, nrows);
+    snprintf(created, sizeof created, "%lld", ncreated);
+    snprintf(updated, sizeof updated, "%lld", ngood - ncreated); /* repeats count as updates */
+    snprintf(failed, sizeof failed, "%lld", nbad);
+    const char *advance_params[] = {org_id, id, hi_text, created, updated, failed};
+    advanced = db_exec(db, advance_sql, 6, advance_params);
+    if (!db_ok(advanced) || PQntuples(advanced) != 1) {
+        snprintf(error, sizeof error, "%s", PQresultErrorMessage(advanced));
+        log_error(NULL, "import %s: advance: %s", id, error);
+        goto out;
+    }
+    if (PQgetvalue(advanced, 0, 7)[0] == 't' &&
+        import_emit_completed(db, org_id, id, advanced) != 0) {
+        snprintf(error, sizeof error, "writing the import.completed event failed");
+        goto out;
+    }
+    if (db_commit(db) != 0)
+        goto out;
+    if (PQgetvalue(advanced, 0, 7)[0] == 't')
+        log_info(NULL, "import %s %s org=%s total=%s created=%s updated=%s failed=%s", id,
+                 PQgetvalue(advanced, 0, 0), org_id, PQgetvalue(advanced, 0, 1),
+                 PQgetvalue(advanced, 0, 2), PQgetvalue(advanced, 0, 3),
+                 PQgetvalue(advanced, 0, 4));
+    rc = 1;
+out:
+    if (rc < 0) {
+        db_rollback(db);
+        if (id[0] && !retryable && error[0] && PQstatus(db_conn(db)) == CONNECTION_OK)
+            import_note_failure(db, org_id, id, error);
+    }
+    PQclear(claim);
+    PQclear(counts);
+    PQclear(advanced);
+    return rc;
+}
+
+/* ---------------- threads ---------------- */
+
+/* Waits until notified (when `notify` is set), stopped, or ms have passed. True if stopped. */
+static bool import_wait(unsigned long seen, int ms, bool notify)
+{
+    struct timespec until;
+    bool stop;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&wake_lock);
+    while (!wake_stop && !(notify && wake_seq != seen))
+        if (pthread_cond_timedwait(&wake_cond, &wake_lock, &until) == ETIMEDOUT)
+            break;
+    stop = wake_stop;
+    pthread_mutex_unlock(&wake_lock);
+    return stop;
+}
+
+static void *import_worker_main(void *arg)
+{
+    const struct import_worker_options *o = arg;
+    struct db *db = NULL;
+    unsigned long seen;
+
+    for (;;) {
+        pthread_mutex_lock(&wake_lock);
+        seen = wake_seq;
+        bool stop = wake_stop;
+        pthread_mutex_unlock(&wake_lock);
+        if (stop)
+            break;
+        if (db == NULL && (db = db_open(o->database_url, 0)) == NULL) {
+            import_wait(seen, 1000, false);
+            continue;
+        }
+        int rc = import_run_chunk(db, o->chunk_rows);
+        if (rc > 0) {
+            if (o->chunk_delay_ms > 0)
+                import_wait(seen, o->chunk_delay_ms, false);
+            continue;
+        }
+        /* Nothing to do: sleep until a submit here wakes us or the poll interval passes (an
+         * import submitted to another replica). After an error: back off. */
+        import_wait(seen, rc == 0 ? o->poll_ms : 1000, rc == 0);
+    }
+    db_close(db);
+    return NULL;
+}
+
+struct import_workers *import_workers_start(const struct import_worker_options *options)
+{
+    struct import_workers *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->options = *options;
+    pthread_mutex_lock(&wake_lock);
+    wake_stop = false;
+    pthread_mutex_unlock(&wake_lock);
+    if (options->threads > 0 &&
+        (w->threads = calloc((size_t)options->threads, sizeof *w->threads)) == NULL) {
+        free(w);
+        return NULL;
+    }
+    for (int i = 0; i < options->threads; i++) {
+        if (pthread_create(&w->threads[i], NULL, import_worker_main, &w->options) != 0) {
+            log_error(NULL, "import workers: pthread_create failed");
+            import_workers_stop(w);
+            return NULL;
+        }
+        w->started++;
+    }
+    log_info(NULL, "import workers: %d thread(s), %d rows per chunk", options->threads,
+             options->chunk_rows);
+    return w;
+}
+
+void import_workers_stop(struct import_workers *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&wake_lock);
+    wake_stop = true;
+    pthread_cond_broadcast(&wake_cond);
+    pthread_mutex_unlock(&wake_lock);
+    for (int i = 0; i < w->started; i++)
+        pthread_join(w->threads[i], NULL);
+    free(w->threads);
+    free(w);
+}

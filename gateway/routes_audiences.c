@@ -1,0 +1,230 @@
+/* /v1/audiences (OliAI "audiences", OutboundCalls.ai "contact lists"): JSON in, an Audiences
+ * RPC to contacts-svc, JSON out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audiences_json.h"
+#include "contacts_json.h"
+#include "gateway.h"
+#include "ids.h"
+#include "json_util.h"
+#include "rpc.h"
+
+#define AUDIENCE_ID_PREFIX "aud_"
+
+/* Runs an Audiences stub with the request's organization, id and deadline. */
+#define AUDIENCES_CALL(req, ctx, stub, input)                                                  \
+    do {                                                                                       \
+        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
+        stub(rpc_client_service((req)->gw->audiences), (input), NULL, &(ctx));                 \
+    } while (0)
+
+/* Ids that cannot be ours are 404 without a round trip. */
+static int audiences_check_id(struct api_request *req, struct api_response *res)
+{
+    if (!ids_valid(AUDIENCE_ID_PREFIX, req->params[0])) {
+        api_error(res, 404, "audience not found", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+/* Answers with the audience a call returned, or its error; releases ctx. */
+static void audiences_reply(struct api_request *req, struct api_response *res,
+                            struct rpc_ctx *ctx, unsigned ok_status)
+{
+    if (ctx->status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx->status, ctx->message);
+    } else {
+        res->status = ok_status;
+        res->body = audiences_json_audience((Od__Audience *)ctx->reply);
+    }
+    rpc_ctx_release(ctx);
+}
+
+static void audiences_create(struct api_request *req, struct api_response *res)
+{
+    Od__CreateAudienceRequest in;
+    struct rpc_ctx ctx;
+    char err[JSON_ERROR_MAX];
+    json_t *body = api_parse_body(req, res);
+
+    if (body == NULL)
+        return;
+    if (audiences_json_create(body, &in, err, sizeof err) != 0) {
+        api_error(res, 400, err, NULL);
+        json_decref(body);
+        return;
+    }
+    AUDIENCES_CALL(req, ctx, od__audiences__create, &in);
+    json_decref(body);
+    audiences_reply(req, res, &ctx, 201);
+}
+
+static void audiences_get(struct api_request *req, struct api_response *res)
+{
+    Od__GetAudienceRequest in = OD__GET_AUDIENCE_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    if (audiences_check_id(req, res) != 0)
+        return;
+    in.id = (char *)req->params[0];
+    AUDIENCES_CALL(req, ctx, od__audiences__get, &in);
+    audiences_reply(req, res, &ctx, 200);
+}
+
+static void audiences_update(struct api_request *req, struct api_response *res)
+{
+    Od__UpdateAudienceRequest in;
+    struct rpc_ctx ctx;
+    char err[JSON_ERROR_MAX];
+    json_t *body;
+
+    if (audiences_check_id(req, res) != 0 || (body = api_parse_body(req, res)) == NULL)
+        return;
+    if (audiences_json_update(body, &in, err, sizeof err) != 0) {
+        api_error(res, 400, err, NULL);
+        json_decref(body);
+        return;
+    }
+    in.id = (char *)req->params[0];
+    AUDIENCES_CALL(req, ctx, od__audiences__update, &in);
+    json_decref(body);
+    audiences_reply(req, res, &ctx, 200);
+}
+
+static void audiences_delete(struct api_request *req, struct api_response *res)
+{
+    Od__DeleteAudienceRequest in = OD__DELETE_AUDIENCE_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    if (audiences_check_id(req, res) != 0)
+        return;
+    in.id = (char *)req->params[0];
+    AUDIENCES_CALL(req, ctx, od__audiences__delete, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+    } else {
+        res->status = 200;
+        res->body = json_pack("{s:s, s:b}", "id", in.id, "deleted", 1);
+    }
+    rpc_ctx_release(&ctx);
+}
+
+static void audiences_list(struct api_request *req, struct api_response *res)
+{
+    Od__ListAudiencesRequest in = OD__LIST_AUDIENCES_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    int page, limit;
+    const char *search = api_query_string(req, "search");
+
+    if (api_query_int(req, res, "page", 1, 1, 1000000, &page) != 0 ||
+        api_query_int(req, res, "limit", 20, 1, 100, &limit) != 0)
+        return;
+    if (search != NULL && strlen(search) > 100) {
+        api_error(res, 400, "search must be at most 100 characters", NULL);
+        return;
+    }
+    in.page = page;
+    in.limit = limit;
+    in.search = (char *)(search ? search : "");
+    AUDIENCES_CALL(req, ctx, od__audiences__list, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+        rpc_ctx_release(&ctx);
+        return;
+    }
+    Od__ListAudiencesReply *out = (Od__ListAudiencesReply *)ctx.reply;
+    json_t *data = json_array();
+    for (size_t i = 0; i < out->n_data; i++)
+        json_array_append_new(data, audiences_json_audience(out->data[i]));
+    res->status = 200;
+    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
+                          "page", page, "limit", limit);
+    rpc_ctx_release(&ctx);
+}
+
+/* POST (add) and DELETE (remove) /v1/audiences/:id/contacts {"contactIds": [...]}. */
+static void audiences_members_change(struct api_request *req, struct api_response *res, int add)
+{
+    Od__AudienceMembersRequest in;
+    struct rpc_ctx ctx;
+    char err[JSON_ERROR_MAX];
+    json_t *body;
+
+    if (audiences_check_id(req, res) != 0 || (body = api_parse_body(req, res)) == NULL)
+        return;
+    if (audiences_json_member_ids(body, &in, err, sizeof err) != 0) {
+        api_error(res, 400, err, NULL);
+        json_decref(body);
+        return;
+    }
+    in.audience_id = (char *)req->params[0];
+    if (add)
+        AUDIENCES_CALL(req, ctx, od__audiences__add_members, &in);
+    else
+        AUDIENCES_CALL(req, ctx, od__audiences__remove_members, &in);
+    audiences_json_member_ids_free(&in);
+    json_decref(body);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+    } else {
+        res->status = 200;
+        res->body = add ? audiences_json_add_reply((Od__AddMembersReply *)ctx.reply)
+                        : audiences_json_remove_reply((Od__RemoveMembersReply *)ctx.reply);
+    }
+    rpc_ctx_release(&ctx);
+}
+
+static void audiences_members_add(struct api_request *req, struct api_response *res)
+{
+    audiences_members_change(req, res, 1);
+}
+
+static void audiences_members_remove(struct api_request *req, struct api_response *res)
+{
+    audiences_members_change(req, res, 0);
+}
+
+static void audiences_members_list(struct api_request *req, struct api_response *res)
+{
+    Od__ListMembersRequest in = OD__LIST_MEMBERS_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    int page, limit;
+
+    if (audiences_check_id(req, res) != 0 ||
+        api_query_int(req, res, "page", 1, 1, 1000000, &page) != 0 ||
+        api_query_int(req, res, "limit", 20, 1, 100, &limit) != 0)
+        return;
+    in.audience_id = (char *)req->params[0];
+    in.page = page;
+    in.limit = limit;
+    AUDIENCES_CALL(req, ctx, od__audiences__list_members, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+        rpc_ctx_release(&ctx);
+        return;
+    }
+    Od__ListContactsReply *out = (Od__ListContactsReply *)ctx.reply;
+    json_t *data = json_array();
+    for (size_t i = 0; i < out->n_data; i++)
+        json_array_append_new(data, contacts_json_contact(out->data[i]));
+    res->status = 200;
+    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
+                          "page", page, "limit", limit);
+    rpc_ctx_release(&ctx);
+}
+
+/* Literal paths before ":id" patterns: the first match wins. POST .../contacts/remove is the
+ * same as DELETE .../contacts, for clients that cannot send a body with DELETE. */
+const struct route audiences_routes[] = {
+    {"POST", "/v1/audiences", audiences_create},
+    {"GET", "/v1/audiences", audiences_list},
+    {"GET", "/v1/audiences/:id", audiences_get},
+    {"PATCH", "/v1/audiences/:id", audiences_update},
+    {"DELETE", "/v1/audiences/:id", audiences_delete},
+    {"POST", "/v1/audiences/:id/contacts", audiences_members_add},
+    {"DELETE", "/v1/audiences/:id/contacts", audiences_members_remove},
+    {"GET", "/v1/audiences/:id/contacts", audiences_members_list},
+    {"POST", "/v1/audiences/:id/contacts/remove", audiences_members_remove},
+    {NULL, NULL, NULL},
+};

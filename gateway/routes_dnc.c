@@ -1,0 +1,137 @@
+/* The do-not-call list: OsmTalk's /api/campaigns/dnc and the canonical /v1/dnc, the same
+ * handlers under both paths. JSON in, a Dnc RPC to contacts-svc, JSON out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dnc_json.h"
+#include "gateway.h"
+#include "ids.h"
+#include "json_util.h"
+#include "rpc.h"
+
+#define DNC_ID_PREFIX "dnc_"
+
+#define DNC_CALL(req, ctx, stub, input)                                                        \
+    do {                                                                                       \
+        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
+        stub(rpc_client_service((req)->gw->dnc), (input), NULL, &(ctx));                       \
+    } while (0)
+
+static void dnc_list(struct api_request *req, struct api_response *res)
+{
+    Od__ListDncRequest in = OD__LIST_DNC_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    int page, limit;
+    const char *search = api_query_string(req, "search");
+
+    if (api_query_int(req, res, "page", 1, 1, 1000000, &page) != 0 ||
+        api_query_int(req, res, "limit", 20, 1, 100, &limit) != 0)
+        return;
+    if (search != NULL && strlen(search) > 100) {
+        api_error(res, 400, "search must be at most 100 characters", NULL);
+        return;
+    }
+    in.page = page;
+    in.limit = limit;
+    in.search = (char *)(search ? search : "");
+    DNC_CALL(req, ctx, od__dnc__list, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+        rpc_ctx_release(&ctx);
+        return;
+    }
+    Od__ListDncReply *out = (Od__ListDncReply *)ctx.reply;
+    json_t *data = json_array();
+    for (size_t i = 0; i < out->n_data; i++)
+        json_array_append_new(data, dnc_json_entry(out->data[i]));
+    res->status = 200;
+    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
+                          "page", page, "limit", limit);
+    rpc_ctx_release(&ctx);
+}
+
+static void dnc_add(struct api_request *req, struct api_response *res)
+{
+    Od__DncEntryInput in;
+    struct rpc_ctx ctx;
+    char err[JSON_ERROR_MAX];
+    json_t *body = api_parse_body(req, res);
+
+    if (body == NULL)
+        return;
+    if (dnc_json_input(body, "", &in, err, sizeof err) != 0) {
+        api_error(res, 400, err, NULL);
+        json_decref(body);
+        return;
+    }
+    DNC_CALL(req, ctx, od__dnc__add, &in);
+    json_decref(body);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+    } else {
+        res->status = 201;
+        res->body = dnc_json_entry((Od__DncEntry *)ctx.reply);
+    }
+    rpc_ctx_release(&ctx);
+}
+
+static void dnc_bulk(struct api_request *req, struct api_response *res)
+{
+    Od__BulkAddDncRequest in;
+    struct rpc_ctx ctx;
+    char err[JSON_ERROR_MAX];
+    json_t *body = api_parse_body(req, res);
+
+    if (body == NULL)
+        return;
+    if (dnc_json_bulk_request(body, &in, err, sizeof err) != 0) {
+        api_error(res, 400, err, NULL);
+        json_decref(body);
+        return;
+    }
+    DNC_CALL(req, ctx, od__dnc__bulk_add, &in);
+    dnc_json_bulk_free(&in);
+    json_decref(body);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+    } else {
+        res->status = 200;
+        res->body = dnc_json_bulk_reply((Od__BulkAddDncReply *)ctx.reply);
+    }
+    rpc_ctx_release(&ctx);
+}
+
+static void dnc_delete(struct api_request *req, struct api_response *res)
+{
+    Od__DeleteDncRequest in = OD__DELETE_DNC_REQUEST__INIT;
+    struct rpc_ctx ctx;
+
+    if (!ids_valid(DNC_ID_PREFIX, req->params[0])) {
+        api_error(res, 404, "do-not-call entry not found", NULL);
+        return;
+    }
+    in.id = (char *)req->params[0];
+    DNC_CALL(req, ctx, od__dnc__delete, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+    } else {
+        res->status = 200;
+        res->body = json_pack("{s:s, s:b}", "id", in.id, "deleted", 1);
+    }
+    rpc_ctx_release(&ctx);
+}
+
+/* Literal paths before ":id" patterns. router.c lists this table before any future
+ * /api/campaigns/:id table, so "dnc" is never taken for a campaign id. */
+const struct route dnc_routes[] = {
+    {"GET", "/api/campaigns/dnc", dnc_list},
+    {"POST", "/api/campaigns/dnc", dnc_add},
+    {"POST", "/api/campaigns/dnc/bulk", dnc_bulk},
+    {"DELETE", "/api/campaigns/dnc/:id", dnc_delete},
+    {"GET", "/v1/dnc", dnc_list},
+    {"POST", "/v1/dnc", dnc_add},
+    {"POST", "/v1/dnc/bulk", dnc_bulk},
+    {"DELETE", "/v1/dnc/:id", dnc_delete},
+    {NULL, NULL, NULL},
+};

@@ -1,0 +1,262 @@
+/* /v1/imports (OliAI asynchronous imports) and POST /v1/contacts/import (OutboundCalls.ai
+ * file import: CSV or a JSON array, answered synchronously through Contacts.BulkUpsert). */
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gateway.h"
+#include "ids.h"
+#include "imports_json.h"
+#include "json_util.h"
+#include "rpc.h"
+
+#define IMPORT_ID_PREFIX "imp_"
+
+#define GW_CALL(req, ctx, client, stub, input)                                                 \
+    do {                                                                                       \
+        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
+        stub(rpc_client_service((req)->gw->client), (input), NULL, &(ctx));                    \
+    } while (0)
+
+static void imports_submit(struct api_request *req, struct api_response *res)
+{
+    Od__SubmitImportRequest in;
+    struct rpc_ctx ctx;
+    char err[JSON_ERROR_MAX];
+    json_t *body = api_parse_body(req, res);
+
+    if (body == NULL)
+        return;
+    if (imports_json_submit(body, &in, err, sizeof err) != 0) {
+        api_error(res, 400, err, NULL);
+        json_decref(body);
+        return;
+    }
+    json_decref(body);
+    GW_CALL(req, ctx, imports, od__imports__submit, &in);
+    imports_json_submit_free(&in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+    } else {
+        Od__Import *m = (Od__Import *)ctx.reply;
+        res->status = 202; /* accepted: processed in the background */
+        res->body = json_pack("{s:s, s:s, s:i}", "importId", m->id, "status", m->status,
+                              "total", m->total);
+    }
+    rpc_ctx_release(&ctx);
+}
+
+static void imports_upload(struct api_request *req, struct api_response *res)
+{
+    api_error(res, 403,
+              "File upload is not available with API key authentication; use the Contacts UI, "
+              "or POST /v1/imports/api/bulk with a JSON body",
+              NULL);
+}
+
+/* Ids that cannot be ours are 404 without a round trip. */
+static int imports_check_id(struct api_request *req, struct api_response *res)
+{
+    if (!ids_valid(IMPORT_ID_PREFIX, req->params[0])) {
+        api_error(res, 404, "import not found", NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static void imports_get_as(struct api_request *req, struct api_response *res,
+                           json_t *(*shape)(const Od__Import *))
+{
+    Od__GetImportRequest in = OD__GET_IMPORT_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    if (imports_check_id(req, res) != 0)
+        return;
+    in.id = (char *)req->params[0];
+    GW_CALL(req, ctx, imports, od__imports__get, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+    } else {
+        res->status = 200;
+        res->body = shape((Od__Import *)ctx.reply);
+    }
+    rpc_ctx_release(&ctx);
+}
+
+static void imports_status(struct api_request *req, struct api_response *res)
+{
+    imports_get_as(req, res, imports_json_status);
+}
+
+static void imports_get(struct api_request *req, struct api_response *res)
+{
+    imports_get_as(req, res, imports_json_item);
+}
+
+static void imports_list(struct api_request *req, struct api_response *res)
+{
+    Od__ListImportsRequest in = OD__LIST_IMPORTS_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    int page, limit;
+
+    if (api_query_int(req, res, "page", 1, 1, 1000000, &page) != 0 ||
+        api_query_int(req, res, "limit", 20, 1, 100, &limit) != 0)
+        return;
+    in.page = page;
+    in.limit = limit;
+    GW_CALL(req, ctx, imports, od__imports__list, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+        rpc_ctx_release(&ctx);
+        return;
+    }
+    Od__ListImportsReply *out = (Od__ListImportsReply *)ctx.reply;
+    json_t *data = json_array();
+    for (size_t i = 0; i < out->n_data; i++)
+        json_array_append_new(data, imports_json_item(out->data[i]));
+    res->status = 200;
+    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
+                          "page", page, "limit", limit);
+    rpc_ctx_release(&ctx);
+}
+
+static void imports_errors(struct api_request *req, struct api_response *res)
+{
+    Od__ListImportErrorsRequest in = OD__LIST_IMPORT_ERRORS_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    int page, limit;
+
+    if (imports_check_id(req, res) != 0)
+        return;
+    if (api_query_int(req, res, "page", 1, 1, 1000000, &page) != 0 ||
+        api_query_int(req, res, "limit", 100, 1, 1000, &limit) != 0)
+        return;
+    in.id = (char *)req->params[0];
+    in.page = page;
+    in.limit = limit;
+    GW_CALL(req, ctx, imports, od__imports__list_errors, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+        rpc_ctx_release(&ctx);
+        return;
+    }
+    Od__ListImportErrorsReply *out = (Od__ListImportErrorsReply *)ctx.reply;
+    json_t *data = json_array();
+    for (size_t i = 0; i < out->n_data; i++)
+        json_array_append_new(data, json_pack("{s:i, s:s, s:s}", "index", out->data[i]->index,
+                                              "phoneNumber", out->data[i]->phone_number,
+                                              "reason", out->data[i]->reason));
+    res->status = 200;
+    res->body = json_pack("{s:s, s:o, s:I, s:i, s:i}", "importId", in.id, "data", data, "total",
+                          (json_int_t)out->total, "page", page, "limit", limit);
+    rpc_ctx_release(&ctx);
+}
+
+/* ---------------- POST /v1/contacts/import ---------------- */
+
+/* The media type of the request without parameters, compared case-insensitively. */
+static int imports_media_type_is(const char *content_type, const char *want)
+{
+    size_t len = strlen(want);
+    while (*content_type == ' ')
+        content_type++;
+    if (strncasecmp(content_type, want, len) != 0)
+        return 0;
+    content_type += len;
+    while (*content_type == ' ' || *content_type == '\t')
+        content_type++;
+    return *content_type == '\0' || *content_type == ';';
+}
+
+static void contacts_import(struct api_request *req, struct api_response *res)
+{
+    const char *type =
+        MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, "Content-Type");
+    Od__BulkUpsertRequest in;
+    struct rpc_ctx ctx;
+    char err[JSON_ERROR_MAX];
+    size_t *lines = NULL, nrows, len = req->body_len;
+    const char *data = req->body;
+    enum imports_file_kind kind = 0;
+    int rc;
+
+    if (type != NULL && (imports_media_type_is(type, "text/csv") ||
+                         imports_media_type_is(type, "application/csv")))
+        kind = IMPORTS_FILE_CSV;
+    else if (type != NULL && imports_media_type_is(type, "application/json"))
+        kind = IMPORTS_FILE_JSON;
+    else if (type != NULL && imports_media_type_is(type, "multipart/form-data") &&
+             imports_multipart_file(type, req->body, req->body_len, &data, &len, &kind, err,
+                                    sizeof err) != 0) {
+        api_error(res, 400, err, NULL);
+        return;
+    }
+    if (kind == IMPORTS_FILE_CSV) {
+        rc = imports_csv_contacts(data, len, &in, &lines, err, sizeof err);
+    } else if (kind == IMPORTS_FILE_JSON) {
+        json_error_t jerr;
+        json_t *body = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (body == NULL) {
+            snprintf(err, sizeof err, "malformed JSON at line %d column %d: %s", jerr.line,
+                     jerr.column, jerr.text);
+            api_error(res, 400, err, NULL);
+            return;
+        }
+        rc = imports_json_contacts(body, &in, err, sizeof err);
+        json_decref(body);
+    } else {
+        api_error(res, 415,
+                  "Content-Type must be text/csv, application/json or multipart/form-data with "
+                  "a CSV or JSON file",
+                  NULL);
+        json_object_set_new(res->body, "error", json_string("Unsupported Media Type"));
+        return;
+    }
+    if (rc != 0) {
+        api_error(res, 400, err, NULL);
+        free(lines);
+        return;
+    }
+    nrows = in.n_contacts;
+    GW_CALL(req, ctx, contacts, od__contacts__bulk_upsert, &in);
+    imports_bulk_free(&in);
+    if (ctx.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx.status, ctx.message);
+        rpc_ctx_release(&ctx);
+        free(lines);
+        return;
+    }
+    Od__BulkUpsertReply *out = (Od__BulkUpsertReply *)ctx.reply;
+    json_t *contacts = json_array(), *errors = json_array();
+    for (size_t i = 0; i < out->n_contacts; i++)
+        json_array_append_new(contacts, json_pack("{s:s, s:s, s:s}", "id", out->contacts[i]->id,
+                                                  "name", out->contacts[i]->name, "phoneNumber",
+                                                  out->contacts[i]->phone_number));
+    for (size_t i = 0; i < out->n_errors; i++) {
+        const Od__RowError *e = out->errors[i];
+        json_t *item = json_pack("{s:i, s:s, s:s}", "index", e->index, "phoneNumber",
+                                 e->phone_number, "reason", e->reason);
+        if (lines != NULL && e->index >= 0 && (size_t)e->index < nrows)
+            json_object_set_new(item, "line", json_integer((json_int_t)lines[e->index]));
+        json_array_append_new(errors, item);
+    }
+    res->status = 200;
+    res->body = json_pack("{s:i, s:i, s:i, s:o, s:o}", "created", out->created, "updated",
+                          out->updated, "failed", out->failed, "contacts", contacts, "errors",
+                          errors);
+    rpc_ctx_release(&ctx);
+    free(lines);
+}
+
+/* Literal paths before ":id" patterns: the first match wins. */
+const struct route imports_routes[] = {
+    {"POST", "/v1/imports/api/bulk", imports_submit},
+    {"POST", "/v1/imports/upload", imports_upload},
+    {"GET", "/v1/imports", imports_list},
+    {"GET", "/v1/imports/:id/status", imports_status},
+    {"GET", "/v1/imports/:id/errors", imports_errors},
+    {"GET", "/v1/imports/:id", imports_get},
+    {"POST", "/v1/contacts/import", contacts_import},
+    {NULL, NULL, NULL},
+};
