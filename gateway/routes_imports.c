@@ -210,7 +210,6 @@ static void contacts_import(struct api_request *req, struct api_response *res)
                   "Content-Type must be text/csv, application/json or multipart/form-data with "
                   "a CSV or JSON file",
                   NULL);
-        json_object_set_new(res->body, "error", json_string("Unsupported Media Type"));
         return;
     }
     if (rc != 0) {
