@@ -636,8 +636,25 @@ static void audiences_list_audience_members(Od__Audiences_Service *service,
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         goto done;
     }
-    if (reply.n_contacts == (size_t)limit)
-        reply.next_after_contact_id = reply.contacts[reply.n_contacts - 1]->id;
+    {
+        /* Stop a page early when it would not fit one RPC reply (10,000 contacts with large
+         * metadata can exceed RPC_MAX_MESSAGE_BYTES, and an oversized reply resets the
+         * connection for every caller); the caller continues from next_after_contact_id. */
+        size_t bytes = 0, keep = reply.n_contacts;
+        for (size_t i = 0; i < reply.n_contacts; i++) {
+            const Od__Contact *c = reply.contacts[i];
+            bytes += strlen(c->id) + strlen(c->name) + strlen(c->phone_number) +
+                     strlen(c->language) + strlen(c->metadata_json) + 32;
+            if (bytes > AUDIENCES_SNAPSHOT_PAGE_BYTES && i > 0) {
+                keep = i;
+                break;
+            }
+        }
+        if (keep < reply.n_contacts || reply.n_contacts == (size_t)limit) {
+            reply.n_contacts = keep;
+            reply.next_after_contact_id = reply.contacts[keep - 1]->id;
+        }
+    }
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
     PQclear(rows);

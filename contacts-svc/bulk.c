@@ -118,12 +118,17 @@ static void bulk_take_ids(struct bulk_row *rows, size_t n, PGresult *res, int in
     }
 }
 
+/* SQLSTATE of this worker thread's last failed bulk statement ("" if none): lets the handler
+ * tell a refused row (a CHECK constraint) from a broken database. */
+static __thread char bulk_last_sqlstate[6];
+
 static int bulk_exec(struct db *db, const char *sql, const char *org_id, const char *array,
                      PGresult **keep)
 {
     const char *params[] = {org_id, array};
     PGresult *res = db_exec(db, sql, array ? 2 : 1, params);
     if (!db_ok(res)) {
+        snprintf(bulk_last_sqlstate, sizeof bulk_last_sqlstate, "%s", db_sqlstate(res));
         log_error(NULL, "bulk upsert: %s", PQresultErrorMessage(res));
         PQclear(res);
         return -1;
@@ -201,6 +206,7 @@ static int bulk_write_merge(struct db *db, const char *org_id, struct bulk_row *
 /* Writes rows (sorted by phone, distinct) in one transaction, filling id and exists. */
 static int bulk_write(struct rpc_call *call, struct bulk_row *rows, size_t n)
 {
+    bulk_last_sqlstate[0] = '\0';
     for (int attempt = 0; attempt < 2; attempt++) {
         int (*write)(struct db *, const char *, struct bulk_row *, size_t) =
             attempt == 0 ? bulk_write_fast : bulk_write_merge;
@@ -282,6 +288,10 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
     if (ndistinct > 0 && bulk_write(call, rows, ndistinct) != 0) {
         if (PQstatus(db_conn(call->db)) != CONNECTION_OK)
             rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
+        else if (strcmp(bulk_last_sqlstate, "23514") == 0) /* contacts_metadata_size */
+            rpc_fail(call, OD__STATUS__INVALID,
+                     "metadata of a contact would exceed %d bytes once merged with what is "
+                     "stored; nothing was written", CONTACTS_STORED_METADATA_MAX);
         else
             rpc_fail(call, OD__STATUS__INTERNAL, "bulk upsert failed");
         goto done;

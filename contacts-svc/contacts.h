@@ -8,7 +8,10 @@
 #define CONTACTS_BULK_MAX 10000
 #define CONTACTS_NAME_MAX 256      /* bytes */
 #define CONTACTS_LANGUAGE_MAX 35   /* BCP 47 tags are short */
-#define CONTACTS_METADATA_MAX 16384 /* bytes of compact JSON */
+#define CONTACTS_METADATA_MAX 16384 /* bytes of compact JSON, per request */
+/* Bulk upserts merge metadata into what is stored; the table's contacts_metadata_size check
+ * (migration 004) bounds the result, as PostgreSQL prints it. */
+#define CONTACTS_STORED_METADATA_MAX 32768
 #define CONTACTS_SEARCH_MAX 100
 
 extern Od__Contacts_Service contacts_service;
@@ -41,6 +44,7 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
 #define AUDIENCES_DESCRIPTION_MAX 2000  /* bytes */
 #define AUDIENCES_MEMBERS_MAX 10000     /* contact ids per add/remove call */
 #define AUDIENCES_SNAPSHOT_PAGE_MAX 10000 /* ListAudienceMembers page */
+#define AUDIENCES_SNAPSHOT_PAGE_BYTES (32 * 1024 * 1024) /* half of RPC_MAX_MESSAGE_BYTES */
 #define DNC_BULK_MAX 50000
 #define DNC_CHECK_MAX 10000
 #define DNC_REASON_MAX 500              /* bytes */

@@ -155,7 +155,10 @@ static void import_note_failure(struct db *db, const char *org_id, const char *i
         if (PQgetvalue(res, 0, 7)[0] == 't') {
             log_error(NULL, "import %s FAILED after %d attempts: %s", id, IMPORT_MAX_ATTEMPTS,
                       error);
-            if (import_emit_completed(db, org_id, id, res) != 0) {
+            /* A FAILED import is over: its unprocessed rows would otherwise stay forever. */
+            if (import_emit_completed(db, org_id, id, res) != 0 ||
+                db_command(db, "DELETE FROM contacts.import_rows "
+                               "WHERE org_id = $1 AND import_id = $2", 2, params) != 0) {
                 PQclear(res);
                 db_rollback(db);
                 return;

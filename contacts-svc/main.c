@@ -75,7 +75,7 @@ int main(void)
     struct outbox_relay_options relay_options = {
         .database_url = database_url,
         .schema = "contacts",
-        .events_url = config_string("WEBHOOK_SVC_URL", "tcp://127.0.0.1:7104"),
+        .events_url = config_string_or_off("WEBHOOK_SVC_URL", "tcp://127.0.0.1:7104"),
         .poll_ms = (int)config_int("OUTBOX_RELAY_POLL_MS", 50, 1, 3600000),
     };
     if (relay_options.events_url[0] != '\0' &&

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "csv.h"
 #include "json_util.h"
 #include "log.h"
 
@@ -37,6 +38,9 @@ void api_error(struct api_response *res, unsigned status, const char *message, j
     res->status = status;
     res->body = json_pack("{s:i, s:s, s:s}", "statusCode", (int)status, "message", message,
                           "error", api_status_text(status));
+    if (res->body == NULL) /* a message cut inside a UTF-8 character: say less, not nothing */
+        res->body = json_pack("{s:i, s:s, s:s}", "statusCode", (int)status, "message",
+                              api_status_text(status), "error", api_status_text(status));
     if (details != NULL)
         json_object_set_new(res->body, "details", details);
 }
@@ -94,5 +98,25 @@ int api_query_int(struct api_request *req, struct api_response *res, const char 
         return -1;
     }
     *out = (int)value;
+    return 0;
+}
+
+int api_list_params(struct api_request *req, struct api_response *res, int *page, int *limit,
+                    const char **search)
+{
+    const char *text = api_query_string(req, "search");
+    if (api_query_int(req, res, "page", 1, 1, 1000000, page) != 0 ||
+        api_query_int(req, res, "limit", 20, 1, 100, limit) != 0)
+        return -1;
+    if (text != NULL && strlen(text) > 100) {
+        api_error(res, 400, "search must be at most 100 characters", NULL);
+        return -1;
+    }
+    /* The query string is percent-decoded bytes; PostgreSQL refuses invalid UTF-8 (a 500). */
+    if (text != NULL && !csv_utf8_valid(text, strlen(text))) {
+        api_error(res, 400, "search must be valid UTF-8", NULL);
+        return -1;
+    }
+    *search = text;
     return 0;
 }

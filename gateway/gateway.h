@@ -76,6 +76,11 @@ json_t *api_parse_body(struct api_request *req, struct api_response *res);
 int api_query_int(struct api_request *req, struct api_response *res, const char *name,
                   int fallback, int min, int max, int *out);
 const char *api_query_string(struct api_request *req, const char *name);
+/* The list parameters every list endpoint takes: ?page= (default 1), ?limit= (default 20,
+ * at most 100) and ?search= (at most 100 bytes of UTF-8; NULL when absent). -1 after
+ * answering 400. */
+int api_list_params(struct api_request *req, struct api_response *res, int *page, int *limit,
+                    const char **search);
 
 /* ---- router.c ---- */
 struct route {

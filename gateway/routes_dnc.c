@@ -23,15 +23,10 @@ static void dnc_list(struct api_request *req, struct api_response *res)
     Od__ListDncRequest in = OD__LIST_DNC_REQUEST__INIT;
     struct rpc_ctx ctx;
     int page, limit;
-    const char *search = api_query_string(req, "search");
+    const char *search;
 
-    if (api_query_int(req, res, "page", 1, 1, 1000000, &page) != 0 ||
-        api_query_int(req, res, "limit", 20, 1, 100, &limit) != 0)
+    if (api_list_params(req, res, &page, &limit, &search) != 0)
         return;
-    if (search != NULL && strlen(search) > 100) {
-        api_error(res, 400, "search must be at most 100 characters", NULL);
-        return;
-    }
     in.page = page;
     in.limit = limit;
     in.search = (char *)(search ? search : "");

@@ -317,6 +317,12 @@ static void webhooks_default_secret(struct api_request *req, struct api_response
 {
     Od__Empty in = OD__EMPTY__INIT;
     struct rpc_ctx ctx;
+    /* A secret lets its holder forge deliveries: like endpoint secrets (shown by POST only),
+     * it is for write keys. */
+    if (req->scope != SCOPE_WRITE) {
+        api_error(res, 403, "reading the signing secret needs a write key", NULL);
+        return;
+    }
     WEBHOOKS_CALL(req, ctx, od__webhooks__default_secret, &in);
     if (ctx.status != OD__STATUS__OK) {
         api_rpc_error(req, res, ctx.status, ctx.message);

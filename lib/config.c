@@ -10,6 +10,12 @@ const char *config_string(const char *name, const char *fallback)
     return (value != NULL && value[0] != '\0') ? value : fallback;
 }
 
+const char *config_string_or_off(const char *name, const char *fallback)
+{
+    const char *value = getenv(name);
+    return value != NULL ? value : fallback;
+}
+
 int64_t config_int(const char *name, int64_t fallback, int64_t min, int64_t max)
 {
     const char *value = getenv(name);

@@ -439,7 +439,10 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
     nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, rpc_client_pipe_event, c);
     nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, rpc_client_pipe_event, c);
 
-    list = strdup(urls);
+    if ((list = strdup(urls)) == NULL) {
+        rpc_client_close(c);
+        return NULL;
+    }
     for (char *url = strtok_r(list, ", ", &save); url != NULL; url = strtok_r(NULL, ", ", &save)) {
         /* Non-blocking: a replica that is down now is dialed again in the background. */
         if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {

@@ -213,10 +213,18 @@ int ssrf_check_url(const struct ssrf_policy *policy, const char *url, char *err,
         goto out;
     }
     for (struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
-        if (ssrf_check_address(policy, ai->ai_addr, reason, sizeof reason) != NULL) {
-            snprintf(err, err_size, "url is not allowed: %s resolves to %s", host, reason);
-            goto out;
-        }
+        char text[INET6_ADDRSTRLEN];
+        const char *cls;
+        if (ssrf_check_address(policy, ai->ai_addr, reason, sizeof reason) == NULL)
+            continue;
+        cls = ssrf_address_class(ai->ai_addr);
+        if (getnameinfo(ai->ai_addr, ai->ai_addrlen, text, sizeof text, NULL, 0,
+                        NI_NUMERICHOST) != 0 || strcmp(text, host) == 0)
+            snprintf(err, err_size, "url is not allowed: %s", reason);
+        else
+            snprintf(err, err_size, "url is not allowed: %s resolves to %s, which is %s %s address",
+                     host, text, cls[0] == 'u' ? "an" : "a", cls);
+        goto out;
     }
     rc = 0;
 out:

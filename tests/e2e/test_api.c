@@ -209,7 +209,8 @@ static void stack_setup(void)
     snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "contacts"));
     snprintf(e_rpc, sizeof e_rpc, "RPC_LISTEN=tcp://127.0.0.1:%d", rpc_port);
     snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", contacts_health);
-    const char *contacts_env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4", NULL};
+    const char *contacts_env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4",
+                         "WEBHOOK_SVC_URL=" /* relay off: never reach a dev stack */, NULL};
     g_contacts = ts_proc_start("contacts-svc", contacts_bin, NULL, contacts_env);
 
     snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "gateway"));
@@ -403,6 +404,15 @@ START_TEST(test_routing_errors)
 
     /* An id that cannot be ours. */
     api(&r, "GET", "/v1/contacts/not-an-id", g_ent_key, NULL);
+    assert_error(&r, 404, "Not Found");
+    ts_http_res_free(&r);
+
+    /* Regressions: bytes that are not UTF-8 once percent-decoded. A search reached PostgreSQL
+     * (500); a path made the 404 message invalid JSON (empty body). */
+    api(&r, "GET", "/v1/contacts?search=%FF", g_ent_key, NULL);
+    assert_error(&r, 400, "Bad Request");
+    ts_http_res_free(&r);
+    api(&r, "GET", "/v1/%FF%FE", g_ent_key, NULL);
     assert_error(&r, 404, "Not Found");
     ts_http_res_free(&r);
 }

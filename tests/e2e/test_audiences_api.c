@@ -191,7 +191,8 @@ static void stack_setup(void)
     snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "contacts"));
     snprintf(e_rpc, sizeof e_rpc, "RPC_LISTEN=tcp://127.0.0.1:%d", rpc_port);
     snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", contacts_health);
-    const char *contacts_env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4", NULL};
+    const char *contacts_env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4",
+                         "WEBHOOK_SVC_URL=" /* relay off: never reach a dev stack */, NULL};
     g_contacts = ts_proc_start("contacts-svc", contacts_bin, NULL, contacts_env);
 
     snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "gateway"));

@@ -341,6 +341,15 @@ START_TEST(test_import_completed_reaches_receiver)
     ts_http_res_free(&r);
     const char *secrets[] = {secret, NULL};
     receiver_set_secrets(g_recv, secrets);
+    /* A read-only key cannot read it. */
+    char read_key[160];
+    const char *args[] = {"key-create", g_org_b, "--scope", "read", NULL};
+    json_t *j = gateway_cli(args);
+    snprintf(read_key, sizeof read_key, "%s", jstr(j, "apiKey"));
+    json_decref(j);
+    api(&r, "GET", "/v1/webhooks/default-secret", read_key, NULL);
+    expect(&r, 403);
+    ts_http_res_free(&r);
 
     receiver_url(g_recv, "/import-done", url, sizeof url);
     snprintf(body, sizeof body,

@@ -243,7 +243,8 @@ static void stack_setup(void)
     snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "contacts"));
     snprintf(e_rpc, sizeof e_rpc, "RPC_LISTEN=%s", g_rpc_url);
     snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", health_port);
-    const char *env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4", NULL};
+    const char *env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4",
+                         "WEBHOOK_SVC_URL=" /* relay off: never reach a dev stack */, NULL};
     g_svc = ts_proc_start("contacts-svc", g_bin, NULL, env);
     ts_proc_wait_ready(g_svc, 30000);
     g_contacts = rpc_client_open(&od__contacts__descriptor, g_rpc_url);
@@ -775,6 +776,53 @@ END_TEST
 
 /* ---------------- do-not-call ---------------- */
 
+/* Regression: a page of 10,000 contacts with large metadata did not fit one RPC reply, and an
+ * oversized reply resets the client's connection for every caller. Pages now stop early by
+ * size; the keyset continues where they stopped. */
+START_TEST(test_snapshot_pages_stop_by_size)
+{
+    const char *org = "org_aud_big";
+    const size_t n = 3000;
+    struct rpc_ctx ctx;
+    char audience[64], after[64] = "";
+    char **ids = create_contacts(org, 330, n);
+    size_t seen = 0, pages = 0;
+
+    create_audience(org, "Big", audience, sizeof audience);
+    do_members(&ctx, org, audience, (const char *const *)ids, n, 1);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+    /* ~16 KB of metadata each: 3,000 contacts are ~48 MB, over one 32 MiB page. */
+    PGconn *admin = ts_db_admin(g_db);
+    PGresult *res = PQexec(admin, "UPDATE contacts.contacts SET metadata = "
+                                  "jsonb_build_object('blob', repeat('x', 16000)) "
+                                  "WHERE org_id = 'org_aud_big'");
+    int updated = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    PQfinish(admin);
+    ck_assert(updated);
+    for (;;) {
+        do_snapshot(&ctx, org, audience, after, 10000);
+        ck_status(ctx, OD__STATUS__OK);
+        Od__ListAudienceMembersReply *page = (Od__ListAudienceMembersReply *)ctx.reply;
+        pages++;
+        seen += page->n_contacts;
+        ck_assert_msg(page->n_contacts < n, "a %zu-contact page of 16 KB each was not split",
+                      page->n_contacts);
+        int more = page->next_after_contact_id[0] != '\0';
+        if (more)
+            snprintf(after, sizeof after, "%s", page->next_after_contact_id);
+        rpc_ctx_release(&ctx);
+        if (!more)
+            break;
+        ck_assert_int_lt(pages, 10);
+    }
+    ck_assert_uint_eq(seen, n);
+    ck_assert_uint_ge(pages, 2);
+    free_ids(ids);
+}
+END_TEST
+
 START_TEST(test_dnc_add_list_delete)
 {
     const char *org = "org_dnc_single", *other_org = "org_dnc_other";
@@ -996,6 +1044,7 @@ static Suite *audiences_suite(void)
     tcase_add_test(tc, test_count_follows_contact_and_audience_deletes);
     tcase_add_test(tc, test_concurrent_adds_exact_count);
     tcase_add_test(tc, test_snapshot_keyset_pages);
+    tcase_add_test(tc, test_snapshot_pages_stop_by_size);
     tcase_add_test(tc, test_dnc_add_list_delete);
     tcase_add_test(tc, test_dnc_bulk_duplicates_and_errors);
     tcase_add_test(tc, test_check_dnc);

@@ -45,7 +45,8 @@ static struct ts_proc *start_contacts(const char *name, const char *db_url, char
     snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", db_url);
     snprintf(e_rpc, sizeof e_rpc, "RPC_LISTEN=%s", rpc_url);
     snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", health_port);
-    const char *env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4", NULL};
+    const char *env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4",
+                         "WEBHOOK_SVC_URL=" /* relay off: never reach a dev stack */, NULL};
     p = ts_proc_start(name, g_bin, NULL, env);
     if (wait)
         ts_proc_wait_ready(p, 30000);
@@ -433,6 +434,41 @@ static Od__ContactInput *many_rows(size_t n, long long base, char **phones_out)
     *phones_out = phones;
     return rows;
 }
+
+/* Regression: merging metadata on every upsert let one contact's metadata grow without bound
+ * (and with it every reply carrying it). The stored value is capped; the call that would
+ * cross the cap is refused as a whole. */
+START_TEST(test_bulk_metadata_growth_is_bounded)
+{
+    struct rpc_ctx ctx;
+    Od__ContactInput row;
+    char meta[16000];
+    int call;
+
+    for (call = 0; call < 4; call++) {
+        /* ~15 KB of keys that are new on every call */
+        int n = snprintf(meta, sizeof meta, "{\"k%d_0\":\"", call);
+        memset(meta + n, 'x', 14900);
+        snprintf(meta + n + 14900, sizeof meta - (size_t)n - 14900, "\"}");
+        input_set(&row, "Growing", "+14155551500", "", meta);
+        do_bulk(&ctx, "org_growth", &row, 1);
+        if (ctx.status != OD__STATUS__OK)
+            break;
+        rpc_ctx_release(&ctx);
+    }
+    ck_assert_msg(call == 2, "the call that crosses 32 KiB should be refused, got call %d", call);
+    ck_status(ctx, OD__STATUS__INVALID);
+    ck_assert_msg(strstr(ctx.message, "32768") != NULL, "message: %s", ctx.message);
+    rpc_ctx_release(&ctx);
+    ck_assert_int_le(ts_db_scalar(g_db, "SELECT max(octet_length(metadata::text)) FROM "
+                                        "contacts.contacts WHERE org_id = 'org_growth'"),
+                     32768);
+    ck_assert_int_eq(ts_db_scalar(g_db, "SELECT count(*) FROM contacts.contacts c, "
+                                        "jsonb_object_keys(c.metadata) k "
+                                        "WHERE c.org_id = 'org_growth'"),
+                     2);
+}
+END_TEST
 
 START_TEST(test_bulk_limit)
 {
@@ -1224,6 +1260,7 @@ static Suite *contacts_suite(void)
     tcase_add_test(tc, test_bulk_reupsert_updates_and_merges);
     tcase_add_test(tc, test_bulk_duplicate_phone_in_one_request);
     tcase_add_test(tc, test_bulk_limit);
+    tcase_add_test(tc, test_bulk_metadata_growth_is_bounded);
     tcase_add_test(tc, test_bulk_concurrent_same_numbers);
     tcase_add_test(tc, test_org_scoping);
     tcase_add_test(tc, test_empty_org_is_invalid);

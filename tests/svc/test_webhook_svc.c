@@ -680,7 +680,9 @@ START_TEST(test_relay_survives_kills)
     create_endpoint(org, url, "*", id, sizeof id, secret, sizeof secret);
     set_secret(r, secret);
 
-    /* 1. The producer dies between its commit and the relay. */
+    /* 1. The producer dies between its commit and the relay (stopped first, so its relay
+     *    cannot have picked the rows up). */
+    ts_proc_signal(contacts, SIGSTOP);
     outbox_insert(org, 10, NULL);
     ts_proc_kill(contacts);
     ck_assert_int_eq(scalar("SELECT count(*) FROM contacts.outbox WHERE org_id = '%s'", org), 10);
@@ -711,6 +713,41 @@ START_TEST(test_relay_survives_kills)
 }
 END_TEST
 
+START_TEST(test_refused_destinations_and_redirects)
+{
+    char org[64], id[IDS_MAX_LEN], secret[128], url[128];
+    struct receiver *r = receiver_ok();
+    new_org(org, sizeof org);
+    /* URLs given on objects are not checked at registration: the socket check stops them
+     * at delivery, after DNS (169.254/16 and ::1 are outside the allowed 127.0.0.0/8). */
+    ck_assert_int_eq(publish(org, 1, "import.completed", "http://169.254.169.254/latest/meta-data",
+                             NULL, NULL), 1);
+    ck_assert_int_eq(publish(org, 1, "import.completed", "http://[::1]:9/x", NULL, NULL), 1);
+    wait_scalar("SELECT count(DISTINCT d.id) FROM webhook.delivery_attempts a JOIN "
+                "webhook.deliveries d ON d.id = a.delivery_id WHERE d.org_id = '%s' "
+                "AND a.error LIKE 'destination refused:%%'", org, 2, 10000);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM webhook.delivery_attempts a JOIN "
+                            "webhook.deliveries d ON d.id = a.delivery_id WHERE d.org_id = '%s' "
+                            "AND (a.error LIKE '%%169.254.169.254 is a link-local address%%' "
+                            "OR a.error LIKE '%%::1 is a loopback address%%')", org), 
+                     scalar("SELECT count(*) FROM webhook.delivery_attempts a JOIN "
+                            "webhook.deliveries d ON d.id = a.delivery_id WHERE d.org_id = '%s'",
+                            org));
+    /* A redirect is not followed and is not a success. */
+    receiver_url(r, "/moved", url, sizeof url);
+    create_endpoint(org, url, "call.completed", id, sizeof id, secret, sizeof secret);
+    set_secret(r, secret);
+    receiver_fail_next(r, 1, 302);
+    ck_assert_int_eq(publish(org, 1, "call.completed", NULL, NULL, NULL), 1);
+    ck_assert(receiver_wait_delivered(r, 1, 15000));
+    ck_assert_uint_eq(receiver_count(r), 2);
+    wait_scalar("SELECT count(*) FROM webhook.delivery_attempts a JOIN webhook.deliveries d "
+                "ON d.id = a.delivery_id WHERE d.org_id = '%s' AND a.status_code = 302 "
+                "AND a.error = 'HTTP 302'", org, 1, 5000);
+    receiver_stop(r);
+}
+END_TEST
+
 START_TEST(test_clean_shutdown)
 {
     ts_proc_stop_ok(g_wh);
@@ -736,6 +773,7 @@ static Suite *webhook_suite(void)
     tcase_add_test(tc, test_failing_for_days_disables_endpoint);
     tcase_add_test(tc, test_rotation_signs_with_both);
     tcase_add_test(tc, test_killed_mid_delivery_loses_nothing);
+    tcase_add_test(tc, test_refused_destinations_and_redirects);
     tcase_add_test(tc, test_relay_delivers_and_empties_outbox);
     tcase_add_test(tc, test_relay_survives_kills);
     tcase_add_test(tc, test_clean_shutdown);

@@ -30,6 +30,17 @@ START_TEST(string_empty_gives_fallback)
 }
 END_TEST
 
+/* Regression: WEBHOOK_SVC_URL= could not turn the outbox relay off. */
+START_TEST(string_or_off_keeps_empty)
+{
+    ck_assert_str_eq(config_string_or_off(VAR, "fallback"), "fallback");
+    setenv(VAR, "", 1);
+    ck_assert_str_eq(config_string_or_off(VAR, "fallback"), "");
+    setenv(VAR, "tcp://h:1", 1);
+    ck_assert_str_eq(config_string_or_off(VAR, "fallback"), "tcp://h:1");
+}
+END_TEST
+
 START_TEST(string_set)
 {
     setenv(VAR, "postgres://db/outdial", 1);
@@ -196,6 +207,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, string_unset_gives_fallback);
     tcase_add_test(tc, string_empty_gives_fallback);
     tcase_add_test(tc, string_set);
+    tcase_add_test(tc, string_or_off_keeps_empty);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("int");
