@@ -9,7 +9,8 @@ static sigset_t service_signals;
 
 void service_tune_memory(void)
 {
-    mallopt(M_ARENA_MAX, 4);
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_TOP_PAD, 64 * 1024 * 1024);
     mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
     mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
 }
