@@ -200,24 +200,6 @@ static void contacts_delete(Od__Contacts_Service *service, const Od__DeleteConta
     PQclear(res);
 }
 
-/* Escapes LIKE wildcards so a search for "50%" means the characters, not a pattern. */
-static char *contacts_like_pattern(const char *search)
-{
-    size_t len = strlen(search);
-    char *out = malloc(len * 2 + 3), *p = out;
-    if (out == NULL)
-        return NULL;
-    *p++ = '%';
-    for (const char *s = search; *s; s++) {
-        if (*s == '%' || *s == '_' || *s == '\\')
-            *p++ = '\\';
-        *p++ = *s;
-    }
-    *p++ = '%';
-    *p = '\0';
-    return out;
-}
-
 static void contacts_list(Od__Contacts_Service *service, const Od__ListContactsRequest *in,
                           Od__ListContactsReply_Closure closure, void *closure_data)
 {
@@ -225,36 +207,16 @@ static void contacts_list(Od__Contacts_Service *service, const Od__ListContactsR
     Od__ListContactsReply reply = OD__LIST_CONTACTS_REPLY__INIT;
     Od__Contact *store = NULL;
     PGresult *count = NULL, *rows = NULL;
-    char *pattern = NULL;
-    char limit_text[16], offset_text[24];
-    int limit = in->limit, page = in->page;
 
-    if (contacts_require_org(call) != 0)
+#define CONTACTS_LIST_WHERE                                                                    \
+    " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR phone_number LIKE $2)"
+    if (contacts_list_page(call, "list contacts",
+                           "SELECT count(*) FROM contacts.contacts" CONTACTS_LIST_WHERE,
+                           "SELECT " CONTACT_COLUMNS " FROM contacts.contacts" CONTACTS_LIST_WHERE
+                           " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+                           in->page, in->limit, in->search, &count, &rows) != 0)
         goto done;
-    if (limit < 1 || limit > 100 || page < 1 || page > 1000000 ||
-        strlen(in->search) > CONTACTS_SEARCH_MAX) {
-        rpc_fail(call, OD__STATUS__INVALID, "page must be >= 1 and limit between 1 and 100");
-        goto done;
-    }
-    pattern = in->search[0] ? contacts_like_pattern(in->search) : NULL;
-    snprintf(limit_text, sizeof limit_text, "%d", limit);
-    snprintf(offset_text, sizeof offset_text, "%lld", (long long)(page - 1) * limit);
-    const char *params[] = {call->org_id, pattern, limit_text, offset_text};
-#define CONTACTS_LIST_WHERE " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR phone_number LIKE $2)"
-    count = db_exec(call->db, "SELECT count(*) FROM contacts.contacts" CONTACTS_LIST_WHERE, 2, params);
-    if (!db_ok(count)) {
-        contacts_fail_sql(call, count, "count contacts");
-        goto done;
-    }
-    rows = db_exec(call->db,
-                   "SELECT " CONTACT_COLUMNS " FROM contacts.contacts" CONTACTS_LIST_WHERE
-                   " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                   4, params);
 #undef CONTACTS_LIST_WHERE
-    if (!db_ok(rows)) {
-        contacts_fail_sql(call, rows, "list contacts");
-        goto done;
-    }
     reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
     reply.n_data = (size_t)PQntuples(rows);
     store = calloc(reply.n_data + 1, sizeof *store);
@@ -271,7 +233,6 @@ done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, closure_data);
     PQclear(count);
     PQclear(rows);
-    free(pattern);
     free(store);
     free(reply.data);
 }

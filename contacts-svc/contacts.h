@@ -53,8 +53,15 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
 extern Od__Audiences_Service audiences_service;
 extern Od__Dnc_Service dnc_service;
 
-/* "%search%" with LIKE wildcards escaped (caller frees); NULL when out of memory. */
+
+/* paging.c: the search of a list as a LIKE pattern (wildcards escaped); caller frees. */
 char *contacts_svc_like_pattern(const char *search);
+/* Checks page/limit/search and runs a list's count and page queries, which take ($1 org id,
+ * $2 LIKE pattern or NULL, $3 limit, $4 offset; the count only $1 and $2). 0 with both
+ * results (the caller PQclear()s them), or -1 with the call failed (results may be set). */
+int contacts_list_page(struct rpc_call *call, const char *what, const char *count_sql,
+                       const char *rows_sql, int page, int limit, const char *search,
+                       PGresult **count, PGresult **rows);
 
 #endif
 

@@ -119,39 +119,16 @@ static void dnc_list(Od__Dnc_Service *service, const Od__ListDncRequest *in,
     Od__ListDncReply reply = OD__LIST_DNC_REPLY__INIT;
     Od__DncEntry *store = NULL;
     PGresult *count = NULL, *rows = NULL;
-    char *pattern = NULL, limit_text[16], offset_text[24];
 
-    if (contacts_require_org(call) != 0)
-        goto done;
-    if (in->limit < 1 || in->limit > 100 || in->page < 1 || in->page > 1000000 ||
-        strlen(in->search) > CONTACTS_SEARCH_MAX) {
-        rpc_fail(call, OD__STATUS__INVALID, "page must be >= 1 and limit between 1 and 100");
-        goto done;
-    }
-    if (in->search[0] != '\0' && (pattern = contacts_svc_like_pattern(in->search)) == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-    snprintf(limit_text, sizeof limit_text, "%d", in->limit);
-    snprintf(offset_text, sizeof offset_text, "%lld", (long long)(in->page - 1) * in->limit);
-    const char *params[] = {call->org_id, pattern, limit_text, offset_text};
 #define DNC_LIST_WHERE                                                                         \
     " WHERE org_id = $1 AND ($2::text IS NULL OR phone_number LIKE $2 OR reason ILIKE $2)"
-    count = db_exec(call->db, "SELECT count(*) FROM contacts.dnc_entries" DNC_LIST_WHERE, 2,
-                    params);
-    if (!db_ok(count)) {
-        contacts_fail_sql(call, count, "count dnc entries");
+    if (contacts_list_page(call, "list dnc entries",
+                           "SELECT count(*) FROM contacts.dnc_entries" DNC_LIST_WHERE,
+                           "SELECT " DNC_COLUMNS " FROM contacts.dnc_entries" DNC_LIST_WHERE
+                           " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+                           in->page, in->limit, in->search, &count, &rows) != 0)
         goto done;
-    }
-    rows = db_exec(call->db,
-                   "SELECT " DNC_COLUMNS " FROM contacts.dnc_entries" DNC_LIST_WHERE
-                   " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                   4, params);
 #undef DNC_LIST_WHERE
-    if (!db_ok(rows)) {
-        contacts_fail_sql(call, rows, "list dnc entries");
-        goto done;
-    }
     reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
     reply.n_data = (size_t)PQntuples(rows);
     store = calloc(reply.n_data + 1, sizeof *store);
@@ -168,7 +145,6 @@ done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
     PQclear(count);
     PQclear(rows);
-    free(pattern);
     free(store);
     free(reply.data);
 }
