@@ -6,8 +6,10 @@
 
 #include "gateway.h"
 #include "csv.h"
+#include "ids.h"
 #include "json_util.h"
 #include "log.h"
+#include "rpc.h"
 
 const char *api_status_text(unsigned status)
 {
@@ -119,4 +121,34 @@ int api_list_params(struct api_request *req, struct api_response *res, int *page
     }
     *search = text;
     return 0;
+}
+
+int api_check_id(struct api_request *req, struct api_response *res, const char *prefix,
+                 const char *what)
+{
+    char msg[96];
+    if (ids_valid(prefix, req->params[0]))
+        return 0;
+    snprintf(msg, sizeof msg, "%s not found", what);
+    api_error(res, 404, msg, NULL);
+    return -1;
+}
+
+void api_deleted(struct api_request *req, struct api_response *res, struct rpc_ctx *ctx,
+                 const char *id)
+{
+    if (ctx->status != OD__STATUS__OK) {
+        api_rpc_error(req, res, ctx->status, ctx->message);
+    } else {
+        res->status = 200;
+        res->body = json_pack("{s:s, s:b}", "id", id, "deleted", 1);
+    }
+    rpc_ctx_release(ctx);
+}
+
+void api_list_reply(struct api_response *res, json_t *data, int64_t total, int page, int limit)
+{
+    res->status = 200;
+    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)total,
+                          "page", page, "limit", limit);
 }

@@ -18,6 +18,7 @@ struct db_pool;
 struct rpc_client;
 struct auth_cache;
 struct rate_limiter;
+struct rpc_ctx;
 
 struct gateway {
     struct db_pool *db;             /* the gateway's own schema: organizations, API keys */
@@ -81,6 +82,24 @@ const char *api_query_string(struct api_request *req, const char *name);
  * answering 400. */
 int api_list_params(struct api_request *req, struct api_response *res, int *page, int *limit,
                     const char **search);
+
+/* Runs a generated stub on `client` with the request's organization, request id and deadline;
+ * the outcome lands in ctx (release it with rpc_ctx_release). */
+#define API_CALL(req, ctx, client, stub, input)                                                \
+    do {                                                                                       \
+        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
+        stub(rpc_client_service(client), (input), NULL, &(ctx));                               \
+    } while (0)
+
+/* 0 when the route's :id has our shape for `prefix`; else answers 404 "<what> not found"
+ * without a round trip (an id that cannot be ours) and returns -1. */
+int api_check_id(struct api_request *req, struct api_response *res, const char *prefix,
+                 const char *what);
+/* The answer to a DELETE: {"id", "deleted": true}, or the call's error. Releases ctx. */
+void api_deleted(struct api_request *req, struct api_response *res, struct rpc_ctx *ctx,
+                 const char *id);
+/* {"data", "total", "page", "limit"} (data stolen). */
+void api_list_reply(struct api_response *res, json_t *data, int64_t total, int page, int limit);
 
 /* ---- router.c ---- */
 struct route {

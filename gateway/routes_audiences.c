@@ -13,21 +13,11 @@
 
 #define AUDIENCE_ID_PREFIX "aud_"
 
-/* Runs an Audiences stub with the request's organization, id and deadline. */
-#define AUDIENCES_CALL(req, ctx, stub, input)                                                  \
-    do {                                                                                       \
-        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
-        stub(rpc_client_service((req)->gw->audiences), (input), NULL, &(ctx));                 \
-    } while (0)
+#define AUDIENCES_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->audiences, stub, input)
 
-/* Ids that cannot be ours are 404 without a round trip. */
 static int audiences_check_id(struct api_request *req, struct api_response *res)
 {
-    if (!ids_valid(AUDIENCE_ID_PREFIX, req->params[0])) {
-        api_error(res, 404, "audience not found", NULL);
-        return -1;
-    }
-    return 0;
+    return api_check_id(req, res, AUDIENCE_ID_PREFIX, "audience");
 }
 
 /* Answers with the audience a call returned, or its error; releases ctx. */
@@ -101,13 +91,7 @@ static void audiences_delete(struct api_request *req, struct api_response *res)
         return;
     in.id = (char *)req->params[0];
     AUDIENCES_CALL(req, ctx, od__audiences__delete, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-    } else {
-        res->status = 200;
-        res->body = json_pack("{s:s, s:b}", "id", in.id, "deleted", 1);
-    }
-    rpc_ctx_release(&ctx);
+    api_deleted(req, res, &ctx, in.id);
 }
 
 static void audiences_list(struct api_request *req, struct api_response *res)
@@ -132,9 +116,7 @@ static void audiences_list(struct api_request *req, struct api_response *res)
     json_t *data = json_array();
     for (size_t i = 0; i < out->n_data; i++)
         json_array_append_new(data, audiences_json_audience(out->data[i]));
-    res->status = 200;
-    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
-                          "page", page, "limit", limit);
+    api_list_reply(res, data, out->total, page, limit);
     rpc_ctx_release(&ctx);
 }
 
@@ -203,9 +185,7 @@ static void audiences_members_list(struct api_request *req, struct api_response 
     json_t *data = json_array();
     for (size_t i = 0; i < out->n_data; i++)
         json_array_append_new(data, contacts_json_contact(out->data[i]));
-    res->status = 200;
-    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
-                          "page", page, "limit", limit);
+    api_list_reply(res, data, out->total, page, limit);
     rpc_ctx_release(&ctx);
 }
 

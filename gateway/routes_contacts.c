@@ -11,12 +11,7 @@
 
 #define CONTACT_ID_PREFIX "cid_"
 
-/* Runs a Contacts stub with the request's organization, id and deadline. */
-#define CONTACTS_CALL(req, ctx, stub, input)                                                   \
-    do {                                                                                       \
-        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
-        stub(rpc_client_service((req)->gw->contacts), (input), NULL, &(ctx));                  \
-    } while (0)
+#define CONTACTS_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->contacts, stub, input)
 
 static void contacts_bulk(struct api_request *req, struct api_response *res)
 {
@@ -81,14 +76,9 @@ static void contacts_create(struct api_request *req, struct api_response *res)
     contacts_reply(req, res, &ctx, 201);
 }
 
-/* Ids that cannot be ours are 404 without a round trip. */
 static int contacts_check_id(struct api_request *req, struct api_response *res)
 {
-    if (!ids_valid(CONTACT_ID_PREFIX, req->params[0])) {
-        api_error(res, 404, "contact not found", NULL);
-        return -1;
-    }
-    return 0;
+    return api_check_id(req, res, CONTACT_ID_PREFIX, "contact");
 }
 
 static void contacts_get(struct api_request *req, struct api_response *res)
@@ -144,13 +134,7 @@ static void contacts_delete(struct api_request *req, struct api_response *res)
         return;
     in.id = (char *)req->params[0];
     CONTACTS_CALL(req, ctx, od__contacts__delete, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-    } else {
-        res->status = 200;
-        res->body = json_pack("{s:s, s:b}", "id", in.id, "deleted", 1);
-    }
-    rpc_ctx_release(&ctx);
+    api_deleted(req, res, &ctx, in.id);
 }
 
 static void contacts_list(struct api_request *req, struct api_response *res)
@@ -175,9 +159,7 @@ static void contacts_list(struct api_request *req, struct api_response *res)
     json_t *data = json_array();
     for (size_t i = 0; i < out->n_data; i++)
         json_array_append_new(data, contacts_json_contact(out->data[i]));
-    res->status = 200;
-    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
-                          "page", page, "limit", limit);
+    api_list_reply(res, data, out->total, page, limit);
     rpc_ctx_release(&ctx);
 }
 

@@ -12,11 +12,7 @@
 
 #define DNC_ID_PREFIX "dnc_"
 
-#define DNC_CALL(req, ctx, stub, input)                                                        \
-    do {                                                                                       \
-        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
-        stub(rpc_client_service((req)->gw->dnc), (input), NULL, &(ctx));                       \
-    } while (0)
+#define DNC_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->dnc, stub, input)
 
 static void dnc_list(struct api_request *req, struct api_response *res)
 {
@@ -40,9 +36,7 @@ static void dnc_list(struct api_request *req, struct api_response *res)
     json_t *data = json_array();
     for (size_t i = 0; i < out->n_data; i++)
         json_array_append_new(data, dnc_json_entry(out->data[i]));
-    res->status = 200;
-    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
-                          "page", page, "limit", limit);
+    api_list_reply(res, data, out->total, page, limit);
     rpc_ctx_release(&ctx);
 }
 
@@ -108,13 +102,7 @@ static void dnc_delete(struct api_request *req, struct api_response *res)
     }
     in.id = (char *)req->params[0];
     DNC_CALL(req, ctx, od__dnc__delete, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-    } else {
-        res->status = 200;
-        res->body = json_pack("{s:s, s:b}", "id", in.id, "deleted", 1);
-    }
-    rpc_ctx_release(&ctx);
+    api_deleted(req, res, &ctx, in.id);
 }
 
 /* Literal paths before ":id" patterns. router.c lists this table before any future

@@ -14,11 +14,6 @@
 
 #define IMPORT_ID_PREFIX "imp_"
 
-#define GW_CALL(req, ctx, client, stub, input)                                                 \
-    do {                                                                                       \
-        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
-        stub(rpc_client_service((req)->gw->client), (input), NULL, &(ctx));                    \
-    } while (0)
 
 static void imports_submit(struct api_request *req, struct api_response *res)
 {
@@ -35,7 +30,7 @@ static void imports_submit(struct api_request *req, struct api_response *res)
         return;
     }
     json_decref(body);
-    GW_CALL(req, ctx, imports, od__imports__submit, &in);
+    API_CALL(req, ctx, req->gw->imports, od__imports__submit, &in);
     imports_json_submit_free(&in);
     if (ctx.status != OD__STATUS__OK) {
         api_rpc_error(req, res, ctx.status, ctx.message);
@@ -56,14 +51,9 @@ static void imports_upload(struct api_request *req, struct api_response *res)
               NULL);
 }
 
-/* Ids that cannot be ours are 404 without a round trip. */
 static int imports_check_id(struct api_request *req, struct api_response *res)
 {
-    if (!ids_valid(IMPORT_ID_PREFIX, req->params[0])) {
-        api_error(res, 404, "import not found", NULL);
-        return -1;
-    }
-    return 0;
+    return api_check_id(req, res, IMPORT_ID_PREFIX, "import");
 }
 
 static void imports_get_as(struct api_request *req, struct api_response *res,
@@ -74,7 +64,7 @@ static void imports_get_as(struct api_request *req, struct api_response *res,
     if (imports_check_id(req, res) != 0)
         return;
     in.id = (char *)req->params[0];
-    GW_CALL(req, ctx, imports, od__imports__get, &in);
+    API_CALL(req, ctx, req->gw->imports, od__imports__get, &in);
     if (ctx.status != OD__STATUS__OK) {
         api_rpc_error(req, res, ctx.status, ctx.message);
     } else {
@@ -105,7 +95,7 @@ static void imports_list(struct api_request *req, struct api_response *res)
         return;
     in.page = page;
     in.limit = limit;
-    GW_CALL(req, ctx, imports, od__imports__list, &in);
+    API_CALL(req, ctx, req->gw->imports, od__imports__list, &in);
     if (ctx.status != OD__STATUS__OK) {
         api_rpc_error(req, res, ctx.status, ctx.message);
         rpc_ctx_release(&ctx);
@@ -115,9 +105,7 @@ static void imports_list(struct api_request *req, struct api_response *res)
     json_t *data = json_array();
     for (size_t i = 0; i < out->n_data; i++)
         json_array_append_new(data, imports_json_item(out->data[i]));
-    res->status = 200;
-    res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total", (json_int_t)out->total,
-                          "page", page, "limit", limit);
+    api_list_reply(res, data, out->total, page, limit);
     rpc_ctx_release(&ctx);
 }
 
@@ -135,7 +123,7 @@ static void imports_errors(struct api_request *req, struct api_response *res)
     in.id = (char *)req->params[0];
     in.page = page;
     in.limit = limit;
-    GW_CALL(req, ctx, imports, od__imports__list_errors, &in);
+    API_CALL(req, ctx, req->gw->imports, od__imports__list_errors, &in);
     if (ctx.status != OD__STATUS__OK) {
         api_rpc_error(req, res, ctx.status, ctx.message);
         rpc_ctx_release(&ctx);
@@ -218,7 +206,7 @@ static void contacts_import(struct api_request *req, struct api_response *res)
         return;
     }
     nrows = in.n_contacts;
-    GW_CALL(req, ctx, contacts, od__contacts__bulk_upsert, &in);
+    API_CALL(req, ctx, req->gw->contacts, od__contacts__bulk_upsert, &in);
     imports_bulk_free(&in);
     if (ctx.status != OD__STATUS__OK) {
         api_rpc_error(req, res, ctx.status, ctx.message);

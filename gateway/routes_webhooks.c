@@ -13,12 +13,7 @@
 #define DELIVERY_ID_PREFIX "whd_"
 #define WEBHOOK_EVENTS_JSON_MAX 64
 
-/* Runs a Webhooks stub with the request's organization, id and deadline. */
-#define WEBHOOKS_CALL(req, ctx, stub, input)                                                   \
-    do {                                                                                       \
-        rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
-        stub(rpc_client_service((req)->gw->webhooks), (input), NULL, &(ctx));                  \
-    } while (0)
+#define WEBHOOKS_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->webhooks, stub, input)
 
 static json_t *webhooks_nullable(const char *s)
 {
@@ -109,14 +104,9 @@ static void webhooks_endpoint_reply(struct api_request *req, struct api_response
     rpc_ctx_release(ctx);
 }
 
-/* Ids that cannot be ours are 404 without a round trip. */
 static int webhooks_check_id(struct api_request *req, struct api_response *res)
 {
-    if (!ids_valid(WEBHOOK_ID_PREFIX, req->params[0])) {
-        api_error(res, 404, "webhook endpoint not found", NULL);
-        return -1;
-    }
-    return 0;
+    return api_check_id(req, res, WEBHOOK_ID_PREFIX, "webhook endpoint");
 }
 
 static void webhooks_create(struct api_request *req, struct api_response *res)
@@ -229,13 +219,7 @@ static void webhooks_delete(struct api_request *req, struct api_response *res)
         return;
     in.id = (char *)req->params[0];
     WEBHOOKS_CALL(req, ctx, od__webhooks__delete_endpoint, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-    } else {
-        res->status = 200;
-        res->body = json_pack("{s:s, s:b}", "id", in.id, "deleted", 1);
-    }
-    rpc_ctx_release(&ctx);
+    api_deleted(req, res, &ctx, in.id);
 }
 
 static void webhooks_rotate(struct api_request *req, struct api_response *res)
@@ -293,9 +277,7 @@ static void webhooks_deliveries(struct api_request *req, struct api_response *re
         json_t *data = json_array();
         for (size_t i = 0; i < out->n_data; i++)
             json_array_append_new(data, webhooks_delivery_json(out->data[i]));
-        res->status = 200;
-        res->body = json_pack("{s:o, s:I, s:i, s:i}", "data", data, "total",
-                              (json_int_t)out->total, "page", page, "limit", limit);
+        api_list_reply(res, data, out->total, page, limit);
     }
     rpc_ctx_release(&ctx);
 }
