@@ -141,12 +141,36 @@ static int bulk_exec(struct db *db, const char *sql, const char *org_id, const c
 }
 
 /* The fast path, inside the caller's transaction. 0 on success. */
+/* 1 if the organization has any contact numbered between rows' first and last number (rows
+ * are sorted by phone), 0 if none, -1 on error. One index range probe: when a batch is all
+ * new numbers (a first import, a new range), it spares the per-number lookup, which costs
+ * ~25 ms for 10,000 numbers. */
+static int bulk_any_in_range(struct db *db, const char *org_id, struct bulk_row *rows, size_t n)
+{
+    static const char sql[] =
+        "SELECT EXISTS (SELECT 1 FROM contacts.contacts"
+        " WHERE org_id = $1 AND phone_number BETWEEN $2 AND $3)";
+    const char *params[] = {org_id, rows[0].in->phone_number, rows[n - 1].in->phone_number};
+    PGresult *res = db_exec_prepared(db, sql, 3, params);
+    int rc = -1;
+    if (db_ok(res))
+        rc = PQgetvalue(res, 0, 0)[0] == 't';
+    else
+        snprintf(bulk_last_sqlstate, sizeof bulk_last_sqlstate, "%s", db_sqlstate(res));
+    PQclear(res);
+    return rc;
+}
+
 static int bulk_write_fast(struct db *db, const char *org_id, struct bulk_row *rows, size_t n)
 {
     struct copytext phones = {0}, fresh = {0}, stale = {0};
     PGresult *existing = NULL;
-    int rc = -1;
+    int rc = -1, any;
 
+    if ((any = bulk_any_in_range(db, org_id, rows, n)) < 0)
+        return -1;
+    if (any == 0)
+        goto partitioned; /* every row is new */
     /* Validated E.164 numbers need no quoting inside an array literal. */
     copytext_reserve(&phones, n * 17 + 3);
     if (phones.failed)
@@ -160,6 +184,7 @@ static int bulk_write_fast(struct db *db, const char *org_id, struct bulk_row *r
     if (bulk_exec(db, existing_sql, org_id, phones.data, &existing) != 0)
         goto out;
     bulk_take_ids(rows, n, existing, -1);
+partitioned:
     for (size_t i = 0; i < n; i++) {
         if (rows[i].exists)
             copy_stage(&stale, &rows[i]);
