@@ -24,58 +24,8 @@ static char g_std_key[160];
 
 /* ---------------- helpers ---------------- */
 
-/* Runs `gateway ARGS...` against the gateway's database and returns its stdout as JSON. */
-static json_t *gateway_cli(const char *const args[])
-{
-    char env_db[700], log_path[PATH_MAX + 32], *out = NULL;
-    const char *argv[12];
-    size_t n = 0;
-    int rc;
-    json_t *json;
 
-    argv[n++] = g_gateway_bin;
-    for (size_t i = 0; args[i] != NULL && n < 11; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    snprintf(env_db, sizeof env_db, "DATABASE_URL=%s", ts_db_url(g_db, "gateway"));
-    snprintf(log_path, sizeof log_path, "%s/gateway-cli.log", ts_tmpdir());
-    const char *env[] = {env_db, NULL};
-    rc = ts_run_capture(argv, env, log_path, 60000, &out);
-    if (rc != 0) {
-        char *tail = ts_file_tail(log_path, 4000);
-        fprintf(stderr, "gateway %s log:\n%s\n", args[0], tail);
-        free(tail);
-    }
-    ck_assert_msg(rc == 0, "gateway %s exited with %d; stdout: %s", args[0], rc, out);
-    json = json_loads(out, 0, NULL);
-    ck_assert_msg(json != NULL, "gateway %s printed no JSON: %s", args[0], out);
-    free(out);
-    return json;
-}
 
-static void create_org(const char *name, const char *tier, char *org, size_t org_size, char *key,
-                       size_t key_size)
-{
-    const char *args[] = {"org-create", name, "--tier", tier, NULL};
-    json_t *j = gateway_cli(args);
-    const char *o = json_string_value(json_object_get(j, "orgId"));
-    const char *k = json_string_value(json_object_get(j, "apiKey"));
-    ck_assert_msg(o != NULL && strncmp(o, "org_", 4) == 0, "orgId missing");
-    ck_assert_msg(k != NULL && strncmp(k, "sk_", 3) == 0, "apiKey missing");
-    snprintf(org, org_size, "%s", o);
-    snprintf(key, key_size, "%s", k);
-    json_decref(j);
-}
-
-static void create_key(const char *org, const char *scope, char *key, size_t key_size)
-{
-    const char *args[] = {"key-create", org, "--scope", scope, NULL};
-    json_t *j = gateway_cli(args);
-    const char *k = json_string_value(json_object_get(j, "apiKey"));
-    ck_assert_msg(k != NULL && strncmp(k, "sk_", 3) == 0, "apiKey missing");
-    snprintf(key, key_size, "%s", k);
-    json_decref(j);
-}
 
 /* Headers every response must carry; rate-limit headers on every authenticated one. */
 static void check_common_headers(const struct ts_http_res *r, const char *method,
@@ -226,11 +176,11 @@ static void stack_setup(void)
     ts_proc_wait_ready(g_contacts, 30000);
     ts_proc_wait_ready(g_gateway, 30000);
 
-    create_org("Enterprise Org", "enterprise", g_ent_org, sizeof g_ent_org, g_ent_key,
+    ts_org_create(g_db, "Enterprise Org", "enterprise", g_ent_org, sizeof g_ent_org, g_ent_key,
                sizeof g_ent_key);
-    create_org("Standard Org", "standard", g_std_org, sizeof g_std_org, g_std_key,
+    ts_org_create(g_db, "Standard Org", "standard", g_std_org, sizeof g_std_org, g_std_key,
                sizeof g_std_key);
-    create_key(g_ent_org, "read", g_read_key, sizeof g_read_key);
+    ts_key_create(g_db, g_ent_org, "read", g_read_key, sizeof g_read_key);
 }
 
 /* Before every test: a failed test may have left a process stopped. */
@@ -920,7 +870,7 @@ START_TEST(test_postgres_restart)
 
     /* A key created after the restart is not in the gateway's cache: its first use goes
      * through the gateway's own database connections. */
-    create_key(g_ent_org, "write", new_key, sizeof new_key);
+    ts_key_create(g_db, g_ent_org, "write", new_key, sizeof new_key);
     took_auth = wait_for_200("/v1/contacts", new_key, restarted, 10000, &failures_auth,
                              "gateway authentication after a PostgreSQL restart");
     /* The cached key goes straight to contacts-svc, whose connections also restarted. */

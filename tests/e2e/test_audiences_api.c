@@ -19,45 +19,8 @@ static char g_org_b[64], g_key_b[160];              /* enterprise organization B
 
 /* ---------------- helpers ---------------- */
 
-static json_t *gateway_cli(const char *const args[])
-{
-    char env_db[700], log_path[PATH_MAX + 32], *out = NULL;
-    const char *argv[12];
-    size_t n = 0;
-    int rc;
-    json_t *json;
 
-    argv[n++] = g_gateway_bin;
-    for (size_t i = 0; args[i] != NULL && n < 11; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    snprintf(env_db, sizeof env_db, "DATABASE_URL=%s", ts_db_url(g_db, "gateway"));
-    snprintf(log_path, sizeof log_path, "%s/gateway-cli.log", ts_tmpdir());
-    const char *env[] = {env_db, NULL};
-    rc = ts_run_capture(argv, env, log_path, 60000, &out);
-    ck_assert_msg(rc == 0, "gateway %s exited with %d; stdout: %s", args[0], rc, out);
-    json = json_loads(out, 0, NULL);
-    ck_assert_msg(json != NULL, "gateway %s printed no JSON: %s", args[0], out);
-    free(out);
-    return json;
-}
 
-static void create_org(const char *name, char *org, size_t org_size, char *key, size_t key_size)
-{
-    const char *args[] = {"org-create", name, "--tier", "enterprise", NULL};
-    json_t *j = gateway_cli(args);
-    snprintf(org, org_size, "%s", json_string_value(json_object_get(j, "orgId")));
-    snprintf(key, key_size, "%s", json_string_value(json_object_get(j, "apiKey")));
-    json_decref(j);
-}
-
-static void create_key(const char *org, const char *scope, char *key, size_t key_size)
-{
-    const char *args[] = {"key-create", org, "--scope", scope, NULL};
-    json_t *j = gateway_cli(args);
-    snprintf(key, key_size, "%s", json_string_value(json_object_get(j, "apiKey")));
-    json_decref(j);
-}
 
 static long api(struct ts_http_res *r, const char *method, const char *path, const char *key,
                 const char *body)
@@ -208,9 +171,9 @@ static void stack_setup(void)
     ts_proc_wait_ready(g_contacts, 30000);
     ts_proc_wait_ready(g_gateway, 30000);
 
-    create_org("Audience Org A", g_org, sizeof g_org, g_key, sizeof g_key);
-    create_org("Audience Org B", g_org_b, sizeof g_org_b, g_key_b, sizeof g_key_b);
-    create_key(g_org, "read", g_read_key, sizeof g_read_key);
+    ts_org_create(g_db, "Audience Org A", "enterprise", g_org, sizeof g_org, g_key, sizeof g_key);
+    ts_org_create(g_db, "Audience Org B", "enterprise", g_org_b, sizeof g_org_b, g_key_b, sizeof g_key_b);
+    ts_key_create(g_db, g_org, "read", g_read_key, sizeof g_read_key);
 }
 
 static void ensure_stack(void)
@@ -340,7 +303,7 @@ START_TEST(test_list_search_paging)
     char org[64], key[160], id[64];
     const char *names[] = {"Mumbai Premium", "Delhi Leads", "Pune 50% Off"};
 
-    create_org("Audience List Org", org, sizeof org, key, sizeof key);
+    ts_org_create(g_db, "Audience List Org", "enterprise", org, sizeof org, key, sizeof key);
     for (int i = 0; i < 3; i++)
         create_audience(key, names[i], id, sizeof id);
     ck_assert_int_eq(api(&r, "GET", "/v1/audiences?limit=2", key, NULL), 200);
@@ -395,7 +358,7 @@ START_TEST(test_audience_bad_input_writes_nothing)
     char audience[64], path[128], org[64], key[160];
     long long before;
 
-    create_org("Audience Bad Input Org", org, sizeof org, key, sizeof key);
+    ts_org_create(g_db, "Audience Bad Input Org", "enterprise", org, sizeof org, key, sizeof key);
     create_audience(key, "Target", audience, sizeof audience);
     before = count_for("audiences", org);
     expect_error("POST", "/v1/audiences", key, "{}", 400, "name is required");
@@ -447,7 +410,7 @@ START_TEST(test_dnc_both_path_families)
     struct ts_http_res r;
     char org[64], key[160], id[64], path[128];
 
-    create_org("DNC Org", org, sizeof org, key, sizeof key);
+    ts_org_create(g_db, "DNC Org", "enterprise", org, sizeof org, key, sizeof key);
     ck_assert_int_eq(api(&r, "POST", "/api/campaigns/dnc", key,
                          "{\"phoneNumber\":\"+919876543210\",\"reason\":\"Customer email "
                          "opt-out\",\"source\":\"manual\"}"),
@@ -507,7 +470,7 @@ START_TEST(test_dnc_bulk_duplicates_and_invalid_rows)
     struct ts_http_res r;
     char org[64], key[160];
 
-    create_org("DNC Bulk Org", org, sizeof org, key, sizeof key);
+    ts_org_create(g_db, "DNC Bulk Org", "enterprise", org, sizeof org, key, sizeof key);
     ck_assert_int_eq(api(&r, "POST", "/api/campaigns/dnc", key,
                          "{\"phoneNumber\":\"+14155557000\"}"),
                      201);
@@ -564,7 +527,7 @@ START_TEST(test_dnc_bulk_limit)
     char org[64], key[160];
     char *body;
 
-    create_org("DNC Limit Org", org, sizeof org, key, sizeof key);
+    ts_org_create(g_db, "DNC Limit Org", "enterprise", org, sizeof org, key, sizeof key);
     body = dnc_bulk_body(50001, 650, 0);
     expect_error("POST", "/api/campaigns/dnc/bulk", key, body, 400, "at most 50000");
     free(body);

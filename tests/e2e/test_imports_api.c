@@ -21,38 +21,7 @@ static char g_std_org[64], g_std_key[160]; /* the "other organization" */
 
 /* ---------------- helpers ---------------- */
 
-static json_t *gateway_cli(const char *const args[])
-{
-    char env_db[700], log_path[PATH_MAX + 32], *out = NULL;
-    const char *argv[12];
-    size_t n = 0;
-    int rc;
-    json_t *json;
 
-    argv[n++] = g_gateway_bin;
-    for (size_t i = 0; args[i] != NULL && n < 11; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    snprintf(env_db, sizeof env_db, "DATABASE_URL=%s", ts_db_url(g_db, "gateway"));
-    snprintf(log_path, sizeof log_path, "%s/gateway-cli.log", ts_tmpdir());
-    const char *env[] = {env_db, NULL};
-    rc = ts_run_capture(argv, env, log_path, 60000, &out);
-    ck_assert_msg(rc == 0, "gateway %s exited with %d; stdout: %s", args[0], rc, out);
-    json = json_loads(out, 0, NULL);
-    ck_assert_msg(json != NULL, "gateway %s printed no JSON: %s", args[0], out);
-    free(out);
-    return json;
-}
-
-static void create_org(const char *name, const char *tier, char *org, size_t org_size, char *key,
-                       size_t key_size)
-{
-    const char *args[] = {"org-create", name, "--tier", tier, NULL};
-    json_t *j = gateway_cli(args);
-    snprintf(org, org_size, "%s", json_string_value(json_object_get(j, "orgId")));
-    snprintf(key, key_size, "%s", json_string_value(json_object_get(j, "apiKey")));
-    json_decref(j);
-}
 
 /* One request; content_type NULL sends none (libcurl then sends its form default for
  * bodies, so JSON callers pass it). Returns the status. */
@@ -224,9 +193,9 @@ static void stack_setup(void)
 
     ts_proc_wait_ready(g_contacts, 30000);
     ts_proc_wait_ready(g_gateway, 30000);
-    create_org("Import Org", "enterprise", g_ent_org, sizeof g_ent_org, g_ent_key,
+    ts_org_create(g_db, "Import Org", "enterprise", g_ent_org, sizeof g_ent_org, g_ent_key,
                sizeof g_ent_key);
-    create_org("Other Org", "enterprise", g_std_org, sizeof g_std_org, g_std_key,
+    ts_org_create(g_db, "Other Org", "enterprise", g_std_org, sizeof g_std_org, g_std_key,
                sizeof g_std_key);
 }
 

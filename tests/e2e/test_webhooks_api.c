@@ -20,36 +20,7 @@ static char g_org_a[64], g_key_a[160], g_org_b[64], g_key_b[160];
 
 /* ---------------- helpers ---------------- */
 
-static json_t *gateway_cli(const char *const args[])
-{
-    char env_db[700], log_path[PATH_MAX + 32], *out = NULL;
-    const char *argv[8];
-    size_t n = 0;
-    int rc;
-    json_t *json;
-    argv[n++] = g_gateway_bin;
-    for (size_t i = 0; args[i] != NULL && n < 7; i++)
-        argv[n++] = args[i];
-    argv[n] = NULL;
-    snprintf(env_db, sizeof env_db, "DATABASE_URL=%s", ts_db_url(g_db, "gateway"));
-    snprintf(log_path, sizeof log_path, "%s/gateway-cli.log", ts_tmpdir());
-    const char *env[] = {env_db, NULL};
-    rc = ts_run_capture(argv, env, log_path, 60000, &out);
-    ck_assert_msg(rc == 0, "gateway %s exited with %d", args[0], rc);
-    json = json_loads(out, 0, NULL);
-    ck_assert_msg(json != NULL, "gateway %s printed no JSON: %s", args[0], out);
-    free(out);
-    return json;
-}
 
-static void create_org(const char *name, char *org, size_t org_size, char *key, size_t key_size)
-{
-    const char *args[] = {"org-create", name, "--tier", "enterprise", NULL};
-    json_t *j = gateway_cli(args);
-    snprintf(org, org_size, "%s", json_string_value(json_object_get(j, "orgId")));
-    snprintf(key, key_size, "%s", json_string_value(json_object_get(j, "apiKey")));
-    json_decref(j);
-}
 
 static long api(struct ts_http_res *r, const char *method, const char *path, const char *key,
                 const char *body)
@@ -140,8 +111,8 @@ static void stack_setup(void)
     ts_proc_wait_ready(g_webhook, 30000);
     ts_proc_wait_ready(g_contacts, 30000);
     ts_proc_wait_ready(g_gateway, 30000);
-    create_org("Webhook Org A", g_org_a, sizeof g_org_a, g_key_a, sizeof g_key_a);
-    create_org("Webhook Org B", g_org_b, sizeof g_org_b, g_key_b, sizeof g_key_b);
+    ts_org_create(g_db, "Webhook Org A", "enterprise", g_org_a, sizeof g_org_a, g_key_a, sizeof g_key_a);
+    ts_org_create(g_db, "Webhook Org B", "enterprise", g_org_b, sizeof g_org_b, g_key_b, sizeof g_key_b);
 }
 
 static void stack_teardown(void)
@@ -344,7 +315,7 @@ START_TEST(test_import_completed_reaches_receiver)
     /* A read-only key cannot read it. */
     char read_key[160];
     const char *args[] = {"key-create", g_org_b, "--scope", "read", NULL};
-    json_t *j = gateway_cli(args);
+    json_t *j = ts_gateway_cli(g_db, args);
     snprintf(read_key, sizeof read_key, "%s", jstr(j, "apiKey"));
     json_decref(j);
     api(&r, "GET", "/v1/webhooks/default-secret", read_key, NULL);

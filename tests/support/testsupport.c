@@ -973,3 +973,59 @@ int ts_finish(int nfailed)
                 ts_dir);
     return nfailed == 0 ? 0 : 1;
 }
+
+/* ---------------- the gateway's operator commands ---------------- */
+
+json_t *ts_gateway_cli(const struct ts_db *db, const char *const args[])
+{
+    char bin[PATH_MAX], env_db[700], log_path[PATH_MAX + 32], *out = NULL;
+    const char *argv[12];
+    size_t n = 0;
+    int rc;
+    json_t *json;
+
+    argv[n++] = ts_binary("gateway/gateway", bin, sizeof bin);
+    for (size_t i = 0; args[i] != NULL && n < 11; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    snprintf(env_db, sizeof env_db, "DATABASE_URL=%s", ts_db_url(db, "gateway"));
+    snprintf(log_path, sizeof log_path, "%s/gateway-cli.log", ts_tmpdir());
+    const char *env[] = {env_db, NULL};
+    rc = ts_run_capture(argv, env, log_path, 60000, &out);
+    if (rc != 0) {
+        char *tail = ts_file_tail(log_path, 4000);
+        fprintf(stderr, "gateway %s log:\n%s\n", args[0], tail);
+        free(tail);
+    }
+    ck_assert_msg(rc == 0, "gateway %s exited with %d; stdout: %s", args[0], rc,
+                  out ? out : "");
+    json = out ? json_loads(out, 0, NULL) : NULL;
+    ck_assert_msg(json != NULL, "gateway %s printed no JSON: %s", args[0], out ? out : "");
+    free(out);
+    return json;
+}
+
+void ts_org_create(const struct ts_db *db, const char *name, const char *tier, char *org,
+                   size_t org_size, char *key, size_t key_size)
+{
+    const char *args[] = {"org-create", name, "--tier", tier, NULL};
+    json_t *j = ts_gateway_cli(db, args);
+    const char *o = json_string_value(json_object_get(j, "orgId"));
+    const char *k = json_string_value(json_object_get(j, "apiKey"));
+    ck_assert_msg(o != NULL && strncmp(o, "org_", 4) == 0, "orgId missing");
+    ck_assert_msg(k != NULL && strncmp(k, "sk_", 3) == 0, "apiKey missing");
+    snprintf(org, org_size, "%s", o);
+    snprintf(key, key_size, "%s", k);
+    json_decref(j);
+}
+
+void ts_key_create(const struct ts_db *db, const char *org, const char *scope, char *key,
+                   size_t key_size)
+{
+    const char *args[] = {"key-create", org, "--scope", scope, NULL};
+    json_t *j = ts_gateway_cli(db, args);
+    const char *k = json_string_value(json_object_get(j, "apiKey"));
+    ck_assert_msg(k != NULL && strncmp(k, "sk_", 3) == 0, "apiKey missing");
+    snprintf(key, key_size, "%s", k);
+    json_decref(j);
+}

@@ -162,4 +162,16 @@ int ts_http(const char *method, const char *url, const char *const headers[], co
 const char *ts_http_header(const struct ts_http_res *res, const char *name);
 void ts_http_res_free(struct ts_http_res *res);
 
+/* ---- the gateway's operator commands ---- */
+
+/* Runs `gateway ARGS...` (org-create, key-create) against db's gateway role; asserts that it
+ * exits 0 and prints a JSON line, which it returns (caller decrefs). */
+json_t *ts_gateway_cli(const struct ts_db *db, const char *const args[]);
+/* `gateway org-create NAME --tier TIER`: the new organization and its write key (asserts). */
+void ts_org_create(const struct ts_db *db, const char *name, const char *tier, char *org,
+                   size_t org_size, char *key, size_t key_size);
+/* `gateway key-create ORG --scope SCOPE`: a new key (asserts). */
+void ts_key_create(const struct ts_db *db, const char *org, const char *scope, char *key,
+                   size_t key_size);
+
 #endif

@@ -924,28 +924,14 @@ END_TEST
 
 START_TEST(test_contacts_role_cannot_read_gateway_schema)
 {
-    char gw_bin[PATH_MAX], env_db[700], *out = NULL, log_path[PATH_MAX + 32];
+    char org[64], key[128];
     const char *contacts_url = ts_db_url(g_db, "contacts");
     const char *gateway_url = ts_db_url(g_db, "gateway");
     PGconn *conn;
     PGresult *res;
-    int rc;
 
     /* Let the gateway create its schema's tables (org-create runs its migrations). */
-    ts_binary("gateway/gateway", gw_bin, sizeof gw_bin);
-    snprintf(env_db, sizeof env_db, "DATABASE_URL=%s", gateway_url);
-    snprintf(log_path, sizeof log_path, "%s/gateway-org-create.log", ts_tmpdir());
-    const char *argv[] = {gw_bin, "org-create", "Isolation Test", "--tier", "standard", NULL};
-    const char *env[] = {env_db, NULL};
-    rc = ts_run_capture(argv, env, log_path, 60000, &out);
-    if (rc != 0) {
-        char *tail = ts_file_tail(log_path, 4000);
-        fprintf(stderr, "gateway org-create log:\n%s\n", tail);
-        free(tail);
-    }
-    ck_assert_msg(rc == 0, "gateway org-create exited with %d; output: %s", rc, out);
-    ck_assert_msg(strstr(out, "\"orgId\"") != NULL, "org-create printed %s", out);
-    free(out);
+    ts_org_create(g_db, "Isolation Test", "standard", org, sizeof org, key, sizeof key);
 
     conn = PQconnectdb(contacts_url);
     ck_assert_msg(PQstatus(conn) == CONNECTION_OK, "contacts role cannot connect: %s",
