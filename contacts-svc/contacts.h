@@ -87,6 +87,10 @@ struct import_worker_options {
     int chunk_rows;           /* IMPORT_CHUNK_ROWS: rows per transaction */
     int chunk_delay_ms;       /* IMPORT_CHUNK_DELAY_MS: pause after each chunk (tests only) */
     int poll_ms;              /* IMPORT_POLL_MS: look for work submitted elsewhere */
+    /* Called on the worker thread after a commit that wrote an outbox event (an import
+     * ended), so the relay hands it on now rather than at its next poll. May be NULL. */
+    void (*on_event)(void *arg);
+    void *on_event_arg;
 };
 struct import_workers;
 struct import_workers *import_workers_start(const struct import_worker_options *options);
@@ -95,5 +99,6 @@ void import_workers_stop(struct import_workers *workers);
 /* Wakes idle workers of this process (after a submit). Safe with none running. */
 void import_workers_notify(void);
 /* Processes one chunk of the oldest open import no other worker holds, in one transaction:
- * 1 when it did, 0 when there was nothing to do, -1 on failure (rolled back). */
+ * 2 when that chunk ended the import (its import.completed event is committed), 1 when it
+ * made progress, 0 when there was nothing to do, -1 on failure (rolled back). */
 int import_run_chunk(struct db *db, int chunk_rows);

@@ -246,7 +246,7 @@ int import_run_chunk(struct db *db, int chunk_rows)
                  PQgetvalue(advanced, 0, 0), org_id, PQgetvalue(advanced, 0, 1),
                  PQgetvalue(advanced, 0, 2), PQgetvalue(advanced, 0, 3),
                  PQgetvalue(advanced, 0, 4));
-    rc = 1;
+    rc = PQgetvalue(advanced, 0, 7)[0] == 't' ? 2 : 1; /* 2: ended, its event is written */
 out:
     if (rc < 0) {
         db_rollback(db);
@@ -300,6 +300,8 @@ static void *import_worker_main(void *arg)
             continue;
         }
         int rc = import_run_chunk(db, o->chunk_rows);
+        if (rc == 2 && o->on_event != NULL)
+            o->on_event(o->on_event_arg);
         if (rc > 0) {
             if (o->chunk_delay_ms > 0)
                 import_wait(seen, o->chunk_delay_ms, false);

@@ -29,6 +29,11 @@ static int contacts_ready(void *arg)
     return rc;
 }
 
+static void contacts_wake_relay(void *relay)
+{
+    outbox_relay_wake(relay);
+}
+
 int main(void)
 {
     const char *database_url = config_string("DATABASE_URL", "postgresql://outdial_contacts@127.0.0.1:55432/outdial");
@@ -61,16 +66,6 @@ int main(void)
     };
     if ((server = rpc_server_start(&options)) == NULL)
         goto out;
-    /* Asynchronous imports: IMPORT_CHUNK_DELAY_MS only exists to slow imports down in tests. */
-    struct import_worker_options import_options = {
-        .database_url = database_url,
-        .threads = (int)config_int("IMPORT_WORKERS", 2, 0, 64),
-        .chunk_rows = (int)config_int("IMPORT_CHUNK_ROWS", 1000, 1, 10000),
-        .chunk_delay_ms = (int)config_int("IMPORT_CHUNK_DELAY_MS", 0, 0, 60000),
-        .poll_ms = (int)config_int("IMPORT_POLL_MS", 1000, 10, 600000),
-    };
-    if ((imports = import_workers_start(&import_options)) == NULL)
-        goto out;
     /* The outbox relay hands contacts.outbox events to webhook-svc ("" turns it off). */
     struct outbox_relay_options relay_options = {
         .database_url = database_url,
@@ -81,6 +76,18 @@ int main(void)
     if (relay_options.events_url[0] != '\0' &&
         (relay = outbox_relay_start(&relay_options)) == NULL)
         goto out;
+    /* Asynchronous imports: IMPORT_CHUNK_DELAY_MS only exists to slow imports down in tests. */
+    struct import_worker_options import_options = {
+        .database_url = database_url,
+        .threads = (int)config_int("IMPORT_WORKERS", 2, 0, 64),
+        .chunk_rows = (int)config_int("IMPORT_CHUNK_ROWS", 1000, 1, 10000),
+        .chunk_delay_ms = (int)config_int("IMPORT_CHUNK_DELAY_MS", 0, 0, 60000),
+        .poll_ms = (int)config_int("IMPORT_POLL_MS", 1000, 10, 600000),
+        .on_event = relay != NULL ? contacts_wake_relay : NULL,
+        .on_event_arg = relay,
+    };
+    if ((imports = import_workers_start(&import_options)) == NULL)
+        goto out;
     if ((health = health_start(health_listen, contacts_ready, &readiness)) == NULL)
         goto out;
     log_info(NULL, "contacts-svc ready");
@@ -89,8 +96,8 @@ int main(void)
     rc = 0;
 out:
     health_stop(health);
+    import_workers_stop(imports); /* before the relay: a worker may still wake it */
     outbox_relay_stop(relay);
-    import_workers_stop(imports);
     rpc_server_stop(server);
     db_close(readiness.db);
     return rc;

@@ -93,8 +93,10 @@ static void stack_setup(void)
     snprintf(c_rpc, sizeof c_rpc, "RPC_LISTEN=tcp://127.0.0.1:%d", contacts_rpc);
     snprintf(c_health, sizeof c_health, "HEALTH_LISTEN=http://127.0.0.1:%d", ts_free_port());
     snprintf(c_wh, sizeof c_wh, "WEBHOOK_SVC_URL=tcp://127.0.0.1:%d", webhook_rpc);
+    /* The relay's idle poll is a minute: an import.completed that arrives promptly proves the
+     * import worker woke the relay after its commit. */
     const char *contacts_env[] = {c_db, c_rpc, c_health, c_wh, "RPC_WORKERS=2",
-                                  "IMPORT_POLL_MS=100", NULL};
+                                  "IMPORT_POLL_MS=100", "OUTBOX_RELAY_POLL_MS=60000", NULL};
     g_contacts = ts_proc_start("contacts-svc", contacts_bin, NULL, contacts_env);
 
     snprintf(g_db_env, sizeof g_db_env, "DATABASE_URL=%s", ts_db_url(g_db, "gateway"));
@@ -332,7 +334,8 @@ START_TEST(test_import_completed_reaches_receiver)
     char import_id[80];
     snprintf(import_id, sizeof import_id, "%s", jstr(r.json, "importId"));
     ts_http_res_free(&r);
-    ck_assert_msg(receiver_wait_delivered(g_recv, 1, 20000), "import.completed not received");
+    ck_assert_msg(receiver_wait_delivered(g_recv, 1, 10000),
+                  "import.completed not received within 10 s (the relay was not woken)");
     ck_assert_uint_eq(receiver_bad_signatures(g_recv), 0);
     struct received rec;
     ck_assert(receiver_get(g_recv, 0, &rec));
