@@ -10,7 +10,7 @@
 #define CONTACTS_LANGUAGE_MAX 35   /* BCP 47 tags are short */
 #define CONTACTS_METADATA_MAX 16384 /* bytes of compact JSON, per request */
 /* Bulk upserts merge metadata into what is stored; the table's contacts_metadata_size check
- * (migration 004) bounds the result, as PostgreSQL prints it. */
+ * (migration 005) bounds the result's jsonb size. */
 #define CONTACTS_STORED_METADATA_MAX 32768
 #define CONTACTS_SEARCH_MAX 100
 
