@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "json_util.h"
 #include "json_writer.h"
 
@@ -99,7 +100,7 @@ void contacts_json_bulk_free(Od__BulkUpsertRequest *req)
     for (size_t i = 0; i < req->n_contacts; i++) {
         Od__ContactInput *in = req->contacts[i];
         if (in->metadata_json != protobuf_c_empty_string)
-            free(in->metadata_json);
+            arena_json_free(in->metadata_json);
         if (in->invalid_reason != protobuf_c_empty_string)
             free(in->invalid_reason);
     }

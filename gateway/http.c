@@ -9,11 +9,13 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "arena.h"
 #include "gateway.h"
 #include "ids.h"
 #include "log.h"
@@ -85,18 +87,24 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_exchan
     enum MHD_Result rc;
 
     if (res->body != NULL) {
-        text = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        len = text ? strlen(text) : 0;
-    } else if (res->text != NULL) {
-        text = res->text; /* ownership moves to the MHD response */
-        len = res->text_len;
-        res->text = NULL;
+        /* jansson's text may live in the request's arena, which dies before MHD sends it:
+         * MHD keeps a copy (these bodies are small; big replies come as res->text). */
+        char *dumped = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        len = dumped ? strlen(dumped) : 0;
+        response = MHD_create_response_from_buffer(len, dumped, MHD_RESPMEM_MUST_COPY);
+        arena_json_free(dumped);
+    } else {
+        if (res->text != NULL) {
+            text = res->text; /* ownership moves to the MHD response */
+            len = res->text_len;
+            res->text = NULL;
+        }
+        response = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+        if (response == NULL)
+            free(text);
     }
-    response = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (response == NULL) {
-        free(text);
+    if (response == NULL)
         return MHD_NO;
-    }
     if (len > 0)
         MHD_add_response_header(response, "Content-Type", "application/json");
     MHD_add_response_header(response, "X-Request-Id", ex->request_id);
@@ -197,8 +205,55 @@ static enum MHD_Result http_refuse_body(struct gateway *gw, struct MHD_Connectio
     return rc;
 }
 
+/* Each HTTP thread's request arena (lib/arena.h): the request's parsed body, its jansson
+ * values and the RPC replies it unpacks live there and die when the response is queued. */
+static pthread_key_t http_arena_key;
+static pthread_once_t http_arena_once = PTHREAD_ONCE_INIT;
+
+static void http_arena_free(void *a)
+{
+    arena_destroy(a);
+}
+
+static void http_arena_key_create(void)
+{
+    pthread_key_create(&http_arena_key, http_arena_free);
+}
+
+static struct arena *http_thread_arena(void)
+{
+    struct arena *a;
+    pthread_once(&http_arena_once, http_arena_key_create);
+    a = pthread_getspecific(http_arena_key);
+    if (a == NULL && (a = arena_new()) != NULL && pthread_setspecific(http_arena_key, a) != 0) {
+        arena_destroy(a);
+        a = NULL;
+    }
+    return a;
+}
+
+static enum MHD_Result http_handle_in_arena(struct gateway *gw, struct MHD_Connection *conn,
+                                            struct http_exchange *ex, const char *url,
+                                            const char *method);
+
 static enum MHD_Result http_handle(struct gateway *gw, struct MHD_Connection *conn,
                                    struct http_exchange *ex, const char *url, const char *method)
+{
+    struct arena *a = http_thread_arena();
+    enum MHD_Result rc;
+    if (a != NULL)
+        arena_enter(a); /* without one (out of memory), everything simply goes to malloc */
+    rc = http_handle_in_arena(gw, conn, ex, url, method);
+    if (a != NULL) {
+        arena_leave();
+        arena_reset(a);
+    }
+    return rc;
+}
+
+static enum MHD_Result http_handle_in_arena(struct gateway *gw, struct MHD_Connection *conn,
+                                            struct http_exchange *ex, const char *url,
+                                            const char *method)
 {
     struct api_response res = {200, NULL, NULL, 0};
     struct rate_decision rate;

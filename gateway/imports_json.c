@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "arena.h"
 #include "csv.h"
 #include "json_util.h"
 
@@ -158,7 +159,7 @@ int imports_json_row(const json_t *obj, const char *where, int aliases, Od__Cont
     rc = 0;
 out:
     free(joined);
-    free(metadata);
+    arena_json_free(metadata);
     json_decref(meta);
     return rc;
 }
@@ -458,7 +459,7 @@ out:
     for (size_t i = 0; i < 6; i++)
         free(values[i]);
     free(name);
-    free(metadata);
+    arena_json_free(metadata);
     json_decref(meta);
     return rc;
 }

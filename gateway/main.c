@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "config.h"
 #include "audiences.pb-c.h"
 #include "contacts.pb-c.h"
@@ -116,6 +117,7 @@ int main(int argc, char **argv)
     int threads, rc = 1, sig;
 
     service_tune_memory();
+    arena_json_install(); /* before any jansson use: request values live in arenas */
     service_block_signals();
     log_init("gateway");
     if (argc > 1)

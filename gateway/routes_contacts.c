@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "contacts_json.h"
 #include "gateway.h"
 #include "ids.h"
@@ -71,7 +72,7 @@ static void contacts_create(struct api_request *req, struct api_response *res)
     }
     CONTACTS_CALL(req, ctx, od__contacts__create, &in);
     if (in.metadata_json != protobuf_c_empty_string)
-        free(in.metadata_json);
+        arena_json_free(in.metadata_json);
     json_decref(body);
     contacts_reply(req, res, &ctx, 201);
 }
@@ -121,7 +122,7 @@ static void contacts_update(struct api_request *req, struct api_response *res)
     in.set_metadata = metadata != NULL;
     in.metadata_json = metadata ? metadata : (char *)"";
     CONTACTS_CALL(req, ctx, od__contacts__update, &in);
-    free(metadata);
+    arena_json_free(metadata);
     json_decref(body);
     contacts_reply(req, res, &ctx, 200);
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
+
 static enum json_field_result json_field_fail(char *err, size_t err_size, const char *where,
                                               const char *key, const char *what)
 {
@@ -77,7 +79,7 @@ enum json_field_result json_field_object_text(const json_t *obj, const char *whe
     if (text == NULL)
         return json_field_fail(err, err_size, where, key, "could not be encoded");
     if (max_len > 0 && strlen(text) > max_len) {
-        free(text);
+        arena_json_free(text);
         snprintf(what, sizeof what, "must be at most %zu bytes of JSON", max_len);
         return json_field_fail(err, err_size, where, key, what);
     }

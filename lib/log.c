@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "arena.h"
 #include "timefmt.h"
 
 static const char *log_service = "outdial";
@@ -52,7 +53,7 @@ void log_fields(enum log_level level, json_t *fields)
     if (write(STDERR_FILENO, line, len + 1) < 0) {
         /* Nowhere left to report a failing stderr. */
     }
-    free(line);
+    arena_json_free(line);
 }
 
 void log_msg(enum log_level level, const char *request_id, const char *fmt, ...)

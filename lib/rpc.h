@@ -84,6 +84,9 @@ struct rpc_ctx {
     Od__Status status;
     char message[RPC_MESSAGE_MAX];
     ProtobufCMessage *reply; /* owned by the ctx; freed by rpc_ctx_release */
+    /* set when the reply was unpacked into the calling thread's arena (lib/arena.h) */
+    struct arena *reply_arena;
+    ProtobufCAllocator reply_allocator;
 };
 
 void rpc_ctx_init(struct rpc_ctx *ctx, const char *org_id, const char *request_id,
