@@ -23,22 +23,15 @@
 #include "rpc.h"
 #include "timefmt.h"
 
-/* One distinct phone number to write: the last valid row that carries it wins. */
-struct bulk_row {
-    int index; /* position in the request */
-    const Od__ContactInput *in;
-    char id[IDS_MAX_LEN];
-    int exists; /* the organization already has this number */
-};
 
 static int bulk_row_by_phone(const void *a, const void *b)
 {
-    const struct bulk_row *x = a, *y = b;
+    const struct contacts_row *x = a, *y = b;
     int c = strcmp(x->in->phone_number, y->in->phone_number);
     return c != 0 ? c : (x->index - y->index);
 }
 
-static struct bulk_row *bulk_find(struct bulk_row *rows, size_t n, const char *phone)
+static struct contacts_row *bulk_find(struct contacts_row *rows, size_t n, const char *phone)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
@@ -55,7 +48,7 @@ static struct bulk_row *bulk_find(struct bulk_row *rows, size_t n, const char *p
 }
 
 /* Rows for contacts.contacts (org_id, id, name, phone_number, language, metadata). */
-static void copy_contact(struct copytext *b, const char *org_id, const struct bulk_row *r)
+static void copy_contact(struct copytext *b, const char *org_id, const struct contacts_row *r)
 {
     copytext_field(b, org_id, '\t');
     copytext_field(b, r->id, '\t');
@@ -66,7 +59,7 @@ static void copy_contact(struct copytext *b, const char *org_id, const struct bu
 }
 
 /* Rows for contacts_stage (id, phone, name, lang, meta). */
-static void copy_stage(struct copytext *b, const struct bulk_row *r)
+static void copy_stage(struct copytext *b, const struct contacts_row *r)
 {
     copytext_field(b, r->id, '\t');
     copytext_field(b, r->in->phone_number, '\t');
@@ -107,10 +100,10 @@ static const char merge_sql[] =
 
 /* Records the stored id of every number the statement returned; `inserted_col` < 0 means
  * every returned row already existed. */
-static void bulk_take_ids(struct bulk_row *rows, size_t n, PGresult *res, int inserted_col)
+static void bulk_take_ids(struct contacts_row *rows, size_t n, PGresult *res, int inserted_col)
 {
     for (int i = 0; i < PQntuples(res); i++) {
-        struct bulk_row *r = bulk_find(rows, n, PQgetvalue(res, i, 0));
+        struct contacts_row *r = bulk_find(rows, n, PQgetvalue(res, i, 0));
         if (r == NULL)
             continue;
         snprintf(r->id, sizeof r->id, "%s", PQgetvalue(res, i, 1));
@@ -145,7 +138,7 @@ static int bulk_exec(struct db *db, const char *sql, const char *org_id, const c
  * are sorted by phone), 0 if none, -1 on error. One index range probe: when a batch is all
  * new numbers (a first import, a new range), it spares the per-number lookup, which costs
  * ~25 ms for 10,000 numbers. */
-static int bulk_any_in_range(struct db *db, const char *org_id, struct bulk_row *rows, size_t n)
+static int bulk_any_in_range(struct db *db, const char *org_id, struct contacts_row *rows, size_t n)
 {
     static const char sql[] =
         "SELECT EXISTS (SELECT 1 FROM contacts.contacts"
@@ -161,7 +154,7 @@ static int bulk_any_in_range(struct db *db, const char *org_id, struct bulk_row 
     return rc;
 }
 
-static int bulk_write_fast(struct db *db, const char *org_id, struct bulk_row *rows, size_t n)
+static int bulk_write_fast(struct db *db, const char *org_id, struct contacts_row *rows, size_t n)
 {
     struct copytext phones = {0}, fresh = {0}, stale = {0};
     PGresult *existing = NULL;
@@ -209,7 +202,7 @@ out:
 }
 
 /* The merge path, inside the caller's transaction. 0 on success. */
-static int bulk_write_merge(struct db *db, const char *org_id, struct bulk_row *rows, size_t n)
+static int bulk_write_merge(struct db *db, const char *org_id, struct contacts_row *rows, size_t n)
 {
     struct copytext stage = {0};
     PGresult *merged = NULL;
@@ -228,25 +221,52 @@ static int bulk_write_merge(struct db *db, const char *org_id, struct bulk_row *
     return rc;
 }
 
-/* Writes rows (sorted by phone, distinct) in one transaction, filling id and exists. */
-static int bulk_write(struct rpc_call *call, struct bulk_row *rows, size_t n)
+size_t contacts_rows_distinct(struct contacts_row *rows, size_t n)
+{
+    size_t ndistinct = 0;
+    qsort(rows, n, sizeof *rows, bulk_row_by_phone);
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && strcmp(rows[i].in->phone_number, rows[i + 1].in->phone_number) == 0)
+            continue;
+        rows[ndistinct] = rows[i];
+        ids_new_ordered("cid_", rows[ndistinct].id, sizeof rows[ndistinct].id);
+        rows[ndistinct].exists = 0;
+        ndistinct++;
+    }
+    return ndistinct;
+}
+
+int contacts_rows_write(struct db *db, const char *org_id, struct contacts_row *rows, size_t n)
 {
     bulk_last_sqlstate[0] = '\0';
-    for (int attempt = 0; attempt < 2; attempt++) {
-        int (*write)(struct db *, const char *, struct bulk_row *, size_t) =
-            attempt == 0 ? bulk_write_fast : bulk_write_merge;
-        if (db_begin(call->db) == 0 && write(call->db, call->org_id, rows, n) == 0 &&
-            db_commit(call->db) == 0)
-            return 0;
-        db_rollback(call->db);
-        if (PQstatus(db_conn(call->db)) != CONNECTION_OK)
-            break; /* the database is away: retrying now cannot help */
-        for (size_t i = 0; i < n; i++) /* forget ids the rolled-back attempt learned */
-            if (rows[i].exists) {
-                ids_new_ordered("cid_", rows[i].id, sizeof rows[i].id);
-                rows[i].exists = 0;
-            }
-    }
+    if (db_command(db, "SAVEPOINT contacts_rows_write", 0, NULL) != 0)
+        return -1;
+    if (bulk_write_fast(db, org_id, rows, n) == 0)
+        return db_command(db, "RELEASE SAVEPOINT contacts_rows_write", 0, NULL);
+    if (PQstatus(db_conn(db)) != CONNECTION_OK ||
+        db_command(db, "ROLLBACK TO SAVEPOINT contacts_rows_write", 0, NULL) != 0)
+        return -1; /* the database is away: retrying now cannot help */
+    for (size_t i = 0; i < n; i++) /* forget ids the rolled-back attempt learned */
+        if (rows[i].exists) {
+            ids_new_ordered("cid_", rows[i].id, sizeof rows[i].id);
+            rows[i].exists = 0;
+        }
+    bulk_last_sqlstate[0] = '\0';
+    return bulk_write_merge(db, org_id, rows, n);
+}
+
+const char *contacts_rows_sqlstate(void)
+{
+    return bulk_last_sqlstate;
+}
+
+/* Writes rows (sorted by phone, distinct) in one transaction, filling id and exists. */
+static int bulk_write(struct rpc_call *call, struct contacts_row *rows, size_t n)
+{
+    if (db_begin(call->db) == 0 && contacts_rows_write(call->db, call->org_id, rows, n) == 0 &&
+        db_commit(call->db) == 0)
+        return 0;
+    db_rollback(call->db);
     return -1;
 }
 
@@ -267,7 +287,7 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
     struct rpc_call *call = closure_data;
     Od__BulkUpsertReply reply = OD__BULK_UPSERT_REPLY__INIT;
     size_t n = in->n_contacts, nvalid = 0, ndistinct = 0;
-    struct bulk_row *rows = NULL;
+    struct contacts_row *rows = NULL;
     unsigned char *counted = NULL;
     Od__RowError *error_store = NULL;
     Od__Contact *contact_store = NULL;
@@ -296,19 +316,12 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
         if (reason != NULL)
             bulk_add_error(&reply, error_store, (int)i, in->contacts[i]->phone_number, reason);
         else
-            rows[nvalid++] = (struct bulk_row){.index = (int)i, .in = in->contacts[i]};
+            rows[nvalid++] = (struct contacts_row){.index = (int)i, .in = in->contacts[i]};
     }
     reply.failed = (int32_t)reply.n_errors;
 
     /* Sort by phone (then position) and keep the last row of each number. */
-    qsort(rows, nvalid, sizeof *rows, bulk_row_by_phone);
-    for (size_t i = 0; i < nvalid; i++) {
-        if (i + 1 < nvalid && strcmp(rows[i].in->phone_number, rows[i + 1].in->phone_number) == 0)
-            continue;
-        rows[ndistinct] = rows[i];
-        ids_new_ordered("cid_", rows[ndistinct].id, sizeof rows[ndistinct].id);
-        ndistinct++;
-    }
+    ndistinct = contacts_rows_distinct(rows, nvalid);
     write_started = time_monotonic_ms();
     if (ndistinct > 0 && bulk_write(call, rows, ndistinct) != 0) {
         if (PQstatus(db_conn(call->db)) != CONNECTION_OK)
@@ -327,7 +340,7 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
      * or updated as the database said; repeats of it count as updates. */
     for (size_t i = 0, next_error = 0; i < n; i++) {
         const Od__ContactInput *ci = in->contacts[i];
-        struct bulk_row *r;
+        struct contacts_row *r;
         Od__Contact *c;
         /* errors were recorded in request order: skip the rows they name */
         if (next_error < reply.n_errors && reply.errors[next_error]->index == (int32_t)i) {

@@ -3,6 +3,8 @@
 #define CONTACTS_SVC_CONTACTS_H
 
 #include "contacts.pb-c.h"
+#include "db.h"
+#include "ids.h"
 #include "migrate.h"
 
 #define CONTACTS_BULK_MAX 10000
@@ -32,6 +34,27 @@ void contacts_fail_sql(struct rpc_call *call, PGresult *res, const char *what);
 int contacts_require_org(struct rpc_call *call);
 /* NULL for NULL or "", else s: "" in a message means "not given", which SQL spells NULL. */
 const char *nullable(const char *s);
+
+/* ---- set-based upserts (bulk.c), shared by BulkUpsert and the import workers ---- */
+
+/* One phone number to write. */
+struct contacts_row {
+    int index; /* position in the request or import */
+    const Od__ContactInput *in;
+    char id[IDS_MAX_LEN]; /* the contact's id: new, or the stored one once written */
+    int exists;           /* set by contacts_rows_write: the organization had this number */
+};
+
+/* Sorts rows by phone number (then index), keeps the last row of each number at the front,
+ * gives each a new contact id, and returns how many are left. */
+size_t contacts_rows_distinct(struct contacts_row *rows, size_t n);
+/* Upserts distinct rows (as contacts_rows_distinct left them) inside the caller's transaction:
+ * new numbers by COPY, known ones updated (name/language kept when absent, metadata merged),
+ * falling back under a savepoint to one INSERT ... ON CONFLICT if a concurrent writer added
+ * one of the numbers meanwhile. Fills id and exists. 0 on success, -1 on failure; then
+ * contacts_rows_sqlstate() is the failing statement's SQLSTATE ("" if none). */
+int contacts_rows_write(struct db *db, const char *org_id, struct contacts_row *rows, size_t n);
+const char *contacts_rows_sqlstate(void);
 
 void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertRequest *in,
                           Od__BulkUpsertReply_Closure closure, void *closure_data);
