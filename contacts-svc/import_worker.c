@@ -8,11 +8,14 @@
  *
  * One chunk, in one transaction:
  *   1. lock the oldest open import nobody holds;
- *   2. delete rows [processed, processed + chunk) from import_rows and, from them, insert the
- *      row errors, upsert the contacts (INSERT ... ON CONFLICT, the last row of a repeated
- *      number wins) and add the audience memberships;
+ *   2. take rows [processed, processed + chunk) of the import's stored rows (import_payloads,
+ *      read and unpacked once per import and worker), validate them, record the bad ones in
+ *      import_errors, upsert the good ones through the bulk path (contacts_rows_write: COPY
+ *      of new numbers, the last row of a repeated number wins) and add the audience
+ *      memberships;
  *   3. add the chunk's counts to the import and move `processed`; when it reaches `total`,
- *      set the final status and write the import.completed event to the outbox.
+ *      set the final status, write the import.completed event to the outbox and delete the
+ *      stored rows.
  * Counts therefore always describe exactly the rows that committed. */
 #include <errno.h>
 #include <jansson.h>
@@ -23,7 +26,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "arena.h"
 #include "contacts.h"
+#include "copytext.h"
 #include "db.h"
 #include "log.h"
 #include "outbox.h"
@@ -52,40 +57,152 @@ void import_workers_notify(void)
 
 /* ---------------- one chunk ---------------- */
 
-#define CHUNK_SQL_HEAD                                                                         \
-    "WITH chunk AS ("                                                                          \
-    "  DELETE FROM contacts.import_rows"                                                       \
-    "  WHERE org_id = $1 AND import_id = $2 AND idx >= $3::int AND idx < $4::int"              \
-    "  RETURNING idx, contact_id, name, phone_number, language, metadata, invalid_reason), "   \
-    "bad AS ("                                                                                 \
-    "  INSERT INTO contacts.import_errors (org_id, import_id, idx, phone_number, reason)"      \
-    "  SELECT $1, $2, idx, coalesce(phone_number, ''), invalid_reason FROM chunk"              \
-    "  WHERE invalid_reason IS NOT NULL ON CONFLICT DO NOTHING RETURNING 1), "                 \
-    "good AS ("                                                                                \
-    "  SELECT DISTINCT ON (phone_number) contact_id, name, phone_number, language, metadata"   \
-    "  FROM chunk WHERE invalid_reason IS NULL ORDER BY phone_number, idx DESC), "             \
-    "up AS ("                                                                                  \
-    "  INSERT INTO contacts.contacts AS c (org_id, id, name, phone_number, language, metadata)"\
-    "  SELECT $1, contact_id, name, phone_number, language, coalesce(metadata, '{}'::jsonb)"   \
-    "  FROM good ORDER BY phone_number"                                                        \
-    "  ON CONFLICT (org_id, phone_number) DO UPDATE SET"                                       \
-    "    name = coalesce(EXCLUDED.name, c.name),"                                              \
-    "    language = coalesce(EXCLUDED.language, c.language),"                                  \
-    "    metadata = c.metadata || EXCLUDED.metadata,"                                          \
-    "    updated_at = now()"                                                                   \
-    "  RETURNING c.id, (c.xmax = 0) AS inserted)"
-#define CHUNK_SQL_COUNTS                                                                       \
-    " SELECT (SELECT count(*) FROM chunk),"                                                    \
-    "        (SELECT count(*) FROM chunk WHERE invalid_reason IS NOT NULL),"                   \
-    "        (SELECT count(*) FROM chunk WHERE invalid_reason IS NULL),"                       \
-    "        (SELECT count(*) FROM up WHERE inserted)"
+/* The rows of the import this thread worked on last, unpacked into their own arena: a
+ * 10,000-row import is read and unpacked once, not once per chunk. Workers usually take the
+ * same import again for its next chunk (it stays the oldest open one). */
+struct payload_cache {
+    char org_id[64], id[64];
+    struct arena *arena;
+    Od__SubmitImportRequest *rows;
+};
+static __thread struct payload_cache cache;
 
-static const char chunk_sql[] = CHUNK_SQL_HEAD CHUNK_SQL_COUNTS;
-/* The same, adding every upserted contact to the import's audience ($5). */
-static const char chunk_audience_sql[] =
-    CHUNK_SQL_HEAD ", members AS ("
-    "  INSERT INTO contacts.audience_members (org_id, audience_id, contact_id)"
-    "  SELECT $1, $5, id FROM up ORDER BY id ON CONFLICT DO NOTHING RETURNING 1)" CHUNK_SQL_COUNTS;
+static void payload_cache_clear(void)
+{
+    arena_destroy(cache.arena);
+    memset(&cache, 0, sizeof cache);
+}
+
+/* The import's rows, from the cache or the database; NULL on failure (error filled). */
+static const Od__SubmitImportRequest *payload_rows(struct db *db, const char *org_id,
+                                                  const char *id, char *error, size_t size)
+{
+    static const char sql[] =
+        "SELECT contacts FROM contacts.import_payloads WHERE org_id = $1 AND import_id = $2";
+    const char *params[] = {org_id, id};
+    ProtobufCAllocator alloc;
+    PGresult *res;
+
+    if (cache.rows != NULL && strcmp(cache.org_id, org_id) == 0 && strcmp(cache.id, id) == 0)
+        return cache.rows;
+    payload_cache_clear();
+    res = db_exec_bytes(db, sql, 2, params, NULL, NULL, 1);
+    if (!db_ok(res) || PQntuples(res) != 1) {
+        snprintf(error, size, "reading the import's rows: %s",
+                 db_ok(res) ? "they are missing" : PQresultErrorMessage(res));
+        PQclear(res);
+        return NULL;
+    }
+    if ((cache.arena = arena_new()) != NULL)
+        cache.rows = od__submit_import_request__unpack(
+            arena_protobuf_allocator(cache.arena, &alloc), (size_t)PQgetlength(res, 0, 0),
+            (const uint8_t *)PQgetvalue(res, 0, 0));
+    PQclear(res);
+    if (cache.rows == NULL) {
+        snprintf(error, size, "the import's stored rows could not be read");
+        payload_cache_clear();
+        return NULL;
+    }
+    snprintf(cache.org_id, sizeof cache.org_id, "%s", org_id);
+    snprintf(cache.id, sizeof cache.id, "%s", id);
+    return cache.rows;
+}
+
+struct chunk_counts {
+    long long created, updated, failed;
+    char sqlstate[6]; /* of the statement that failed, "" if none */
+};
+
+/* Validates rows [lo, hi) of the import, records the bad ones in import_errors, upserts the
+ * good ones and adds them to the import's audience, all in the caller's transaction. */
+static int chunk_write(struct db *db, const char *org_id, const char *id, const char *audience,
+                       const Od__SubmitImportRequest *payload, long long lo, long long hi,
+                       struct chunk_counts *counts, char *error, size_t size)
+{
+    size_t n = (size_t)(hi - lo), ngood = 0, ndistinct;
+    struct contacts_row *rows = calloc(n + 1, sizeof *rows);
+    struct copytext errors = {0}, members = {0};
+    int rc = -1;
+
+    if (rows == NULL) {
+        snprintf(error, size, "out of memory");
+        return -1;
+    }
+    for (long long i = lo; i < hi; i++) {
+        const Od__ContactInput *in = payload->contacts[i];
+        const char *reason = in->invalid_reason && in->invalid_reason[0]
+                                 ? in->invalid_reason /* the gateway could not map the row */
+                                 : imports_validate_row(in);
+        if (reason == NULL) {
+            rows[ngood++] = (struct contacts_row){.index = (int)i, .in = in};
+            continue;
+        }
+        copytext_field(&errors, org_id, '\t');
+        copytext_field(&errors, id, '\t');
+        copytext_int(&errors, i, '\t');
+        copytext_field(&errors, in->phone_number ? in->phone_number : "", '\t');
+        copytext_field(&errors, reason, '\n');
+        counts->failed++;
+    }
+    ndistinct = contacts_rows_distinct(rows, ngood);
+    if (errors.failed) {
+        snprintf(error, size, "out of memory");
+        goto out;
+    }
+    if (errors.len > 0 &&
+        db_copy_in(db, "COPY contacts.import_errors (org_id, import_id, idx, phone_number, reason)"
+                       " FROM STDIN", errors.data, errors.len) != 0) {
+        snprintf(error, size, "recording row errors: %s", PQerrorMessage(db_conn(db)));
+        goto out;
+    }
+    if (ndistinct > 0 && contacts_rows_write(db, org_id, rows, ndistinct) != 0) {
+        snprintf(counts->sqlstate, sizeof counts->sqlstate, "%s", contacts_rows_sqlstate());
+        snprintf(error, size, "upserting contacts failed (SQLSTATE %s)",
+                 counts->sqlstate[0] ? counts->sqlstate : "?");
+        goto out;
+    }
+    for (size_t i = 0; i < ndistinct; i++)
+        if (!rows[i].exists)
+            counts->created++;
+    counts->updated += (long long)ngood - (long long)ndistinct; /* repeats count as updates */
+    for (size_t i = 0; i < ndistinct; i++)
+        if (rows[i].exists)
+            counts->updated++;
+    if (audience[0] != '\0' && ndistinct > 0) {
+        /* ids are [A-Za-z0-9_]: an array literal needs no quoting */
+        copytext_reserve(&members, ndistinct * IDS_MAX_LEN + 3);
+        if (members.failed) {
+            snprintf(error, size, "out of memory");
+            goto out;
+        }
+        members.data[members.len++] = '{';
+        for (size_t i = 0; i < ndistinct; i++)
+            members.len += (size_t)sprintf(members.data + members.len, "%s%s", i ? "," : "",
+                                           rows[i].id);
+        members.data[members.len++] = '}';
+        members.data[members.len] = '\0';
+        const char *params[] = {org_id, audience, members.data};
+        PGresult *res = db_exec(db,
+                                "INSERT INTO contacts.audience_members (org_id, audience_id, "
+                                "contact_id) SELECT $1, $2, c FROM unnest($3::text[]) c "
+                                "ORDER BY c ON CONFLICT DO NOTHING",
+                                3, params);
+        if (!db_ok(res)) {
+            snprintf(counts->sqlstate, sizeof counts->sqlstate, "%s", db_sqlstate(res));
+            snprintf(error, size, "adding contacts to the audience: %s",
+                     PQresultErrorMessage(res));
+            PQclear(res);
+            goto out;
+        }
+        PQclear(res);
+    }
+    rc = 0;
+out:
+    free(rows);
+    free(errors.data);
+    free(members.data);
+    return rc;
+}
 
 #define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
@@ -157,7 +274,7 @@ static void import_note_failure(struct db *db, const char *org_id, const char *i
                       error);
             /* A FAILED import is over: its unprocessed rows would otherwise stay forever. */
             if (import_emit_completed(db, org_id, id, res) != 0 ||
-                db_command(db, "DELETE FROM contacts.import_rows "
+                db_command(db, "DELETE FROM contacts.import_payloads "
                                "WHERE org_id = $1 AND import_id = $2", 2, params) != 0) {
                 PQclear(res);
                 db_rollback(db);
@@ -175,8 +292,10 @@ static void import_note_failure(struct db *db, const char *org_id, const char *i
 
 int import_run_chunk(struct db *db, int chunk_rows)
 {
-    PGresult *claim = NULL, *counts = NULL, *advanced = NULL;
-    char org_id[64] = "", id[64] = "", lo_text[16], hi_text[16], error[512] = "";
+    PGresult *claim = NULL, *advanced = NULL;
+    const Od__SubmitImportRequest *payload;
+    struct chunk_counts counts = {0};
+    char org_id[64] = "", id[64] = "", hi_text[16], error[512] = "";
     char created[16], updated[16], failed[16];
     const char *audience;
     long long lo, hi, total;
@@ -204,29 +323,27 @@ int import_run_chunk(struct db *db, int chunk_rows)
     lo = strtoll(PQgetvalue(claim, 0, 3), NULL, 10);
     hi = lo + chunk_rows < total ? lo + chunk_rows : total;
     audience = PQgetvalue(claim, 0, 4);
-    snprintf(lo_text, sizeof lo_text, "%lld", lo);
     snprintf(hi_text, sizeof hi_text, "%lld", hi);
 
-    const char *chunk_params[] = {org_id, id, lo_text, hi_text, audience};
-    counts = db_exec(db, audience[0] ? chunk_audience_sql : chunk_sql, audience[0] ? 5 : 4,
-                     chunk_params);
-    if (!db_ok(counts)) {
-        const char *state = db_sqlstate(counts);
+    if (hi <= lo) {
+        /* nothing left to write (an import of no rows): only the advance below */
+    } else if ((payload = payload_rows(db, org_id, id, error, sizeof error)) == NULL) {
+        log_error(NULL, "import %s: %s", id, error);
+        goto out;
+    } else if ((long long)payload->n_contacts != total) {
+        snprintf(error, sizeof error, "the import's stored rows number %zu, not %lld",
+                 payload->n_contacts, total);
+        goto out;
+    } else if (chunk_write(db, org_id, id, audience, payload, lo, hi, &counts, error,
+                    sizeof error) != 0) {
         /* Two imports racing the same numbers may deadlock; that is nobody's fault. */
-        retryable = strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0;
-        snprintf(error, sizeof error, "%s", PQresultErrorMessage(counts));
+        retryable = strcmp(counts.sqlstate, "40P01") == 0 || strcmp(counts.sqlstate, "40001") == 0;
         log_error(NULL, "import %s rows %lld-%lld: %s", id, lo, hi, error);
         goto out;
     }
-    long long nrows = strtoll(PQgetvalue(counts, 0, 0), NULL, 10);
-    long long nbad = strtoll(PQgetvalue(counts, 0, 1), NULL, 10);
-    long long ngood = strtoll(PQgetvalue(counts, 0, 2), NULL, 10);
-    long long ncreated = strtoll(PQgetvalue(counts, 0, 3), NULL, 10);
-    if (nrows != hi - lo)
-        log_warn(NULL, "import %s rows %lld-%lld: found %lld rows", id, lo, hi, nrows);
-    snprintf(created, sizeof created, "%lld", ncreated);
-    snprintf(updated, sizeof updated, "%lld", ngood - ncreated); /* repeats count as updates */
-    snprintf(failed, sizeof failed, "%lld", nbad);
+    snprintf(created, sizeof created, "%lld", counts.created);
+    snprintf(updated, sizeof updated, "%lld", counts.updated);
+    snprintf(failed, sizeof failed, "%lld", counts.failed);
     const char *advance_params[] = {org_id, id, hi_text, created, updated, failed};
     advanced = db_exec(db, advance_sql, 6, advance_params);
     if (!db_ok(advanced) || PQntuples(advanced) != 1) {
@@ -235,8 +352,10 @@ int import_run_chunk(struct db *db, int chunk_rows)
         goto out;
     }
     if (PQgetvalue(advanced, 0, 7)[0] == 't' &&
-        import_emit_completed(db, org_id, id, advanced) != 0) {
-        snprintf(error, sizeof error, "writing the import.completed event failed");
+        (import_emit_completed(db, org_id, id, advanced) != 0 ||
+         db_command(db, "DELETE FROM contacts.import_payloads "
+                        "WHERE org_id = $1 AND import_id = $2", 2, advance_params) != 0)) {
+        snprintf(error, sizeof error, "finishing the import failed");
         goto out;
     }
     if (db_commit(db) != 0)
@@ -254,7 +373,6 @@ out:
             import_note_failure(db, org_id, id, error);
     }
     PQclear(claim);
-    PQclear(counts);
     PQclear(advanced);
     return rc;
 }
@@ -311,6 +429,7 @@ static void *import_worker_main(void *arg)
          * import submitted to another replica). After an error: back off. */
         import_wait(seen, rc == 0 ? o->poll_ms : 1000, rc == 0);
     }
+    payload_cache_clear();
     db_close(db);
     return NULL;
 }

@@ -1,9 +1,9 @@
 /* The Imports RPC service: asynchronous bulk imports (POST /v1/imports/api/bulk), their
  * status, list and row errors.
  *
- * Submit validates every row, stores the import and all its rows in one transaction (COPY
- * into import_rows) and wakes the import workers (import_worker.c), which do the upserts in
- * chunks. Every statement is scoped to the caller's organization; another organization's
+ * Submit stores the import and its rows in one transaction (the rows as one packed
+ * protobuf in import_payloads) and wakes the import workers (import_worker.c), which
+ * validate the rows and do the upserts in chunks. Every statement is scoped to the caller's organization; another organization's
  * import is NOT_FOUND. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +11,6 @@
 #include <strings.h>
 
 #include "contacts.h"
-#include "copytext.h"
 #include "db.h"
 #include "ids.h"
 #include "log.h"
@@ -76,37 +75,31 @@ const char *imports_validate_row(const Od__ContactInput *in)
     return NULL;
 }
 
-/* import_rows (org_id, import_id, idx, contact_id, name, phone_number, language, metadata,
- * invalid_reason) for every row of the request. */
-static void imports_copy_rows(struct copytext *b, const char *org_id, const char *import_id,
-                              const Od__SubmitImportRequest *in)
+/* The rows as import_payloads.contacts stores them: the request's contacts alone, packed.
+ * NULL when out of memory; *len is set. */
+static uint8_t *imports_pack_rows(const Od__SubmitImportRequest *in, size_t *len)
 {
-    char contact_id[IDS_MAX_LEN];
-    for (size_t i = 0; i < in->n_contacts && !b->failed; i++) {
-        const Od__ContactInput *row = in->contacts[i];
-        const char *reason = imports_validate_row(row);
-        copytext_field(b, org_id, '\t');
-        copytext_field(b, import_id, '\t');
-        copytext_int(b, (long long)i, '\t');
-        copytext_field(b, ids_new_ordered("cid_", contact_id, sizeof contact_id), '\t');
-        copytext_field(b, nullable(row->name), '\t');
-        copytext_field(b, reason ? row->phone_number : nullable(row->phone_number), '\t');
-        copytext_field(b, reason ? NULL : nullable(row->language), '\t');
-        copytext_field(b, reason ? NULL : nullable(row->metadata_json), '\t');
-        copytext_field(b, reason, '\n');
-    }
+    Od__SubmitImportRequest rows = OD__SUBMIT_IMPORT_REQUEST__INIT;
+    uint8_t *data;
+    rows.n_contacts = in->n_contacts;
+    rows.contacts = in->contacts;
+    *len = od__submit_import_request__get_packed_size(&rows);
+    if ((data = malloc(*len ? *len : 1)) != NULL)
+        od__submit_import_request__pack(&rows, data);
+    return data;
 }
 
 static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportRequest *in,
                            Od__Import_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
-    struct copytext rows = {0};
+    uint8_t *rows = NULL;
+    size_t rows_len = 0;
     char id[IDS_MAX_LEN], total[16];
     PGresult *res = NULL;
     Od__Import reply;
     const char *audience = nullable(in->audience_id), *webhook = nullable(in->webhook_url);
-    int64_t started = time_monotonic_ms(), validated = 0;
+    int64_t started = time_monotonic_ms();
 
     if (contacts_require_org(call) != 0)
         goto fail;
@@ -126,9 +119,7 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
         goto fail;
     }
     ids_new_ordered("imp_", id, sizeof id);
-    imports_copy_rows(&rows, call->org_id, id, in);
-    validated = time_monotonic_ms();
-    if (rows.failed) {
+    if (in->n_contacts > 0 && (rows = imports_pack_rows(in, &rows_len)) == NULL) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         goto fail;
     }
@@ -164,35 +155,38 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
         contacts_fail_sql(call, res, "create import");
         goto rollback;
     }
-    if (rows.len > 0 &&
-        db_copy_in(call->db,
-                   "COPY contacts.import_rows (org_id, import_id, idx, contact_id, name, "
-                   "phone_number, language, metadata, invalid_reason) FROM STDIN",
-                   rows.data, rows.len) != 0) {
-        rpc_fail(call, PQstatus(db_conn(call->db)) == CONNECTION_OK ? OD__STATUS__INTERNAL
-                                                                     : OD__STATUS__UNAVAILABLE,
-                 "storing the import's rows failed");
-        goto rollback;
+    if (rows != NULL) {
+        const char *payload_params[] = {call->org_id, id, (const char *)rows};
+        const int lengths[] = {0, 0, (int)rows_len}, binary[] = {0, 0, 1};
+        PGresult *stored = db_exec_bytes(call->db,
+                                         "INSERT INTO contacts.import_payloads "
+                                         "(org_id, import_id, contacts) VALUES ($1, $2, $3)",
+                                         3, payload_params, lengths, binary, 0);
+        if (!db_ok(stored)) {
+            contacts_fail_sql(call, stored, "store the import's rows");
+            PQclear(stored);
+            goto rollback;
+        }
+        PQclear(stored);
     }
     if (db_commit(call->db) != 0) {
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
         goto rollback;
     }
     import_workers_notify();
-    log_info(call->request_id, "import %s submitted org=%s rows=%zu in %lld ms (validation %lld ms)",
-             id, call->org_id, in->n_contacts, (long long)(time_monotonic_ms() - started),
-             (long long)(validated - started));
+    log_info(call->request_id, "import %s submitted org=%s rows=%zu in %lld ms", id,
+             call->org_id, in->n_contacts, (long long)(time_monotonic_ms() - started));
     imports_from_row(res, 0, &reply);
     closure(&reply, closure_data);
     PQclear(res);
-    free(rows.data);
+    free(rows);
     return;
 rollback:
     db_rollback(call->db);
 fail:
     closure(NULL, closure_data);
     PQclear(res);
-    free(rows.data);
+    free(rows);
 }
 
 static void imports_get(Od__Imports_Service *service, const Od__GetImportRequest *in,

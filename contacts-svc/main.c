@@ -80,7 +80,7 @@ int main(void)
     struct import_worker_options import_options = {
         .database_url = database_url,
         .threads = (int)config_int("IMPORT_WORKERS", 2, 0, 64),
-        .chunk_rows = (int)config_int("IMPORT_CHUNK_ROWS", 1000, 1, 10000),
+        .chunk_rows = (int)config_int("IMPORT_CHUNK_ROWS", 5000, 1, 10000),
         .chunk_delay_ms = (int)config_int("IMPORT_CHUNK_DELAY_MS", 0, 0, 60000),
         .poll_ms = (int)config_int("IMPORT_POLL_MS", 1000, 10, 600000),
         .on_event = relay != NULL ? contacts_wake_relay : NULL,

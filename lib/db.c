@@ -105,6 +105,18 @@ PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const
     return res;
 }
 
+PGresult *db_exec_bytes(struct db *db, const char *sql, int nparams,
+                        const char *const *params, const int *lengths, const int *binary,
+                        int binary_result)
+{
+    PGresult *res;
+    db_revive(db);
+    res = PQexecParams(db->conn, sql, nparams, NULL, params, lengths, binary, binary_result);
+    if (res == NULL)
+        res = PQmakeEmptyPGresult(db->conn, PGRES_FATAL_ERROR);
+    return res;
+}
+
 PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams,
                            const char *const *params)
 {

@@ -25,6 +25,13 @@ void db_close(struct db *db);
  * connection the result carries PGRES_FATAL_ERROR. */
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params);
 
+/* db_exec with binary values: params[i] is lengths[i] raw bytes where binary[i] is 1 (a
+ * bytea, unescaped), text otherwise; binary_result 1 returns every column in binary format
+ * (a bytea column arrives as its raw bytes, PQgetlength long). */
+PGresult *db_exec_bytes(struct db *db, const char *sql, int nparams,
+                        const char *const *params, const int *lengths, const int *binary,
+                        int binary_result);
+
 /* db_exec for hot statements: prepared once per connection (under a generated name) and
  * executed by name afterwards, which spares PostgreSQL the parse and plan. sql must be a
  * string constant: the per-connection cache is keyed by its address. */

@@ -383,7 +383,7 @@ START_TEST(test_refused_imports_write_nothing)
         ts_http_res_free(&r);
     }
     ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.imports"), imports);
-    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.import_rows"), 0);
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.import_payloads"), 0);
     ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.contacts"), contacts);
 }
 END_TEST
