@@ -1,8 +1,10 @@
 /* The Dnc RPC service: the organization's do-not-call list, one entry per phone number.
  *
- * BulkAdd is set-based: the valid rows are COPYed into a temporary table and moved into
- * contacts.dnc_entries with one INSERT ... ON CONFLICT DO NOTHING, in one transaction; rows it
- * did not insert (already listed, or repeated in the request) are counted as duplicates.
+ * BulkAdd is set-based, in one transaction: when every row is new (no repeats, nothing stored
+ * in the request's number range) they are COPYed straight into contacts.dnc_entries;
+ * otherwise they are COPYed into a temporary table and moved with one INSERT ... ON CONFLICT
+ * DO NOTHING, and rows it did not insert (already listed, or repeated in the request) are
+ * counted as duplicates.
  *
  * Memory: reply strings point into the request or into PGresults cleared after the closure. */
 #include <stdio.h>
@@ -162,6 +164,110 @@ static const char dnc_merge_sql[] =
     "SELECT $1, id, phone, reason, source FROM dnc_stage ORDER BY idx "
     "ON CONFLICT DO NOTHING";
 
+/* One valid entry of a bulk request. */
+struct dnc_row {
+    int index;
+    const Od__DncEntryInput *in;
+    char id[IDS_MAX_LEN];
+};
+
+static int dnc_row_by_phone(const void *a, const void *b)
+{
+    const struct dnc_row *x = *(const struct dnc_row *const *)a;
+    const struct dnc_row *y = *(const struct dnc_row *const *)b;
+    int c = strcmp(x->in->phone_number, y->in->phone_number);
+    return c != 0 ? c : x->index - y->index;
+}
+
+/* The fast path, when it applies: no number repeats within the request and the organization
+ * has no entry between the request's lowest and highest number (one index probe), so every
+ * row is new and goes straight into dnc_entries by COPY, without the staging table and the
+ * merge. Returns 1 when it wrote the rows, 0 when the merge path must run (nothing written),
+ * -1 on a database error. A concurrent insert of one of the numbers makes the COPY fail on
+ * the unique key; a savepoint undoes it and the merge path runs. */
+static int dnc_bulk_copy_new(struct db *db, const char *org_id, struct dnc_row *rows, size_t n)
+{
+    static const char probe_sql[] =
+        "SELECT EXISTS (SELECT 1 FROM contacts.dnc_entries"
+        " WHERE org_id = $1 AND phone_number BETWEEN $2 AND $3)";
+    struct dnc_row **sorted = malloc(n * sizeof *sorted);
+    struct copytext copy = {0};
+    PGresult *res = NULL;
+    int rc = -1;
+
+    if (sorted == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = &rows[i];
+    qsort(sorted, n, sizeof *sorted, dnc_row_by_phone);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(sorted[i - 1]->in->phone_number, sorted[i]->in->phone_number) == 0) {
+            rc = 0; /* repeats: the merge keeps the first of each */
+            goto out;
+        }
+    const char *params[] = {org_id, sorted[0]->in->phone_number, sorted[n - 1]->in->phone_number};
+    res = db_exec_prepared(db, probe_sql, 3, params);
+    if (!db_ok(res))
+        goto out;
+    if (PQgetvalue(res, 0, 0)[0] == 't') {
+        rc = 0;
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        copytext_field(&copy, org_id, '\t');
+        copytext_field(&copy, sorted[i]->id, '\t');
+        copytext_field(&copy, sorted[i]->in->phone_number, '\t');
+        copytext_field(&copy, nullable(sorted[i]->in->reason), '\t');
+        copytext_field(&copy, sorted[i]->in->source[0] ? sorted[i]->in->source : "imported",
+                       '\n');
+    }
+    if (copy.failed || db_command(db, "SAVEPOINT dnc_copy", 0, NULL) != 0)
+        goto out;
+    if (db_copy_in(db, "COPY contacts.dnc_entries (org_id, id, phone_number, reason, source) "
+                       "FROM STDIN", copy.data, copy.len) == 0)
+        rc = db_command(db, "RELEASE SAVEPOINT dnc_copy", 0, NULL) == 0 ? 1 : -1;
+    else if (PQstatus(db_conn(db)) == CONNECTION_OK)
+        rc = db_command(db, "ROLLBACK TO SAVEPOINT dnc_copy", 0, NULL) == 0 ? 0 : -1;
+out:
+    PQclear(res);
+    free(copy.data);
+    free(sorted);
+    return rc;
+}
+
+/* The general path: the rows go through a staging table into one INSERT ... ON CONFLICT DO
+ * NOTHING, in request order, so the first row of a number wins. Returns the number inserted,
+ * -1 on a database error. */
+static long long dnc_bulk_merge(struct db *db, const char *request_id, const char *org_id,
+                                const struct dnc_row *rows, size_t n)
+{
+    struct copytext copy = {0};
+    const char *params[] = {org_id};
+    long long inserted = -1;
+    PGresult *res;
+
+    for (size_t i = 0; i < n; i++) {
+        copytext_int(&copy, rows[i].index, '\t');
+        copytext_field(&copy, rows[i].id, '\t');
+        copytext_field(&copy, rows[i].in->phone_number, '\t');
+        copytext_field(&copy, nullable(rows[i].in->reason), '\t');
+        copytext_field(&copy, rows[i].in->source[0] ? rows[i].in->source : "imported", '\n');
+    }
+    if (copy.failed || db_command(db, dnc_stage_sql, 0, NULL) != 0 ||
+        db_copy_in(db, dnc_stage_copy_sql, copy.data, copy.len) != 0) {
+        free(copy.data);
+        return -1;
+    }
+    free(copy.data);
+    res = db_exec(db, dnc_merge_sql, 1, params);
+    if (db_ok(res))
+        inserted = strtoll(PQcmdTuples(res), NULL, 10);
+    else
+        log_error(request_id, "dnc bulk add: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return inserted;
+}
+
 static void dnc_add_error(Od__BulkAddDncReply *reply, Od__RowError *store, int index,
                           const char *phone, const char *reason)
 {
@@ -179,9 +285,8 @@ static void dnc_bulk_add(Od__Dnc_Service *service, const Od__BulkAddDncRequest *
     struct rpc_call *call = closure_data;
     Od__BulkAddDncReply reply = OD__BULK_ADD_DNC_REPLY__INIT;
     Od__RowError *error_store = NULL;
-    struct copytext copy = {0};
+    struct dnc_row *rows = NULL;
     size_t n = in->n_entries, nvalid = 0;
-    PGresult *res = NULL;
     long long inserted = 0;
 
     if (contacts_require_org(call) != 0)
@@ -192,46 +297,35 @@ static void dnc_bulk_add(Od__Dnc_Service *service, const Od__BulkAddDncRequest *
     }
     error_store = calloc(n + 1, sizeof *error_store);
     reply.errors = calloc(n + 1, sizeof *reply.errors);
-    if (error_store == NULL || reply.errors == NULL) {
+    rows = calloc(n + 1, sizeof *rows);
+    if (error_store == NULL || reply.errors == NULL || rows == NULL) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
         const Od__DncEntryInput *e = in->entries[i];
         const char *reason = dnc_validate(e);
-        char idx[16], id[IDS_MAX_LEN];
         if (reason != NULL) {
             dnc_add_error(&reply, error_store, (int)i, e->phone_number, reason);
             continue;
         }
-        snprintf(idx, sizeof idx, "%zu", i);
-        copytext_field(&copy, idx, '\t');
-        copytext_field(&copy, ids_new_ordered(DNC_ID_PREFIX, id, sizeof id), '\t');
-        copytext_field(&copy, e->phone_number, '\t');
-        copytext_field(&copy, nullable(e->reason), '\t');
-        copytext_field(&copy, e->source[0] ? e->source : "imported", '\n');
+        rows[nvalid].index = (int)i;
+        rows[nvalid].in = e;
+        ids_new_ordered(DNC_ID_PREFIX, rows[nvalid].id, sizeof rows[nvalid].id);
         nvalid++;
     }
     reply.failed = (int32_t)reply.n_errors;
-    if (copy.failed) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
     if (nvalid > 0) {
-        const char *params[] = {call->org_id};
-        if (db_begin(call->db) != 0 || db_command(call->db, dnc_stage_sql, 0, NULL) != 0 ||
-            db_copy_in(call->db, dnc_stage_copy_sql, copy.data, copy.len) != 0) {
+        int copied;
+        if (db_begin(call->db) != 0 ||
+            (copied = dnc_bulk_copy_new(call->db, call->org_id, rows, nvalid)) < 0) {
             db_rollback(call->db);
             goto failed;
         }
-        res = db_exec(call->db, dnc_merge_sql, 1, params);
-        if (!db_ok(res)) {
-            log_error(call->request_id, "dnc bulk add: %s", PQresultErrorMessage(res));
-            db_rollback(call->db);
-            goto failed;
-        }
-        inserted = strtoll(PQcmdTuples(res), NULL, 10);
-        if (db_commit(call->db) != 0) {
+        inserted = copied == 1 ? (long long)nvalid
+                               : dnc_bulk_merge(call->db, call->request_id, call->org_id, rows,
+                                                nvalid);
+        if (inserted < 0 || db_commit(call->db) != 0) {
             db_rollback(call->db);
             goto failed;
         }
@@ -248,8 +342,7 @@ failed:
         rpc_fail(call, OD__STATUS__INTERNAL, "dnc bulk add failed");
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
-    PQclear(res);
-    free(copy.data);
+    free(rows);
     free(error_store);
     free(reply.errors);
 }

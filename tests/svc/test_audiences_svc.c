@@ -975,6 +975,61 @@ START_TEST(test_dnc_bulk_duplicates_and_errors)
 }
 END_TEST
 
+/* Concurrent bulk calls listing the same new numbers: each call finds none stored and tries to
+ * COPY them straight in; all but one collide on the unique key, fall back (savepoint) to the
+ * merge and count them as duplicates. Every call succeeds and each number is stored once. */
+#define DNC_CONC_THREADS 4
+#define DNC_CONC_ROWS 2000
+
+struct dnc_conc_job {
+    Od__DncEntryInput *rows;
+    struct rpc_ctx ctx;
+};
+
+static void *dnc_conc_worker(void *arg)
+{
+    struct dnc_conc_job *job = arg;
+    do_dnc_bulk(&job->ctx, "org_dnc_conc", job->rows, DNC_CONC_ROWS);
+    return NULL;
+}
+
+START_TEST(test_dnc_bulk_concurrent_same_numbers)
+{
+    struct dnc_conc_job jobs[DNC_CONC_THREADS];
+    pthread_t threads[DNC_CONC_THREADS];
+    Od__DncEntryInput *rows = calloc(DNC_CONC_ROWS, sizeof *rows);
+    char (*phones)[20] = calloc(DNC_CONC_ROWS, sizeof *phones);
+    long long inserted = 0, duplicates = 0;
+
+    ck_assert(rows && phones);
+    for (size_t i = 0; i < DNC_CONC_ROWS; i++) {
+        snprintf(phones[i], sizeof phones[i], "+1651%07zu", i);
+        dnc_input(&rows[i], phones[i], "", "");
+    }
+    for (int i = 0; i < DNC_CONC_THREADS; i++) {
+        jobs[i].rows = rows;
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, dnc_conc_worker, &jobs[i]), 0);
+    }
+    for (int i = 0; i < DNC_CONC_THREADS; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < DNC_CONC_THREADS; i++) {
+        ck_status(jobs[i].ctx, OD__STATUS__OK);
+        Od__BulkAddDncReply *r = (Od__BulkAddDncReply *)jobs[i].ctx.reply;
+        ck_assert_int_eq(r->inserted + r->duplicates, DNC_CONC_ROWS);
+        inserted += r->inserted;
+        duplicates += r->duplicates;
+        rpc_ctx_release(&jobs[i].ctx);
+    }
+    ck_assert_int_eq(inserted, DNC_CONC_ROWS);
+    ck_assert_int_eq(duplicates, (long long)DNC_CONC_ROWS * (DNC_CONC_THREADS - 1));
+    ck_assert_int_eq(scalar("SELECT count(*) FROM contacts.dnc_entries WHERE org_id = '%s'%s",
+                            "org_dnc_conc", ""),
+                     DNC_CONC_ROWS);
+    free(rows);
+    free(phones);
+}
+END_TEST
+
 START_TEST(test_check_dnc)
 {
     const char *org = "org_dnc_check", *other_org = "org_dnc_check_other";
@@ -1047,6 +1102,7 @@ static Suite *audiences_suite(void)
     tcase_add_test(tc, test_snapshot_pages_stop_by_size);
     tcase_add_test(tc, test_dnc_add_list_delete);
     tcase_add_test(tc, test_dnc_bulk_duplicates_and_errors);
+    tcase_add_test(tc, test_dnc_bulk_concurrent_same_numbers);
     tcase_add_test(tc, test_check_dnc);
     tcase_add_test(tc, test_clean_shutdown);
     suite_add_tcase(s, tc);
