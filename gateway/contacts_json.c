@@ -81,9 +81,14 @@ int contacts_json_bulk_request(const json_t *body, Od__BulkUpsertRequest *out, c
     }
     for (size_t i = 0; i < n; i++) {
         char where[32], reason[JSON_ERROR_MAX];
-        snprintf(where, sizeof where, "contacts[%zu].", i);
-        if (contacts_json_input(json_array_get(list, i), where, &rows[i], reason,
-                                sizeof reason) != 0) {
+        const json_t *row = json_array_get(list, i);
+        /* The row's name ("contacts[12].") only appears in an error: map without it, and
+         * only a row that fails is mapped again to word its reason (10,000 snprintf calls
+         * were ~2% of the gateway's CPU on a bulk call). */
+        if (contacts_json_input(row, "", &rows[i], reason, sizeof reason) != 0) {
+            snprintf(where, sizeof where, "contacts[%zu].", i);
+            /* fails the same way again (nothing was allocated), now naming the row */
+            contacts_json_input(row, where, &rows[i], reason, sizeof reason);
             od__contact_input__init(&rows[i]);
             rows[i].invalid_reason = strdup(reason);
             if (rows[i].invalid_reason == NULL)

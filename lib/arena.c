@@ -36,6 +36,9 @@ struct arena {
     struct arena_block *large;
     char *cursor; /* next free byte of chunks */
     size_t used;
+    /* the block of the last arena_json_free hit: frees of a jansson tree come in roughly
+     * allocation order, so most land in the same block as the one before */
+    const struct arena_block *last_hit;
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -117,6 +120,7 @@ void arena_reset(struct arena *a)
     a->chunks = NULL;
     a->cursor = NULL;
     a->used = 0;
+    a->last_hit = NULL;
 }
 
 void arena_destroy(struct arena *a)
@@ -160,16 +164,25 @@ void *arena_alloc(struct arena *a, size_t size)
     return p;
 }
 
+static int arena_block_holds(const struct arena_block *b, const void *p)
+{
+    return (uintptr_t)p >= (uintptr_t)b->start && (uintptr_t)p < (uintptr_t)b->end;
+}
+
+static const struct arena_block *arena_block_of(const struct arena *a, const void *p)
+{
+    for (const struct arena_block *b = a->chunks; b != NULL; b = b->next)
+        if (arena_block_holds(b, p))
+            return b;
+    for (const struct arena_block *b = a->large; b != NULL; b = b->next)
+        if (arena_block_holds(b, p))
+            return b;
+    return NULL;
+}
+
 int arena_owns(const struct arena *a, const void *p)
 {
-    uintptr_t at = (uintptr_t)p;
-    for (const struct arena_block *b = a->chunks; b != NULL; b = b->next)
-        if (at >= (uintptr_t)b->start && at < (uintptr_t)b->end)
-            return 1;
-    for (const struct arena_block *b = a->large; b != NULL; b = b->next)
-        if (at >= (uintptr_t)b->start && at < (uintptr_t)b->end)
-            return 1;
-    return 0;
+    return arena_block_of(a, p) != NULL;
 }
 
 size_t arena_used(const struct arena *a)
@@ -218,8 +231,17 @@ static void *arena_json_malloc(size_t size)
 
 void arena_json_free(void *p)
 {
-    if (p == NULL || (current != NULL && arena_owns(current, p)))
+    if (p == NULL)
         return;
+    if (current != NULL) {
+        const struct arena_block *b = current->last_hit;
+        if (b != NULL && arena_block_holds(b, p))
+            return;
+        if ((b = arena_block_of(current, p)) != NULL) {
+            current->last_hit = b;
+            return;
+        }
+    }
     free(p);
 }
 
