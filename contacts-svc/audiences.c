@@ -555,7 +555,7 @@ done:
 }
 
 /* Keyset pages in contact id order: campaign-svc snapshots an audience with this. Each page is
- * one range scan of the members' primary key joined to the contacts' primary key. */
+ * one range scan of the members' primary key, then a primary-key lookup per contact. */
 static void audiences_list_audience_members(Od__Audiences_Service *service,
                                             const Od__ListAudienceMembersRequest *in,
                                             Od__ListAudienceMembersReply_Closure closure,
@@ -580,12 +580,20 @@ static void audiences_list_audience_members(Od__Audiences_Service *service,
         goto done;
     snprintf(limit_text, sizeof limit_text, "%d", limit);
     const char *params[] = {call->org_id, in->audience_id, in->after_contact_id, limit_text};
+    /* The page of member ids first (a range of the members' primary key), then one lookup
+     * per id. Written as one join, the planner may merge-join against the organization's
+     * contacts from their first id on every page (it does not carry "contact_id > $3" over to
+     * the contacts side): measured 5.2 s a page in an organization of 6 million contacts,
+     * against 60-80 ms this way. */
     rows = db_exec(call->db,
+                   "WITH page AS MATERIALIZED ("
+                   "  SELECT contact_id FROM contacts.audience_members"
+                   "  WHERE org_id = $1 AND audience_id = $2 AND contact_id > $3"
+                   "  ORDER BY contact_id LIMIT $4::int) "
                    "SELECT c.id, coalesce(c.name, ''), c.phone_number, coalesce(c.language, ''),"
-                   " c.metadata::text FROM contacts.audience_members m"
-                   " JOIN contacts.contacts c ON c.org_id = m.org_id AND c.id = m.contact_id"
-                   " WHERE m.org_id = $1 AND m.audience_id = $2 AND m.contact_id > $3"
-                   " ORDER BY m.contact_id LIMIT $4::int",
+                   " c.metadata::text FROM page p"
+                   " JOIN contacts.contacts c ON c.org_id = $1 AND c.id = p.contact_id"
+                   " ORDER BY p.contact_id",
                    4, params);
     if (!db_ok(rows)) {
         contacts_fail_sql(call, rows, "list audience members");
