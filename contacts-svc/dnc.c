@@ -171,6 +171,17 @@ struct dnc_row {
     char id[IDS_MAX_LEN];
 };
 
+/* One COPY line: `first` (the organization, or the row's position for the staging table), then
+ * id, phone_number, reason, source. */
+static void dnc_copy_row(struct copytext *b, const char *first, const struct dnc_row *r)
+{
+    copytext_field(b, first, '\t');
+    copytext_field(b, r->id, '\t');
+    copytext_field(b, r->in->phone_number, '\t');
+    copytext_field(b, nullable(r->in->reason), '\t');
+    copytext_field(b, r->in->source[0] ? r->in->source : "imported", '\n');
+}
+
 static int dnc_row_by_phone(const void *a, const void *b)
 {
     const struct dnc_row *x = *(const struct dnc_row *const *)a;
@@ -213,14 +224,8 @@ static int dnc_bulk_copy_new(struct db *db, const char *org_id, struct dnc_row *
         rc = 0;
         goto out;
     }
-    for (size_t i = 0; i < n; i++) {
-        copytext_field(&copy, org_id, '\t');
-        copytext_field(&copy, sorted[i]->id, '\t');
-        copytext_field(&copy, sorted[i]->in->phone_number, '\t');
-        copytext_field(&copy, nullable(sorted[i]->in->reason), '\t');
-        copytext_field(&copy, sorted[i]->in->source[0] ? sorted[i]->in->source : "imported",
-                       '\n');
-    }
+    for (size_t i = 0; i < n; i++)
+        dnc_copy_row(&copy, org_id, sorted[i]);
     if (copy.failed || db_command(db, "SAVEPOINT dnc_copy", 0, NULL) != 0)
         goto out;
     if (db_copy_in(db, "COPY contacts.dnc_entries (org_id, id, phone_number, reason, source) "
@@ -247,11 +252,9 @@ static long long dnc_bulk_merge(struct db *db, const char *request_id, const cha
     PGresult *res;
 
     for (size_t i = 0; i < n; i++) {
-        copytext_int(&copy, rows[i].index, '\t');
-        copytext_field(&copy, rows[i].id, '\t');
-        copytext_field(&copy, rows[i].in->phone_number, '\t');
-        copytext_field(&copy, nullable(rows[i].in->reason), '\t');
-        copytext_field(&copy, rows[i].in->source[0] ? rows[i].in->source : "imported", '\n');
+        char index[16];
+        snprintf(index, sizeof index, "%d", rows[i].index);
+        dnc_copy_row(&copy, index, &rows[i]);
     }
     if (copy.failed || db_command(db, dnc_stage_sql, 0, NULL) != 0 ||
         db_copy_in(db, dnc_stage_copy_sql, copy.data, copy.len) != 0) {

@@ -1,10 +1,10 @@
 /* The Imports RPC service: asynchronous bulk imports (POST /v1/imports/api/bulk), their
  * status, list and row errors.
  *
- * Submit stores the import and its rows in one transaction (the rows as one packed
- * protobuf in import_payloads) and wakes the import workers (import_worker.c), which
- * validate the rows and do the upserts in chunks. Every statement is scoped to the caller's organization; another organization's
- * import is NOT_FOUND. */
+ * Submit stores the import and its rows in one transaction (the request as it arrived, one
+ * packed protobuf, in import_payloads) and wakes the import workers (import_worker.c), which
+ * validate the rows and do the upserts in chunks. Every statement is scoped to the caller's
+ * organization; another organization's import is NOT_FOUND. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,26 +75,10 @@ const char *imports_validate_row(const Od__ContactInput *in)
     return NULL;
 }
 
-/* The rows as import_payloads.contacts stores them: the request's contacts alone, packed.
- * NULL when out of memory; *len is set. */
-static uint8_t *imports_pack_rows(const Od__SubmitImportRequest *in, size_t *len)
-{
-    Od__SubmitImportRequest rows = OD__SUBMIT_IMPORT_REQUEST__INIT;
-    uint8_t *data;
-    rows.n_contacts = in->n_contacts;
-    rows.contacts = in->contacts;
-    *len = od__submit_import_request__get_packed_size(&rows);
-    if ((data = malloc(*len ? *len : 1)) != NULL)
-        od__submit_import_request__pack(&rows, data);
-    return data;
-}
-
 static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportRequest *in,
                            Od__Import_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
-    uint8_t *rows = NULL;
-    size_t rows_len = 0;
     char id[IDS_MAX_LEN], total[16];
     PGresult *res = NULL;
     Od__Import reply;
@@ -119,10 +103,6 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
         goto fail;
     }
     ids_new_ordered("imp_", id, sizeof id);
-    if (in->n_contacts > 0 && (rows = imports_pack_rows(in, &rows_len)) == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto fail;
-    }
     if (db_begin(call->db) != 0) {
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
         goto fail;
@@ -155,9 +135,10 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
         contacts_fail_sql(call, res, "create import");
         goto rollback;
     }
-    if (rows != NULL) {
-        const char *payload_params[] = {call->org_id, id, (const char *)rows};
-        const int lengths[] = {0, 0, (int)rows_len}, binary[] = {0, 0, 1};
+    if (in->n_contacts > 0) {
+        /* the request exactly as it arrived: the workers read only its contacts */
+        const char *payload_params[] = {call->org_id, id, (const char *)call->input};
+        const int lengths[] = {0, 0, (int)call->input_len}, binary[] = {0, 0, 1};
         PGresult *stored = db_exec_bytes(call->db,
                                          "INSERT INTO contacts.import_payloads "
                                          "(org_id, import_id, contacts) VALUES ($1, $2, $3)",
@@ -179,14 +160,12 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
     imports_from_row(res, 0, &reply);
     closure(&reply, closure_data);
     PQclear(res);
-    free(rows);
     return;
 rollback:
     db_rollback(call->db);
 fail:
     closure(NULL, closure_data);
     PQclear(res);
-    free(rows);
 }
 
 static void imports_get(Od__Imports_Service *service, const Od__GetImportRequest *in,

@@ -95,6 +95,8 @@ static void rpc_server_dispatch(struct rpc_worker *w, const Od__RpcRequest *req,
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "deadline passed before the call started");
         return;
     }
+    call->input = req->body.data;
+    call->input_len = req->body.len;
     input = protobuf_c_message_unpack(method->input, alloc, req->body.len, req->body.data);
     if (input == NULL) {
         rpc_fail(call, OD__STATUS__INVALID, "malformed %s request", req->method);
@@ -282,7 +284,7 @@ void rpc_ctx_release(struct rpc_ctx *ctx)
 {
     if (ctx->reply != NULL)
         protobuf_c_message_free_unpacked(ctx->reply,
-                                         ctx->reply_arena ? &ctx->reply_allocator : NULL);
+                                         ctx->reply_allocator.alloc ? &ctx->reply_allocator : NULL);
     ctx->reply = NULL;
 }
 
@@ -338,10 +340,8 @@ static void rpc_client_decode(const ProtobufCMethodDescriptor *method, nng_msg *
      * reply before leaving the arena, as every gateway handler does. */
     ProtobufCAllocator *alloc = NULL;
     Od__RpcReply *reply;
-    if (arena_current() != NULL) {
-        ctx->reply_arena = arena_current();
-        alloc = arena_protobuf_allocator(ctx->reply_arena, &ctx->reply_allocator);
-    }
+    if (arena_current() != NULL)
+        alloc = arena_protobuf_allocator(arena_current(), &ctx->reply_allocator);
     reply = od__rpc_reply__unpack(alloc, nng_msg_len(msg), nng_msg_body(msg));
     if (reply == NULL) {
         rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "malformed reply to %s", method->name);

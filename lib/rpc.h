@@ -41,6 +41,10 @@ struct rpc_call {
     const char *org_id;     /* never NULL; "" only for calls that are not organization-scoped */
     const char *request_id; /* never NULL */
     int64_t deadline_unix_ms;
+    /* the input message as it arrived, packed (a handler that stores the request as it is
+     * need not pack it again); valid until the handler returns */
+    const uint8_t *input;
+    size_t input_len;
     struct db *db;          /* this worker thread's own connection */
     void *app;              /* the service state given to rpc_server_start */
     /* Outcome, set through the closure (success) or rpc_fail (anything else). */
@@ -84,8 +88,8 @@ struct rpc_ctx {
     Od__Status status;
     char message[RPC_MESSAGE_MAX];
     ProtobufCMessage *reply; /* owned by the ctx; freed by rpc_ctx_release */
-    /* set when the reply was unpacked into the calling thread's arena (lib/arena.h) */
-    struct arena *reply_arena;
+    /* the calling thread's arena allocator when the reply was unpacked into it (lib/arena.h);
+     * .alloc is NULL otherwise */
     ProtobufCAllocator reply_allocator;
 };
 

@@ -7,7 +7,7 @@
 CREATE TABLE import_payloads (
     org_id    text COLLATE "C" NOT NULL,
     import_id text COLLATE "C" NOT NULL,
-    contacts  bytea NOT NULL, -- a packed od.SubmitImportRequest holding only its contacts
+    contacts  bytea NOT NULL, -- the packed od.SubmitImportRequest as it arrived
     CONSTRAINT import_payloads_pkey PRIMARY KEY (org_id, import_id),
     CONSTRAINT import_payloads_import_fkey FOREIGN KEY (org_id, import_id)
         REFERENCES imports (org_id, id) ON DELETE CASCADE
