@@ -102,6 +102,10 @@ int contacts_json_bulk_request(const json_t *body, Od__BulkUpsertRequest *out, c
 
 void contacts_json_bulk_free(Od__BulkUpsertRequest *req)
 {
+    if (req->contacts != NULL && arena_owns(arena_current(), req->contacts)) {
+        od__bulk_upsert_request__init(req); /* contacts_scan_bulk's: the arena holds it all */
+        return;
+    }
     for (size_t i = 0; i < req->n_contacts; i++) {
         Od__ContactInput *in = req->contacts[i];
         if (in->metadata_json != protobuf_c_empty_string)

@@ -182,7 +182,7 @@ static const struct arena_block *arena_block_of(const struct arena *a, const voi
 
 int arena_owns(const struct arena *a, const void *p)
 {
-    return arena_block_of(a, p) != NULL;
+    return a != NULL && arena_block_of(a, p) != NULL;
 }
 
 size_t arena_used(const struct arena *a)

@@ -25,7 +25,7 @@ void arena_destroy(struct arena *a);
 void *arena_alloc(struct arena *a, size_t size);
 /* Forgets every allocation; chunks go back to the pool. */
 void arena_reset(struct arena *a);
-/* 1 if p points into memory this arena handed out. */
+/* 1 if p points into memory this arena handed out; 0 for a NULL arena. */
 int arena_owns(const struct arena *a, const void *p);
 /* Bytes handed out since the last reset (for tests and logs). */
 size_t arena_used(const struct arena *a);

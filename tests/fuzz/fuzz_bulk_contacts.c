@@ -1,6 +1,8 @@
 /* libFuzzer target for POST /v1/contacts/bulk: the body goes through exactly what the gateway
- * runs (JSON parse with duplicate keys refused, contacts_json_bulk_request), then the request
- * is packed to protobuf, unpacked again and compared row by row. Any mismatch aborts. */
+ * runs: the one-pass reader (gateway/contacts_scan.c), checked against the jansson path
+ * (scan_differential.c), and the jansson path itself (JSON parse with duplicate keys refused,
+ * contacts_json_bulk_request), whose request is then packed to protobuf, unpacked again and
+ * compared row by row. Any mismatch aborts. */
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,6 +11,7 @@
 
 #include "contacts_json.h"
 #include "json_util.h"
+#include "scan_differential.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,6 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     Od__BulkUpsertRequest req;
     char err[JSON_ERROR_MAX];
 
+    scan_differential_bulk(data, size);
     if (body == NULL)
         return 0;
     if (json_is_object(body)) {
