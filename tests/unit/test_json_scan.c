@@ -1,0 +1,82 @@
+/* lib/json_scan.c: json_scan_is_object, the whole-text check contacts-svc runs on metadata.
+ * (The reader's agreement with jansson is checked by tests/fuzz/scan_differential.c.) */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_scan.h"
+
+static int is_object(const char *text)
+{
+    return json_scan_is_object(text, strlen(text));
+}
+
+START_TEST(objects_inside_the_subset)
+{
+    static const char *const yes[] = {
+        "{}", " {} ", "{\"a\":1}", "\n{ \"a\" : [ 1, -2.5, 0, true, false, null, {}, [] ] }\t",
+        "{\"s\":\"tab\\t quote\\\" slash\\/ h\xc3\xa9\"}", "{\"n\":{\"m\":{\"o\":\"deep\"}}}",
+        "{\"x\":123456789012345}",
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        ck_assert_msg(is_object(yes[i]), "refused %s", yes[i]);
+}
+END_TEST
+
+START_TEST(everything_else)
+{
+    static const char *const no[] = {
+        "", " ", "[]", "1", "\"s\"", "null", "{", "}", "{\"a\"}", "{\"a\":}", "{\"a\":1,}",
+        "{\"a\":1}{}", "{\"a\":1} x", "{a:1}", "{'a':1}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}",
+        "{\"a\":+1}", "{\"a\":1e5}", "{\"a\":1234567890123456}", "{\"a\":\"\\u0041\"}",
+        "{\"a\":\"\\x\"}", "{\"a\":\"x\ny\"}", "{\"a\":\"\xc3\"}", "{\"a\":\"\xed\xa0\x80\"}",
+        "{\"a\":1,\"a\":2}", "{\"a\":tru}", "{\"a\":nul}", "{\"a\":[1 2]}",
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        ck_assert_msg(!is_object(no[i]), "accepted %s", no[i]);
+    ck_assert(!json_scan_is_object(NULL, 0));
+    ck_assert(!json_scan_is_object("{}x", 3));
+    ck_assert(json_scan_is_object("{}x", 2)); /* only len bytes are read */
+}
+END_TEST
+
+START_TEST(depth_and_width_limits)
+{
+    char text[4096], *p = text;
+    for (int i = 0; i < JSON_SCAN_MAX_DEPTH; i++)
+        p += sprintf(p, "{\"a\":");
+    p += sprintf(p, "1");
+    for (int i = 0; i < JSON_SCAN_MAX_DEPTH; i++)
+        *p++ = '}';
+    *p = '\0';
+    ck_assert(is_object(text));
+    memmove(text + 5, text, strlen(text) + 1); /* one level more */
+    memcpy(text, "{\"a\":", 5);
+    strcat(text, "}");
+    ck_assert(!is_object(text));
+
+    p = text + sprintf(text, "{");
+    for (int i = 0; i < JSON_SCAN_MAX_KEYS; i++)
+        p += sprintf(p, "%s\"k%d\":%d", i ? "," : "", i, i);
+    strcpy(p, "}");
+    ck_assert(is_object(text));
+    strcpy(p, ",\"one_more\":1}");
+    ck_assert(!is_object(text));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("json_scan");
+    TCase *tc = tcase_create("is_object");
+    tcase_add_test(tc, objects_inside_the_subset);
+    tcase_add_test(tc, everything_else);
+    tcase_add_test(tc, depth_and_width_limits);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
