@@ -181,6 +181,7 @@ static void stack_setup(void)
     ts_org_create(g_db, "Standard Org", "standard", g_std_org, sizeof g_std_org, g_std_key,
                sizeof g_std_key);
     ts_key_create(g_db, g_ent_org, "read", g_read_key, sizeof g_read_key);
+    ts_wait_gateway_routes(g_base, g_ent_key, ts_contacts_svc_routes, 10000);
 }
 
 /* Before every test: a failed test may have left a process stopped. */

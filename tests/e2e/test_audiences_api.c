@@ -173,6 +173,7 @@ static void stack_setup(void)
 
     ts_org_create(g_db, "Audience Org A", "enterprise", g_org, sizeof g_org, g_key, sizeof g_key);
     ts_org_create(g_db, "Audience Org B", "enterprise", g_org_b, sizeof g_org_b, g_key_b, sizeof g_key_b);
+    ts_wait_gateway_routes(g_base, g_key, ts_contacts_svc_routes, 10000);
     ts_key_create(g_db, g_org, "read", g_read_key, sizeof g_read_key);
 }
 

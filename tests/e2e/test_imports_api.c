@@ -197,6 +197,7 @@ static void stack_setup(void)
                sizeof g_ent_key);
     ts_org_create(g_db, "Other Org", "enterprise", g_std_org, sizeof g_std_org, g_std_key,
                sizeof g_std_key);
+    ts_wait_gateway_routes(g_base, g_ent_key, ts_contacts_svc_routes, 10000);
 }
 
 static void ensure_stack(void)

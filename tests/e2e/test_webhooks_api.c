@@ -115,6 +115,9 @@ static void stack_setup(void)
     ts_proc_wait_ready(g_gateway, 30000);
     ts_org_create(g_db, "Webhook Org A", "enterprise", g_org_a, sizeof g_org_a, g_key_a, sizeof g_key_a);
     ts_org_create(g_db, "Webhook Org B", "enterprise", g_org_b, sizeof g_org_b, g_key_b, sizeof g_key_b);
+    static const char *const webhook_routes[] = {"/v1/webhooks", NULL};
+    ts_wait_gateway_routes(g_base, g_key_a, ts_contacts_svc_routes, 10000);
+    ts_wait_gateway_routes(g_base, g_key_a, webhook_routes, 10000);
 }
 
 static void stack_teardown(void)

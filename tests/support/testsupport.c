@@ -1029,3 +1029,28 @@ void ts_key_create(const struct ts_db *db, const char *org, const char *scope, c
     snprintf(key, key_size, "%s", k);
     json_decref(j);
 }
+
+const char *const ts_contacts_svc_routes[] = {"/v1/contacts?limit=1", "/v1/audiences?limit=1",
+                                              "/v1/dnc?limit=1", "/v1/imports?limit=1", NULL};
+
+void ts_wait_gateway_routes(const char *base, const char *key, const char *const paths[],
+                            int timeout_ms)
+{
+    char url[512], auth[300];
+    const char *headers[] = {auth, NULL};
+    int64_t started = ts_now_ms();
+    snprintf(auth, sizeof auth, "x-api-key: %s", key);
+    for (size_t i = 0; paths[i] != NULL; i++) {
+        snprintf(url, sizeof url, "%s%s", base, paths[i]);
+        for (;;) {
+            struct ts_http_res res;
+            long status = ts_http("GET", url, headers, NULL, 0, &res) == 0 ? res.status : 0;
+            ts_http_res_free(&res);
+            if (status != 0 && status != 503)
+                break;
+            ck_assert_msg(ts_now_ms() - started < timeout_ms,
+                          "GET %s still answers %ld after %d ms", paths[i], status, timeout_ms);
+            usleep(20 * 1000);
+        }
+    }
+}

@@ -162,6 +162,14 @@ int ts_http(const char *method, const char *url, const char *const headers[], co
 const char *ts_http_header(const struct ts_http_res *res, const char *name);
 void ts_http_res_free(struct ts_http_res *res);
 
+/* Polls GET base+path (with key) for each path until the gateway stops answering 503: its
+ * RPC clients dial their services in the background, so right after a cold start of both a
+ * call can find no replica connected yet. Asserts within timeout_ms. */
+void ts_wait_gateway_routes(const char *base, const char *key, const char *const paths[],
+                            int timeout_ms);
+/* One GET per gateway RPC client of contacts-svc (contacts, audiences, DNC, imports). */
+extern const char *const ts_contacts_svc_routes[];
+
 /* ---- the gateway's operator commands ---- */
 
 /* Runs `gateway ARGS...` (org-create, key-create) against db's gateway role; asserts that it
