@@ -1,6 +1,7 @@
 #include "ids.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,25 +57,58 @@ char *ids_new(const char *prefix, char *buf, size_t size)
 static const char ids_alphabet[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/* The last ordered id's time and random part, so that the next one sorts after it even within
+ * the same millisecond (two contacts created in one millisecond used to list in random order:
+ * "newest first" was only true to the millisecond). */
+static pthread_mutex_t ids_order_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t ids_order_ms;
+static char ids_order_tail[IDS_RANDOM_CHARS - 8 + 1];
+
+/* tail + 1 in base62; 0 when it was all 'z' (it wraps to all '0'). */
+static int ids_tail_increment(char *tail, size_t len)
+{
+    for (size_t i = len; i-- > 0;) {
+        const char *at = strchr(ids_alphabet, tail[i]);
+        size_t digit = at != NULL ? (size_t)(at - ids_alphabet) : 0;
+        if (digit + 1 < 62) {
+            tail[i] = ids_alphabet[digit + 1];
+            return 1;
+        }
+        tail[i] = ids_alphabet[0];
+    }
+    return 0;
+}
+
 char *ids_new_ordered(const char *prefix, char *buf, size_t size)
 {
     struct timespec now;
     uint64_t ms;
-    size_t plen = strlen(prefix);
+    size_t plen = strlen(prefix), tail_len = IDS_RANDOM_CHARS - 8;
     char time_part[9];
 
+    if (size < plen + IDS_RANDOM_CHARS + 1)
+        abort();
     clock_gettime(CLOCK_REALTIME, &now);
     ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+    pthread_mutex_lock(&ids_order_lock);
+    /* Same millisecond (or the clock stepped back): the previous id's random part plus one,
+     * which keeps ~83 bits of randomness in the first id of each millisecond. */
+    if (ms <= ids_order_ms && ids_tail_increment(ids_order_tail, tail_len)) {
+        ms = ids_order_ms;
+    } else {
+        if (ms <= ids_order_ms)
+            ms = ids_order_ms + 1; /* the tail wrapped: move to the next millisecond */
+        ids_random_string("", tail_len, ids_order_tail, sizeof ids_order_tail);
+        ids_order_ms = ms;
+    }
+    memcpy(buf + plen + 8, ids_order_tail, tail_len + 1);
+    pthread_mutex_unlock(&ids_order_lock);
     for (int i = 7; i >= 0; i--) { /* 62^8 ms is about 6,900 years */
         time_part[i] = ids_alphabet[ms % 62];
         ms /= 62;
     }
-    time_part[8] = '\0';
-    if (size < plen + IDS_RANDOM_CHARS + 1)
-        abort();
     memcpy(buf, prefix, plen);
     memcpy(buf + plen, time_part, 8);
-    ids_random_string("", IDS_RANDOM_CHARS - 8, buf + plen + 8, size - plen - 8);
     return buf;
 }
 

@@ -123,6 +123,20 @@ START_TEST(ordered_sort_in_creation_order)
 }
 END_TEST
 
+/* Back to back, many per millisecond: still strictly in creation order. */
+START_TEST(ordered_sort_within_a_millisecond)
+{
+    char prev[IDS_MAX_LEN], cur[IDS_MAX_LEN];
+    ids_new_ordered("cid_", prev, sizeof prev);
+    for (int i = 0; i < 100000; i++) {
+        ids_new_ordered("cid_", cur, sizeof cur);
+        ck_assert_msg(strcmp(prev, cur) < 0, "%s does not sort before %s", prev, cur);
+        ck_assert_uint_eq(strlen(cur), strlen(prev));
+        memcpy(prev, cur, sizeof cur);
+    }
+}
+END_TEST
+
 START_TEST(ordered_is_unique_within_a_millisecond)
 {
     char *ids[MANY_IDS];
@@ -273,6 +287,7 @@ static Suite *ids_suite(void)
     tc = tcase_create("ordered");
     tcase_add_test(tc, ordered_has_prefix_length_and_time);
     tcase_add_test(tc, ordered_sort_in_creation_order);
+    tcase_add_test(tc, ordered_sort_within_a_millisecond);
     tcase_add_test(tc, ordered_is_unique_within_a_millisecond);
     suite_add_tcase(s, tc);
 
