@@ -134,6 +134,68 @@ static void contacts_get(Od__Contacts_Service *service, const Od__GetContactRequ
     PQclear(res);
 }
 
+/* An id as ids.h makes them: a short prefix, '_', then letters and digits. Anything else cannot
+ * name a contact, and must not reach the array literal below. */
+static int contacts_id_plausible(const char *id)
+{
+    size_t n = 0;
+    for (; id[n] != '\0'; n++)
+        if (!((id[n] >= 'a' && id[n] <= 'z') || (id[n] >= 'A' && id[n] <= 'Z') ||
+              (id[n] >= '0' && id[n] <= '9') || id[n] == '_'))
+            return 0;
+    return n > 0 && n < IDS_MAX_LEN;
+}
+
+static void contacts_get_many(Od__Contacts_Service *service, const Od__GetManyContactsRequest *in,
+                              Od__GetManyContactsReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__GetManyContactsReply reply = OD__GET_MANY_CONTACTS_REPLY__INIT;
+    Od__Contact store[CONTACTS_GET_MANY_MAX], *list[CONTACTS_GET_MANY_MAX];
+    char ids[CONTACTS_GET_MANY_MAX * (IDS_MAX_LEN + 1) + 3];
+    size_t len = 0;
+    PGresult *res = NULL;
+
+    if (contacts_require_org(call) != 0)
+        goto fail;
+    if (in->n_ids > CONTACTS_GET_MANY_MAX) {
+        rpc_fail(call, OD__STATUS__INVALID, "at most %d ids", CONTACTS_GET_MANY_MAX);
+        goto fail;
+    }
+    /* '{id,id,...}': plausible ids need no quoting inside an array literal */
+    ids[len++] = '{';
+    for (size_t i = 0; i < in->n_ids; i++) {
+        if (!contacts_id_plausible(in->ids[i]))
+            continue; /* names no contact: simply absent from the reply */
+        if (len > 1)
+            ids[len++] = ',';
+        len += (size_t)sprintf(ids + len, "%s", in->ids[i]);
+    }
+    ids[len++] = '}';
+    ids[len] = '\0';
+    static const char sql[] = "SELECT " CONTACT_COLUMNS " FROM contacts.contacts"
+                              " WHERE org_id = $1 AND id = ANY ($2::text[])";
+    const char *params[] = {call->org_id, ids};
+    res = db_exec_prepared(call->db, sql, 2, params);
+    if (!db_ok(res)) {
+        contacts_fail_sql(call, res, "get contacts");
+        goto fail;
+    }
+    for (int i = 0; i < PQntuples(res) && i < CONTACTS_GET_MANY_MAX; i++) {
+        contacts_from_row(res, i, &store[i]);
+        list[i] = &store[i];
+    }
+    reply.contacts = list;
+    reply.n_contacts = (size_t)(PQntuples(res) < CONTACTS_GET_MANY_MAX ? PQntuples(res)
+                                                                      : CONTACTS_GET_MANY_MAX);
+    closure(&reply, closure_data);
+    PQclear(res);
+    return;
+fail:
+    closure(NULL, closure_data);
+    PQclear(res);
+}
+
 static void contacts_update(Od__Contacts_Service *service, const Od__UpdateContactRequest *in,
                             Od__Contact_Closure closure, void *closure_data)
 {

@@ -8,6 +8,7 @@
 #include "migrate.h"
 
 #define CONTACTS_BULK_MAX 10000
+#define CONTACTS_GET_MANY_MAX 64 /* ids per GetMany */
 #define CONTACTS_NAME_MAX 256      /* bytes */
 #define CONTACTS_LANGUAGE_MAX 35   /* BCP 47 tags are short */
 #define CONTACTS_METADATA_MAX 16384 /* bytes of compact JSON, per request */

@@ -18,6 +18,7 @@ struct db_pool;
 struct rpc_client;
 struct auth_cache;
 struct rate_limiter;
+struct contact_reads;
 struct rpc_ctx;
 
 struct gateway {
@@ -27,6 +28,7 @@ struct gateway {
     struct rpc_client *dnc;         /* od.Dnc, served by contacts-svc */
     struct rpc_client *imports;     /* od.Imports, served by contacts-svc */
     struct rpc_client *webhooks;    /* od.Webhooks, served by webhook-svc */
+    struct contact_reads *contact_reads; /* GET /v1/contacts/:id, batched (contact_reads.h) */
     struct auth_cache *auth;
     struct rate_limiter *limits;
     size_t max_body_bytes;

@@ -10,6 +10,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "contact_reads.h"
 #include "audiences.pb-c.h"
 #include "contacts.pb-c.h"
 #include "dnc.pb-c.h"
@@ -148,7 +149,8 @@ int main(int argc, char **argv)
                                   config_string("WEBHOOK_SVC_URL", "tcp://127.0.0.1:7104"));
     if (gw.webhooks == NULL)
         goto out;
-    if (gw.auth == NULL || gw.limits == NULL || gw.contacts == NULL)
+    if (gw.auth == NULL || gw.limits == NULL || gw.contacts == NULL ||
+        (gw.contact_reads = contact_reads_new(gw.contacts)) == NULL)
         goto out;
     http = http_server_start(&gw, config_string("HTTP_BIND", "127.0.0.1"),
                              (int)config_int("HTTP_PORT", 8080, 0, 65535), threads,
@@ -166,6 +168,7 @@ int main(int argc, char **argv)
 out:
     health_stop(health);
     http_server_stop(http); /* finishes in-flight requests before the clients go away */
+    contact_reads_free(gw.contact_reads);
     rpc_client_close(gw.contacts);
     rpc_client_close(gw.audiences);
     rpc_client_close(gw.dnc);

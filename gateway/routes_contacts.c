@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "contact_reads.h"
 #include "contacts_json.h"
 #include "contacts_scan.h"
 #include "gateway.h"
@@ -89,13 +90,18 @@ static int contacts_check_id(struct api_request *req, struct api_response *res)
 
 static void contacts_get(struct api_request *req, struct api_response *res)
 {
-    Od__GetContactRequest in = OD__GET_CONTACT_REQUEST__INIT;
-    struct rpc_ctx ctx;
+    struct contact_read read;
     if (contacts_check_id(req, res) != 0)
         return;
-    in.id = (char *)req->params[0];
-    CONTACTS_CALL(req, ctx, od__contacts__get, &in);
-    contacts_reply(req, res, &ctx, 200);
+    contact_reads_get(req->gw->contact_reads, req->org_id, req->request_id, req->params[0],
+                      req->gw->rpc_timeout_ms, &read);
+    if (read.status != OD__STATUS__OK) {
+        api_rpc_error(req, res, read.status, read.message);
+        return;
+    }
+    res->status = 200;
+    res->body = contacts_json_contact(read.contact);
+    free(read.contact);
 }
 
 static void contacts_update(struct api_request *req, struct api_response *res)

@@ -3,7 +3,9 @@
 #include <check.h>
 #include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -426,6 +428,103 @@ START_TEST(test_rate_limit_headers)
     api(&r, "GET", "/v1/nope", g_ent_key, NULL);
     ck_assert_int_eq(r.status, 404);
     ts_http_res_free(&r);
+}
+END_TEST
+
+/* ---- concurrent reads (the gateway batches them: gateway/contact_reads.h) ---- */
+
+#define READ_CONTACTS 12
+#define READ_THREADS 16
+#define READS_PER_THREAD 60
+
+struct read_org {
+    char key[160];
+    char ids[READ_CONTACTS][64];
+    char phones[READ_CONTACTS][32];
+};
+static struct read_org g_read_orgs[2];
+
+/* Bulk-creates READ_CONTACTS contacts in org and records their ids and numbers. */
+static void read_org_fill(struct read_org *o, int area)
+{
+    char body[4096];
+    size_t len = (size_t)snprintf(body, sizeof body, "{\"contacts\":[");
+    for (int i = 0; i < READ_CONTACTS; i++)
+        len += (size_t)snprintf(body + len, sizeof body - len,
+                                "%s{\"name\":\"Reader %d\",\"phoneNumber\":\"+1%03d555%04d\"}",
+                                i ? "," : "", i, area, i);
+    snprintf(body + len, sizeof body - len, "]}");
+    struct ts_http_res r;
+    ck_assert_int_eq(api(&r, "POST", "/v1/contacts/bulk", o->key, body), 200);
+    json_t *list = json_object_get(r.json, "contacts");
+    ck_assert_uint_eq(json_array_size(list), READ_CONTACTS);
+    for (int i = 0; i < READ_CONTACTS; i++) {
+        json_t *c = json_array_get(list, (size_t)i);
+        snprintf(o->ids[i], sizeof o->ids[i], "%s", json_string_value(json_object_get(c, "id")));
+        snprintf(o->phones[i], sizeof o->phones[i], "%s",
+                 json_string_value(json_object_get(c, "phoneNumber")));
+    }
+    ts_http_res_free(&r);
+}
+
+/* Each thread reads random contacts, as either organization, of either organization (and
+ * ids that exist nowhere); returns how many answers were wrong. */
+static void *read_worker(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    struct ts_http_client *c = ts_http_client_new();
+    intptr_t wrong = 0;
+    for (int i = 0; i < READS_PER_THREAD; i++) {
+        int as = (int)(rand_r(&seed) % 2), of = (int)(rand_r(&seed) % 3);
+        int k = (int)(rand_r(&seed) % READ_CONTACTS);
+        char url[256], key_header[200];
+        const char *id = of < 2 ? g_read_orgs[of].ids[k] : "cid_0000000000000000000000";
+        struct ts_http_res r;
+        snprintf(url, sizeof url, "%s/v1/contacts/%s", g_base, id);
+        snprintf(key_header, sizeof key_header, "x-api-key: %s", g_read_orgs[as].key);
+        const char *headers[] = {key_header, NULL};
+        if (ts_http_client_request(c, "GET", url, headers, NULL, 0, 10000, &r) != 0) {
+            wrong++;
+            continue;
+        }
+        if (of == as) {
+            const char *got_id = json_string_value(json_object_get(r.json, "id"));
+            const char *phone = json_string_value(json_object_get(r.json, "phoneNumber"));
+            if (r.status != 200 || got_id == NULL || strcmp(got_id, id) != 0 || phone == NULL ||
+                strcmp(phone, g_read_orgs[of].phones[k]) != 0)
+                wrong++;
+        } else if (r.status != 404) {
+            wrong++;
+        }
+        ts_http_res_free(&r);
+    }
+    ts_http_client_free(c);
+    return (void *)wrong;
+}
+
+/* Many concurrent GET /v1/contacts/:id calls of two organizations: each answer is the contact
+ * asked for, and never another organization's. */
+START_TEST(test_concurrent_reads)
+{
+    char org[64];
+    pthread_t threads[READ_THREADS];
+    intptr_t wrong = 0;
+
+    snprintf(g_read_orgs[0].key, sizeof g_read_orgs[0].key, "%s", g_ent_key);
+    ts_org_create(g_db, "Second Reader Org", "enterprise", org, sizeof org, g_read_orgs[1].key,
+                  sizeof g_read_orgs[1].key);
+    read_org_fill(&g_read_orgs[0], 601);
+    read_org_fill(&g_read_orgs[1], 602);
+    for (int i = 0; i < READ_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, read_worker, (void *)(uintptr_t)(i + 1)),
+                         0);
+    for (int i = 0; i < READ_THREADS; i++) {
+        void *w;
+        pthread_join(threads[i], &w);
+        wrong += (intptr_t)w;
+    }
+    ck_assert_msg(wrong == 0, "%ld of %d concurrent reads were answered wrongly", (long)wrong,
+                  READ_THREADS * READS_PER_THREAD);
 }
 END_TEST
 
@@ -929,6 +1028,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_rate_limit_headers);
     tcase_add_test(tc, test_rate_limit_standard_tier);
     tcase_add_test(tc, test_other_org_is_404);
+    tcase_add_test(tc, test_concurrent_reads);
     tcase_add_test(tc, test_malformed_json);
     tcase_add_test(tc, test_bulk_over_limit);
     tcase_add_test(tc, test_body_too_large);

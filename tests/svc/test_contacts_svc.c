@@ -6,10 +6,13 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "contact_reads.h"
 #include "contacts.pb-c.h"
 #include "rpc.h"
 #include "testsupport.h"
@@ -608,6 +611,120 @@ START_TEST(test_org_scoping)
     ck_assert_str_eq(l->data[0]->id, other);
     rpc_ctx_release(&ctx);
     ck_assert_int_eq(list_total("org_scope_a", NULL), 1);
+}
+END_TEST
+
+static void do_get_many(struct rpc_ctx *ctx, const char *org, const char *const *ids, size_t n)
+{
+    Od__GetManyContactsRequest req = OD__GET_MANY_CONTACTS_REQUEST__INIT;
+    req.ids = (char **)ids;
+    req.n_ids = n;
+    rpc_ctx_init(ctx, org, "svc-get-many", RPC_TIMEOUT_MS);
+    od__contacts__get_many(svc(), &req, NULL, ctx);
+}
+
+/* GetMany (what the gateway batches GET /v1/contacts/:id into): only the caller's
+ * organization's contacts come back; unknown, foreign and malformed ids are simply absent. */
+START_TEST(test_get_many_is_scoped)
+{
+    struct rpc_ctx ctx;
+    char a1[64], a2[64], b1[64];
+    create_ok("org_many_a", "A One", "+14155550501", "", "{\"k\":1}", a1, sizeof a1);
+    create_ok("org_many_a", "A Two", "+14155550502", "", "", a2, sizeof a2);
+    create_ok("org_many_b", "B One", "+14155550503", "", "", b1, sizeof b1);
+
+    const char *ids[] = {a1, b1, "cid_nobody", "bad,id}", "x\"y", "", a2, a1};
+    do_get_many(&ctx, "org_many_a", ids, 8);
+    ck_status(ctx, OD__STATUS__OK);
+    Od__GetManyContactsReply *r = (Od__GetManyContactsReply *)ctx.reply;
+    ck_assert_uint_eq(r->n_contacts, 2);
+    for (size_t i = 0; i < r->n_contacts; i++) {
+        const Od__Contact *c = r->contacts[i];
+        ck_assert_msg(strcmp(c->id, a1) == 0 || strcmp(c->id, a2) == 0, "got %s", c->id);
+        if (strcmp(c->id, a1) == 0) {
+            ck_assert_str_eq(c->name, "A One");
+            ck_assert_str_eq(c->phone_number, "+14155550501");
+            assert_iso_ms(c->created_at);
+        }
+    }
+    rpc_ctx_release(&ctx);
+
+    const char *foreign[] = {a1, a2};
+    do_get_many(&ctx, "org_many_b", foreign, 2);
+    ck_status(ctx, OD__STATUS__OK);
+    ck_assert_uint_eq(((Od__GetManyContactsReply *)ctx.reply)->n_contacts, 0);
+    rpc_ctx_release(&ctx);
+
+    do_get_many(&ctx, "org_many_b", NULL, 0);
+    ck_status(ctx, OD__STATUS__OK);
+    ck_assert_uint_eq(((Od__GetManyContactsReply *)ctx.reply)->n_contacts, 0);
+    rpc_ctx_release(&ctx);
+
+    const char *too_many[65];
+    for (int i = 0; i < 65; i++)
+        too_many[i] = a1;
+    do_get_many(&ctx, "org_many_a", too_many, 65);
+    ck_status(ctx, OD__STATUS__INVALID);
+    rpc_ctx_release(&ctx);
+
+    do_get_many(&ctx, "", ids, 1);
+    ck_status(ctx, OD__STATUS__INVALID);
+    rpc_ctx_release(&ctx);
+}
+END_TEST
+
+/* The gateway's batching of GET /v1/contacts/:id (gateway/contact_reads.c) against the real
+ * service: 16 threads reading at once are answered right, by fewer GetMany calls than reads. */
+#define BATCH_THREADS 16
+#define BATCH_READS 100
+static struct contact_reads *g_reads;
+static char g_batch_ids[4][64];
+
+static void *batch_reader(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    intptr_t wrong = 0;
+    for (int i = 0; i < BATCH_READS; i++) {
+        int k = (int)(rand_r(&seed) % 5); /* 4: an id that exists nowhere */
+        const char *org = (rand_r(&seed) % 2) ? "org_batch_a" : "org_batch_b";
+        const char *id = k < 4 ? g_batch_ids[k] : "cid_0000000000000000000000";
+        bool mine = k < 4 && (k < 2) == (strcmp(org, "org_batch_a") == 0);
+        struct contact_read r;
+        contact_reads_get(g_reads, org, "svc-batch", id, RPC_TIMEOUT_MS, &r);
+        if (mine ? (r.status != OD__STATUS__OK || strcmp(r.contact->id, id) != 0)
+                 : (r.status != OD__STATUS__NOT_FOUND || r.contact != NULL))
+            wrong++;
+        free(r.contact);
+    }
+    return (void *)wrong;
+}
+
+START_TEST(test_batched_reads)
+{
+    pthread_t threads[BATCH_THREADS];
+    intptr_t wrong = 0;
+    long reads, calls;
+
+    create_ok("org_batch_a", "A0", "+14155550601", "", "", g_batch_ids[0], 64);
+    create_ok("org_batch_a", "A1", "+14155550602", "", "", g_batch_ids[1], 64);
+    create_ok("org_batch_b", "B0", "+14155550603", "", "", g_batch_ids[2], 64);
+    create_ok("org_batch_b", "B1", "+14155550604", "", "", g_batch_ids[3], 64);
+    g_reads = contact_reads_new(g_client);
+    ck_assert_ptr_nonnull(g_reads);
+    for (int i = 0; i < BATCH_THREADS; i++)
+        ck_assert_int_eq(
+            pthread_create(&threads[i], NULL, batch_reader, (void *)(uintptr_t)(i + 1)), 0);
+    for (int i = 0; i < BATCH_THREADS; i++) {
+        void *w;
+        pthread_join(threads[i], &w);
+        wrong += (intptr_t)w;
+    }
+    contact_reads_counts(g_reads, &reads, &calls);
+    contact_reads_free(g_reads);
+    fprintf(stderr, "[svc] %ld concurrent reads in %ld GetMany calls\n", reads, calls);
+    ck_assert_msg(wrong == 0, "%ld reads answered wrongly", (long)wrong);
+    ck_assert_int_eq(reads, BATCH_THREADS * BATCH_READS);
+    ck_assert_msg(calls < reads, "no read was batched (%ld calls for %ld reads)", calls, reads);
 }
 END_TEST
 
@@ -1249,6 +1366,8 @@ static Suite *contacts_suite(void)
     tcase_add_test(tc, test_bulk_metadata_growth_is_bounded);
     tcase_add_test(tc, test_bulk_concurrent_same_numbers);
     tcase_add_test(tc, test_org_scoping);
+    tcase_add_test(tc, test_get_many_is_scoped);
+    tcase_add_test(tc, test_batched_reads);
     tcase_add_test(tc, test_empty_org_is_invalid);
     tcase_add_test(tc, test_create_and_conflict);
     tcase_add_test(tc, test_list_paging_and_search);
