@@ -1,12 +1,17 @@
 /* See contact_reads.h.
  *
  * One mutex guards the queue and the set of organizations with a call in flight. A waiter
- * sleeps on its own condition variable (no broadcast: the leader wakes exactly the readers it
- * answered, and the one it hands the next batch to). A waiter taken into a batch is off the
- * queue and asleep until `done`, so the leader fills its answer without the lock. */
+ * sleeps on its own semaphore, posted once: when its answer is in (`done`) or when it is handed
+ * the next batch (`lead`). A waiter taken off the queue belongs to whoever took it, so its
+ * answer and flags are written without the lock, and the post comes after the lock is released:
+ * woken readers do not pile up on the mutex the leader still holds (perf showed that contention
+ * with condition variables). sem_post then sem_wait orders the writes before the reads, and
+ * glibc (2.21 on) allows destroying a semaphore as soon as sem_wait returns. */
 #include "contact_reads.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +24,7 @@
 struct reads_waiter {
     const char *org_id, *id;
     struct contact_read *out;
-    pthread_cond_t wake;
+    sem_t wake;
     bool done; /* out is filled */
     bool lead; /* handed the next batch of its organization */
     struct reads_waiter *next;
@@ -200,7 +205,7 @@ void contact_reads_get(struct contact_reads *reads, const char *org_id, const ch
                        const char *id, int timeout_ms, struct contact_read *out)
 {
     struct reads_waiter self = {.org_id = org_id, .id = id, .out = out};
-    struct reads_waiter *batch[READS_BATCH_MAX];
+    struct reads_waiter *batch[READS_BATCH_MAX], *next = NULL;
     size_t n;
     int marked;
 
@@ -216,15 +221,15 @@ void contact_reads_get(struct contact_reads *reads, const char *org_id, const ch
     }
     if (marked == 0) {
         /* a call of this organization is in flight: wait to be answered, or to lead */
-        pthread_cond_init(&self.wake, NULL);
+        sem_init(&self.wake, 0, 0);
         reads_enqueue(reads, &self);
-        while (!self.done && !self.lead)
-            pthread_cond_wait(&self.wake, &reads->lock);
-        pthread_cond_destroy(&self.wake);
-        if (self.done) {
-            pthread_mutex_unlock(&reads->lock);
+        pthread_mutex_unlock(&reads->lock);
+        while (sem_wait(&self.wake) != 0 && errno == EINTR)
+            ;
+        sem_destroy(&self.wake);
+        if (self.done)
             return;
-        }
+        pthread_mutex_lock(&reads->lock); /* leading: the organization stays marked busy */
     }
     /* Leading: this read and whatever of the organization has queued, off the queue. */
     batch[0] = &self;
@@ -235,17 +240,17 @@ void contact_reads_get(struct contact_reads *reads, const char *org_id, const ch
 
     reads_send(reads, org_id, request_id, timeout_ms, batch, n);
 
-    pthread_mutex_lock(&reads->lock);
     for (size_t i = 1; i < n; i++) {
         batch[i]->done = true;
-        pthread_cond_signal(&batch[i]->wake);
+        sem_post(&batch[i]->wake);
     }
     /* Hand the organization's next batch to its first queued read, or let it go. */
-    if (reads_take(reads, org_id, batch, 1) == 1) {
-        batch[0]->lead = true;
-        pthread_cond_signal(&batch[0]->wake);
-    } else {
+    pthread_mutex_lock(&reads->lock);
+    if (reads_take(reads, org_id, &next, 1) == 1)
+        next->lead = true;
+    else
         reads_busy_clear(reads, org_id);
-    }
     pthread_mutex_unlock(&reads->lock);
+    if (next != NULL)
+        sem_post(&next->wake);
 }
