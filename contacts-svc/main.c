@@ -36,7 +36,7 @@ static void contacts_wake_relay(void *relay)
 
 int main(void)
 {
-    const char *database_url = config_string("DATABASE_URL", "postgresql://outdial_contacts@127.0.0.1:55432/outdial");
+    const char *database_url = config_string("DATABASE_URL", "postgresql://outdial_contacts@127.0.0.1:25432/outdial");
     const char *rpc_listen = config_string("RPC_LISTEN", "tcp://127.0.0.1:7101");
     const char *health_listen = config_string("HEALTH_LISTEN", "http://127.0.0.1:9101");
     int workers = (int)config_int("RPC_WORKERS", 8, 1, 256);

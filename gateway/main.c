@@ -39,7 +39,7 @@ static int gateway_ready(void *arg)
 static struct db_pool *gateway_open_db(int pool_size)
 {
     const char *url =
-        config_string("DATABASE_URL", "postgresql://outdial_gateway@127.0.0.1:55432/outdial");
+        config_string("DATABASE_URL", "postgresql://outdial_gateway@127.0.0.1:25432/outdial");
     struct db_pool *pool = db_pool_open(url, pool_size, 30000);
     struct db *db;
     int rc;

@@ -55,7 +55,7 @@ static int webhook_configure(struct webhook_app *app)
 int main(void)
 {
     const char *database_url =
-        config_string("DATABASE_URL", "postgresql://outdial_webhook@127.0.0.1:55432/outdial");
+        config_string("DATABASE_URL", "postgresql://outdial_webhook@127.0.0.1:25432/outdial");
     const char *rpc_listen = config_string("RPC_LISTEN", "tcp://127.0.0.1:7104");
     const char *health_listen = config_string("HEALTH_LISTEN", "http://127.0.0.1:9104");
     int workers = (int)config_int("RPC_WORKERS", 4, 1, 256);
