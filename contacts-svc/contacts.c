@@ -181,13 +181,12 @@ static void contacts_get_many(Od__Contacts_Service *service, const Od__GetManyCo
         contacts_fail_sql(call, res, "get contacts");
         goto fail;
     }
+    /* at most one row per distinct id asked for, so never more than CONTACTS_GET_MANY_MAX */
     for (int i = 0; i < PQntuples(res) && i < CONTACTS_GET_MANY_MAX; i++) {
         contacts_from_row(res, i, &store[i]);
-        list[i] = &store[i];
+        list[reply.n_contacts++] = &store[i];
     }
     reply.contacts = list;
-    reply.n_contacts = (size_t)(PQntuples(res) < CONTACTS_GET_MANY_MAX ? PQntuples(res)
-                                                                      : CONTACTS_GET_MANY_MAX);
     closure(&reply, closure_data);
     PQclear(res);
     return;
