@@ -12,13 +12,13 @@
 #include <string.h>
 
 #include "contacts.h"
+#include "copytext.h"
 #include "db.h"
 #include "ids.h"
 #include "log.h"
 #include "rpc.h"
 
 #define AUDIENCE_ID_PREFIX "aud_"
-#define CONTACT_ID_PREFIX "cid_"
 
 #define ISO_MS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 /* Columns every audience read returns, in this order (see audiences_from_row). */
@@ -301,10 +301,11 @@ struct member_change {
 static int audiences_change_members(struct rpc_call *call, const Od__AudienceMembersRequest *in,
                                     int add, struct member_change *out)
 {
-    size_t n = in->n_contact_ids, ndistinct = 0, nvalid = 0, len = 2;
+    size_t n = in->n_contact_ids, ndistinct = 0, nvalid = 0;
     struct member_id *ids = NULL, *missing = NULL;
     size_t nmissing = 0;
-    char *array = NULL;
+    struct copytext valid = {0};
+    const char *array;
     PGresult *res = NULL;
     int rc = -1;
 
@@ -327,7 +328,7 @@ static int audiences_change_members(struct rpc_call *call, const Od__AudienceMem
         goto oom;
 
     /* Distinct ids, each at its first position. Ids that cannot be a contact's are not found
-     * without asking; the rest need no quoting inside an array literal. */
+     * without asking. */
     for (size_t i = 0; i < n; i++)
         ids[i] = (struct member_id){in->contact_ids[i], (int)i};
     qsort(ids, n, sizeof *ids, member_id_by_text);
@@ -336,22 +337,16 @@ static int audiences_change_members(struct rpc_call *call, const Od__AudienceMem
             continue;
         ids[ndistinct++] = ids[i];
     }
-    for (size_t i = 0; i < ndistinct; i++)
-        if (ids_valid(CONTACT_ID_PREFIX, ids[i].id))
-            len += strlen(ids[i].id) + 1;
-        else
-            missing[nmissing++] = ids[i];
-    if ((array = malloc(len + 1)) == NULL)
-        goto oom;
-    len = 0;
-    array[len++] = '{';
-    for (size_t i = 0; i < ndistinct; i++)
+    for (size_t i = 0; i < ndistinct; i++) {
         if (ids_valid(CONTACT_ID_PREFIX, ids[i].id)) {
-            len += (size_t)sprintf(array + len, "%s%s", nvalid ? "," : "", ids[i].id);
+            copytext_array_add(&valid, ids[i].id);
             nvalid++;
+        } else {
+            missing[nmissing++] = ids[i];
         }
-    array[len++] = '}';
-    array[len] = '\0';
+    }
+    if ((array = copytext_array_end(&valid)) == NULL)
+        goto oom;
 
     if (db_begin(call->db) != 0) {
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
@@ -424,7 +419,7 @@ rollback:
     db_rollback(call->db);
 out:
     PQclear(res);
-    free(array);
+    free(valid.data);
     free(ids);
     free(missing);
     if (rc != 0) {

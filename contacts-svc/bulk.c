@@ -157,6 +157,7 @@ static int bulk_any_in_range(struct db *db, const char *org_id, struct contacts_
 static int bulk_write_fast(struct db *db, const char *org_id, struct contacts_row *rows, size_t n)
 {
     struct copytext phones = {0}, fresh = {0}, stale = {0};
+    const char *phone_array;
     PGresult *existing = NULL;
     int rc = -1, any;
 
@@ -164,17 +165,10 @@ static int bulk_write_fast(struct db *db, const char *org_id, struct contacts_ro
         return -1;
     if (any == 0)
         goto partitioned; /* every row is new */
-    /* Validated E.164 numbers need no quoting inside an array literal. */
-    copytext_reserve(&phones, n * 17 + 3);
-    if (phones.failed)
-        return -1;
-    phones.data[phones.len++] = '{';
     for (size_t i = 0; i < n; i++)
-        phones.len += (size_t)sprintf(phones.data + phones.len, "%s%s", i ? "," : "",
-                                      rows[i].in->phone_number);
-    phones.data[phones.len++] = '}';
-    phones.data[phones.len] = '\0';
-    if (bulk_exec(db, existing_sql, org_id, phones.data, &existing) != 0)
+        copytext_array_add(&phones, rows[i].in->phone_number);
+    if ((phone_array = copytext_array_end(&phones)) == NULL ||
+        bulk_exec(db, existing_sql, org_id, phone_array, &existing) != 0)
         goto out;
     bulk_take_ids(rows, n, existing, -1);
 partitioned:
@@ -229,7 +223,7 @@ size_t contacts_rows_distinct(struct contacts_row *rows, size_t n)
         if (i + 1 < n && strcmp(rows[i].in->phone_number, rows[i + 1].in->phone_number) == 0)
             continue;
         rows[ndistinct] = rows[i];
-        ids_new_ordered("cid_", rows[ndistinct].id, sizeof rows[ndistinct].id);
+        ids_new_ordered(CONTACT_ID_PREFIX, rows[ndistinct].id, sizeof rows[ndistinct].id);
         rows[ndistinct].exists = 0;
         ndistinct++;
     }
@@ -248,7 +242,7 @@ int contacts_rows_write(struct db *db, const char *org_id, struct contacts_row *
         return -1; /* the database is away: retrying now cannot help */
     for (size_t i = 0; i < n; i++) /* forget ids the rolled-back attempt learned */
         if (rows[i].exists) {
-            ids_new_ordered("cid_", rows[i].id, sizeof rows[i].id);
+            ids_new_ordered(CONTACT_ID_PREFIX, rows[i].id, sizeof rows[i].id);
             rows[i].exists = 0;
         }
     bulk_last_sqlstate[0] = '\0';

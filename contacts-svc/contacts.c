@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "copytext.h"
 #include "db.h"
 #include "ids.h"
 #include "log.h"
@@ -71,8 +72,8 @@ static void contacts_create(Od__Contacts_Service *service, const Od__ContactInpu
         rpc_fail(call, OD__STATUS__INVALID, "%s", reason);
         goto fail;
     }
-    const char *params[] = {ids_new_ordered("cid_", id, sizeof id), call->org_id, nullable(in->name),
-                            in->phone_number, nullable(in->language),
+    const char *params[] = {ids_new_ordered(CONTACT_ID_PREFIX, id, sizeof id), call->org_id,
+                            nullable(in->name), in->phone_number, nullable(in->language),
                             nullable(in->metadata_json) ? in->metadata_json : "{}"};
     res = db_exec(call->db,
                   "INSERT INTO contacts.contacts (id, org_id, name, phone_number, language, metadata) "
@@ -134,26 +135,14 @@ static void contacts_get(Od__Contacts_Service *service, const Od__GetContactRequ
     PQclear(res);
 }
 
-/* An id as ids.h makes them: a short prefix, '_', then letters and digits. Anything else cannot
- * name a contact, and must not reach the array literal below. */
-static int contacts_id_plausible(const char *id)
-{
-    size_t n = 0;
-    for (; id[n] != '\0'; n++)
-        if (!((id[n] >= 'a' && id[n] <= 'z') || (id[n] >= 'A' && id[n] <= 'Z') ||
-              (id[n] >= '0' && id[n] <= '9') || id[n] == '_'))
-            return 0;
-    return n > 0 && n < IDS_MAX_LEN;
-}
-
 static void contacts_get_many(Od__Contacts_Service *service, const Od__GetManyContactsRequest *in,
                               Od__GetManyContactsReply_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
     Od__GetManyContactsReply reply = OD__GET_MANY_CONTACTS_REPLY__INIT;
     Od__Contact store[CONTACTS_GET_MANY_MAX], *list[CONTACTS_GET_MANY_MAX];
-    char ids[CONTACTS_GET_MANY_MAX * (IDS_MAX_LEN + 1) + 3];
-    size_t len = 0;
+    struct copytext ids = {0};
+    const char *array;
     PGresult *res = NULL;
 
     if (contacts_require_org(call) != 0)
@@ -162,20 +151,17 @@ static void contacts_get_many(Od__Contacts_Service *service, const Od__GetManyCo
         rpc_fail(call, OD__STATUS__INVALID, "at most %d ids", CONTACTS_GET_MANY_MAX);
         goto fail;
     }
-    /* '{id,id,...}': plausible ids need no quoting inside an array literal */
-    ids[len++] = '{';
-    for (size_t i = 0; i < in->n_ids; i++) {
-        if (!contacts_id_plausible(in->ids[i]))
-            continue; /* names no contact: simply absent from the reply */
-        if (len > 1)
-            ids[len++] = ',';
-        len += (size_t)sprintf(ids + len, "%s", in->ids[i]);
+    /* an id that cannot be a contact's names none: simply absent from the reply */
+    for (size_t i = 0; i < in->n_ids; i++)
+        if (ids_valid(CONTACT_ID_PREFIX, in->ids[i]))
+            copytext_array_add(&ids, in->ids[i]);
+    if ((array = copytext_array_end(&ids)) == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto fail;
     }
-    ids[len++] = '}';
-    ids[len] = '\0';
     static const char sql[] = "SELECT " CONTACT_COLUMNS " FROM contacts.contacts"
                               " WHERE org_id = $1 AND id = ANY ($2::text[])";
-    const char *params[] = {call->org_id, ids};
+    const char *params[] = {call->org_id, array};
     res = db_exec_prepared(call->db, sql, 2, params);
     if (!db_ok(res)) {
         contacts_fail_sql(call, res, "get contacts");
@@ -189,10 +175,12 @@ static void contacts_get_many(Od__Contacts_Service *service, const Od__GetManyCo
     reply.contacts = list;
     closure(&reply, closure_data);
     PQclear(res);
+    free(ids.data);
     return;
 fail:
     closure(NULL, closure_data);
     PQclear(res);
+    free(ids.data);
 }
 
 static void contacts_update(Od__Contacts_Service *service, const Od__UpdateContactRequest *in,

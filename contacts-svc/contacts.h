@@ -7,6 +7,7 @@
 #include "ids.h"
 #include "migrate.h"
 
+#define CONTACT_ID_PREFIX "cid_"
 #define CONTACTS_BULK_MAX 10000
 #define CONTACTS_GET_MANY_MAX 64 /* ids per GetMany */
 #define CONTACTS_NAME_MAX 256      /* bytes */

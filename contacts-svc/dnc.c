@@ -362,8 +362,10 @@ static void dnc_check_dnc(Od__Dnc_Service *service, const Od__CheckDncRequest *i
 {
     struct rpc_call *call = closure_data;
     Od__CheckDncReply reply = OD__CHECK_DNC_REPLY__INIT;
-    size_t n = in->n_phone_numbers, len = 2, nvalid = 0, nlisted = 0;
-    char *array = NULL, **listed = NULL;
+    size_t n = in->n_phone_numbers, nvalid = 0, nlisted = 0;
+    struct copytext numbers = {0};
+    const char *array;
+    char **listed = NULL;
     unsigned char *reported = NULL;
     PGresult *res = NULL;
 
@@ -374,23 +376,17 @@ static void dnc_check_dnc(Od__Dnc_Service *service, const Od__CheckDncRequest *i
                  DNC_CHECK_MAX);
         goto done;
     }
-    /* Only valid E.164 numbers can be listed, and they need no quoting in an array literal. */
+    /* Only valid E.164 numbers can be listed. */
     for (size_t i = 0; i < n; i++)
-        if (e164_valid(in->phone_numbers[i]))
-            len += strlen(in->phone_numbers[i]) + 1;
+        if (e164_valid(in->phone_numbers[i])) {
+            copytext_array_add(&numbers, in->phone_numbers[i]);
+            nvalid++;
+        }
     reply.listed = calloc(n + 1, sizeof *reply.listed);
-    if ((array = malloc(len + 1)) == NULL || reply.listed == NULL) {
+    if ((array = copytext_array_end(&numbers)) == NULL || reply.listed == NULL) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         goto done;
     }
-    len = 0;
-    array[len++] = '{';
-    for (size_t i = 0; i < n; i++)
-        if (e164_valid(in->phone_numbers[i]))
-            len += (size_t)sprintf(array + len, "%s%s", nvalid++ ? "," : "",
-                                   in->phone_numbers[i]);
-    array[len++] = '}';
-    array[len] = '\0';
     if (nvalid == 0)
         goto done;
     const char *params[] = {call->org_id, array};
@@ -424,7 +420,7 @@ static void dnc_check_dnc(Od__Dnc_Service *service, const Od__CheckDncRequest *i
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
     PQclear(res);
-    free(array);
+    free(numbers.data);
     free(listed);
     free(reported);
     free(reply.listed);

@@ -169,19 +169,14 @@ static int chunk_write(struct db *db, const char *org_id, const char *id, const 
         if (rows[i].exists)
             counts->updated++;
     if (audience[0] != '\0' && ndistinct > 0) {
-        /* ids are [A-Za-z0-9_]: an array literal needs no quoting */
-        copytext_reserve(&members, ndistinct * IDS_MAX_LEN + 3);
-        if (members.failed) {
+        const char *member_array;
+        for (size_t i = 0; i < ndistinct; i++)
+            copytext_array_add(&members, rows[i].id);
+        if ((member_array = copytext_array_end(&members)) == NULL) {
             snprintf(error, size, "out of memory");
             goto out;
         }
-        members.data[members.len++] = '{';
-        for (size_t i = 0; i < ndistinct; i++)
-            members.len += (size_t)sprintf(members.data + members.len, "%s%s", i ? "," : "",
-                                           rows[i].id);
-        members.data[members.len++] = '}';
-        members.data[members.len] = '\0';
-        const char *params[] = {org_id, audience, members.data};
+        const char *params[] = {org_id, audience, member_array};
         PGresult *res = db_exec(db,
                                 "INSERT INTO contacts.audience_members (org_id, audience_id, "
                                 "contact_id) SELECT $1, $2, c FROM unnest($3::text[]) c "

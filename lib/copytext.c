@@ -45,6 +45,35 @@ void copytext_field(struct copytext *b, const char *value, char delimiter)
     b->data[b->len++] = delimiter;
 }
 
+void copytext_array_add(struct copytext *b, const char *element)
+{
+    size_t len = strlen(element);
+    char separator = b->len == 0 ? '{' : ',';
+    copytext_reserve(b, len * 2 + 4);
+    if (b->failed)
+        return;
+    b->data[b->len++] = separator;
+    b->data[b->len++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        if (element[i] == '"' || element[i] == '\\')
+            b->data[b->len++] = '\\';
+        b->data[b->len++] = element[i];
+    }
+    b->data[b->len++] = '"';
+}
+
+const char *copytext_array_end(struct copytext *b)
+{
+    copytext_reserve(b, 3);
+    if (b->failed)
+        return NULL;
+    if (b->len == 0)
+        b->data[b->len++] = '{';
+    b->data[b->len++] = '}';
+    b->data[b->len] = '\0';
+    return b->data;
+}
+
 void copytext_int(struct copytext *b, long long value, char delimiter)
 {
     char text[24];

@@ -23,4 +23,11 @@ void copytext_field(struct copytext *b, const char *value, char delimiter);
 /* Appends an integer field. */
 void copytext_int(struct copytext *b, long long value, char delimiter);
 
+/* A PostgreSQL array literal for a text[] parameter ({"a","b"}), built in an otherwise unused
+ * buffer one element at a time. Every element is quoted and escaped, so no element can change
+ * the array's shape. copytext_array_end closes it (with no element: "{}") and returns the
+ * NUL-terminated text, or NULL after an allocation failure. */
+void copytext_array_add(struct copytext *b, const char *element);
+const char *copytext_array_end(struct copytext *b);
+
 #endif
