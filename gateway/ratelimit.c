@@ -1,6 +1,8 @@
 /* Per-key request limits by tier (OutboundCalls.ai's table): standard 100 requests a minute
  * with bursts of at most 20 in a second, professional 500 a minute and 50 a second. Enterprise
- * is "unlimited"; it gets a ceiling of 1,000,000 a minute so the headers stay numeric.
+ * is unlimited: it is counted against a nominal 1,000,000 a minute, so the headers stay
+ * numeric and show its use, but never refused (one gateway serves more than 1,000,000 reads a
+ * minute: a hard ceiling there refused an enterprise key under bench load).
  *
  * Fixed windows (the current minute and second) per caller, in memory. Limits are per gateway
  * replica: with N replicas behind a balancer a key gets up to N times its tier. */
@@ -31,10 +33,11 @@ struct rate_limiter {
 static const struct {
     long per_minute;
     long per_second;
+    bool unlimited; /* counted, never refused */
 } rate_tiers[] = {
-    [TIER_STANDARD] = {100, 20},
-    [TIER_PROFESSIONAL] = {500, 50},
-    [TIER_ENTERPRISE] = {1000000, 1000000},
+    [TIER_STANDARD] = {100, 20, false},
+    [TIER_PROFESSIONAL] = {500, 50, false},
+    [TIER_ENTERPRISE] = {1000000, 1000000, true},
 };
 
 struct rate_limiter *rate_limiter_new(void)
@@ -123,7 +126,12 @@ void rate_limiter_take(struct rate_limiter *l, const char *who, enum api_tier ti
         e->second = second;
         e->second_count = 0;
     }
-    if (e->minute_count >= per_minute) {
+    if (rate_tiers[tier].unlimited) {
+        out->allowed = true;
+        out->retry_after = 0;
+        e->minute_count++;
+        e->second_count++;
+    } else if (e->minute_count >= per_minute) {
         out->allowed = false;
         out->retry_after = (long)((minute + 1) * 60 - second);
     } else if (e->second_count >= per_second) {
@@ -135,6 +143,6 @@ void rate_limiter_take(struct rate_limiter *l, const char *who, enum api_tier ti
         e->minute_count++;
         e->second_count++;
     }
-    out->remaining = per_minute - e->minute_count;
+    out->remaining = e->minute_count < per_minute ? per_minute - e->minute_count : 0;
     pthread_mutex_unlock(&l->lock);
 }

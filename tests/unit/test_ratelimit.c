@@ -1,5 +1,6 @@
 /* gateway/ratelimit.c: fixed minute and second windows per caller, driven by now_ms.
- * Standard: 100/min, 20/s. Professional: 500/min, 50/s. Enterprise: 1,000,000/min. */
+ * Standard: 100/min, 20/s. Professional: 500/min, 50/s. Enterprise: counted against a nominal
+ * 1,000,000/min, never refused. */
 #include <check.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -168,6 +169,21 @@ START_TEST(enterprise_never_refused)
 }
 END_TEST
 
+/* A bug: enterprise was refused once a gateway served it 1,000,000 requests in a minute. */
+START_TEST(enterprise_unlimited_past_the_nominal_ceiling)
+{
+    struct rate_decision d;
+    for (int i = 0; i < 1000100; i++) {
+        d = take("key_e", TIER_ENTERPRISE, T0 + 1 + i / 100); /* 100 a millisecond */
+        if (!d.allowed)
+            ck_abort_msg("enterprise request %d refused", i + 1);
+    }
+    ck_assert_int_eq(d.limit, 1000000);
+    ck_assert_int_eq(d.remaining, 0);
+    ck_assert_int_eq(d.retry_after, 0);
+}
+END_TEST
+
 START_TEST(callers_are_independent)
 {
     for (int i = 0; i < 20; i++)
@@ -289,6 +305,7 @@ static Suite *ratelimit_suite(void)
     tcase_add_test(tc, window_resets_mid_minute_start);
     tcase_add_test(tc, professional_limits);
     tcase_add_test(tc, enterprise_never_refused);
+    tcase_add_test(tc, enterprise_unlimited_past_the_nominal_ceiling);
     tcase_add_test(tc, callers_are_independent);
     tcase_add_test(tc, many_callers_and_idle_eviction);
     tcase_add_test(tc, long_who_is_truncated_consistently);
