@@ -1,12 +1,11 @@
 /* See contact_reads.h.
  *
- * One mutex guards the queue and the set of organizations with a call in flight. A waiter
- * sleeps on its own semaphore, posted once: when its answer is in (`done`) or when it is handed
- * the next batch (`lead`). A waiter taken off the queue belongs to whoever took it, so its
- * answer and flags are written without the lock, and the post comes after the lock is released:
- * woken readers do not pile up on the mutex the leader still holds (perf showed that contention
- * with condition variables). sem_post then sem_wait orders the writes before the reads, and
- * glibc (2.21 on) allows destroying a semaphore as soon as sem_wait returns. */
+ * One mutex guards the queue, the set of organizations with a call in flight and the
+ * counters. A reads thread takes the first queued read whose organization is not busy, marks
+ * the organization, takes every queued read of it (up to a batch), and makes the call without
+ * the lock. Submitting wakes an idle reads thread only when the read's organization is not
+ * busy: while it is, the thread that holds it will take the read on its next round, and waking
+ * another thread would only cost a context switch. */
 #include "contact_reads.h"
 
 #include <errno.h>
@@ -18,44 +17,32 @@
 #include <string.h>
 
 #define READS_BATCH_MAX 64 /* contacts-svc's CONTACTS_GET_MANY_MAX */
-#define READS_ORG_MAX 64   /* bytes of an organization id we batch by; longer ones go alone */
-#define READS_BUSY_MAX 256 /* organizations with a call in flight at once (the HTTP threads) */
+#define READS_ORG_MAX 64   /* bytes of an organization id (ours are 26) */
+#define READS_RID_MAX 80
+#define READS_THREADS_MAX 64
 
 struct reads_waiter {
-    const char *org_id, *id;
+    char org_id[READS_ORG_MAX];
+    char request_id[READS_RID_MAX];
+    int timeout_ms;
     struct contact_read *out;
-    sem_t wake;
-    bool done; /* out is filled */
-    bool lead; /* handed the next batch of its organization */
+    contact_read_done done;
+    void *arg;
     struct reads_waiter *next;
+    char id[]; /* the contact id, NUL-terminated */
 };
 
 struct contact_reads {
     struct rpc_client *client;
     pthread_mutex_t lock;
+    pthread_cond_t work; /* a read of an organization that is not busy was queued, or stopping */
     struct reads_waiter *head, *tail; /* queued, not yet in a batch */
-    char busy[READS_BUSY_MAX][READS_ORG_MAX];
-    int nbusy;
-    long reads_done, calls; /* counts, under the lock */
+    char busy[READS_THREADS_MAX][READS_ORG_MAX]; /* organizations with a call in flight */
+    int nbusy, idle, nthreads;
+    bool stopping;
+    long reads_done, calls;
+    pthread_t threads[READS_THREADS_MAX];
 };
-
-struct contact_reads *contact_reads_new(struct rpc_client *contacts)
-{
-    struct contact_reads *r = calloc(1, sizeof *r);
-    if (r == NULL)
-        return NULL;
-    r->client = contacts;
-    pthread_mutex_init(&r->lock, NULL);
-    return r;
-}
-
-void contact_reads_free(struct contact_reads *reads)
-{
-    if (reads == NULL)
-        return;
-    pthread_mutex_destroy(&reads->lock);
-    free(reads);
-}
 
 void contact_reads_counts(struct contact_reads *reads, long *reads_done, long *calls)
 {
@@ -73,18 +60,6 @@ static int reads_busy_find(const struct contact_reads *r, const char *org_id)
         if (strcmp(r->busy[i], org_id) == 0)
             return i;
     return -1;
-}
-
-/* 1 if org_id is now marked (the caller leads), 0 if it already was, -1 if it cannot be
- * marked (too long, or the set is full): the caller then reads alone, outside any batch. */
-static int reads_busy_mark(struct contact_reads *r, const char *org_id)
-{
-    if (reads_busy_find(r, org_id) >= 0)
-        return 0;
-    if (strlen(org_id) >= READS_ORG_MAX || r->nbusy == READS_BUSY_MAX)
-        return -1;
-    snprintf(r->busy[r->nbusy++], READS_ORG_MAX, "%s", org_id);
-    return 1;
 }
 
 static void reads_busy_clear(struct contact_reads *r, const char *org_id)
@@ -107,6 +82,15 @@ static void reads_enqueue(struct contact_reads *r, struct reads_waiter *w)
     else
         r->head = w;
     r->tail = w;
+}
+
+/* The first queued read whose organization has no call in flight; NULL if none. */
+static struct reads_waiter *reads_first_ready(const struct contact_reads *r)
+{
+    for (struct reads_waiter *w = r->head; w != NULL; w = w->next)
+        if (reads_busy_find(r, w->org_id) < 0)
+            return w;
+    return NULL;
 }
 
 /* Takes up to `max` queued waiters of org_id off the queue, in arrival order. */
@@ -168,9 +152,8 @@ static void reads_answer(struct contact_read *out, Od__Status status, const char
     }
 }
 
-/* One GetMany for batch[0..n) of org_id; fills every waiter's answer. */
-static void reads_send(struct contact_reads *r, const char *org_id, const char *request_id,
-                       int timeout_ms, struct reads_waiter **batch, size_t n)
+/* One GetMany for batch[0..n) (all of one organization); fills every waiter's answer. */
+static void reads_send(struct contact_reads *r, struct reads_waiter **batch, size_t n)
 {
     Od__GetManyContactsRequest in = OD__GET_MANY_CONTACTS_REQUEST__INIT;
     char *ids[READS_BATCH_MAX];
@@ -178,10 +161,10 @@ static void reads_send(struct contact_reads *r, const char *org_id, const char *
     const Od__GetManyContactsReply *reply;
 
     for (size_t i = 0; i < n; i++)
-        ids[i] = (char *)batch[i]->id;
+        ids[i] = batch[i]->id;
     in.ids = ids;
     in.n_ids = n;
-    rpc_ctx_init(&ctx, org_id, request_id, timeout_ms);
+    rpc_ctx_init(&ctx, batch[0]->org_id, batch[0]->request_id, batch[0]->timeout_ms);
     od__contacts__get_many(rpc_client_service(r->client), &in, NULL, &ctx);
     reply = (const Od__GetManyContactsReply *)ctx.reply;
     for (size_t i = 0; i < n; i++) {
@@ -201,56 +184,131 @@ static void reads_send(struct contact_reads *r, const char *org_id, const char *
     rpc_ctx_release(&ctx);
 }
 
+static void *reads_thread(void *arg)
+{
+    struct contact_reads *r = arg;
+    struct reads_waiter *batch[READS_BATCH_MAX], *first;
+    char org_id[READS_ORG_MAX];
+
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        if ((first = reads_first_ready(r)) == NULL) {
+            if (r->stopping && r->head == NULL)
+                break;
+            r->idle++;
+            pthread_cond_wait(&r->work, &r->lock);
+            r->idle--;
+            continue;
+        }
+        memcpy(org_id, first->org_id, sizeof org_id);
+        memcpy(r->busy[r->nbusy++], org_id, READS_ORG_MAX);
+        size_t n = reads_take(r, org_id, batch, READS_BATCH_MAX);
+        r->reads_done += (long)n;
+        r->calls++;
+        pthread_mutex_unlock(&r->lock);
+
+        reads_send(r, batch, n);
+        for (size_t i = 0; i < n; i++) {
+            batch[i]->done(batch[i]->out, batch[i]->arg);
+            free(batch[i]);
+        }
+
+        pthread_mutex_lock(&r->lock);
+        /* Reads of this organization queued meanwhile are taken on the next round. */
+        reads_busy_clear(r, org_id);
+    }
+    pthread_cond_broadcast(&r->work); /* the others see `stopping` with an empty queue too */
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+struct contact_reads *contact_reads_new(struct rpc_client *contacts, int threads)
+{
+    struct contact_reads *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->client = contacts;
+    pthread_mutex_init(&r->lock, NULL);
+    pthread_cond_init(&r->work, NULL);
+    if (threads < 1)
+        threads = 1;
+    if (threads > READS_THREADS_MAX)
+        threads = READS_THREADS_MAX;
+    for (; r->nthreads < threads; r->nthreads++)
+        if (pthread_create(&r->threads[r->nthreads], NULL, reads_thread, r) != 0)
+            break;
+    if (r->nthreads == 0) {
+        contact_reads_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void contact_reads_free(struct contact_reads *reads)
+{
+    if (reads == NULL)
+        return;
+    pthread_mutex_lock(&reads->lock);
+    reads->stopping = true;
+    pthread_cond_broadcast(&reads->work);
+    pthread_mutex_unlock(&reads->lock);
+    for (int i = 0; i < reads->nthreads; i++)
+        pthread_join(reads->threads[i], NULL);
+    pthread_cond_destroy(&reads->work);
+    pthread_mutex_destroy(&reads->lock);
+    free(reads);
+}
+
+int contact_reads_submit(struct contact_reads *reads, const char *org_id, const char *request_id,
+                         const char *id, int timeout_ms, struct contact_read *out,
+                         contact_read_done done, void *arg)
+{
+    size_t id_len = strlen(id);
+    struct reads_waiter *w;
+
+    if (strlen(org_id) >= READS_ORG_MAX || (w = malloc(sizeof *w + id_len + 1)) == NULL)
+        return -1;
+    snprintf(w->org_id, sizeof w->org_id, "%s", org_id);
+    snprintf(w->request_id, sizeof w->request_id, "%s", request_id);
+    memcpy(w->id, id, id_len + 1);
+    w->timeout_ms = timeout_ms;
+    w->out = out;
+    w->done = done;
+    w->arg = arg;
+
+    pthread_mutex_lock(&reads->lock);
+    if (reads->stopping) {
+        pthread_mutex_unlock(&reads->lock);
+        free(w);
+        return -1;
+    }
+    reads_enqueue(reads, w);
+    if (reads->idle > 0 && reads_busy_find(reads, org_id) < 0)
+        pthread_cond_signal(&reads->work);
+    pthread_mutex_unlock(&reads->lock);
+    return 0;
+}
+
+static void reads_post(struct contact_read *read, void *arg)
+{
+    (void)read;
+    sem_post(arg);
+}
+
 void contact_reads_get(struct contact_reads *reads, const char *org_id, const char *request_id,
                        const char *id, int timeout_ms, struct contact_read *out)
 {
-    struct reads_waiter self = {.org_id = org_id, .id = id, .out = out};
-    struct reads_waiter *batch[READS_BATCH_MAX], *next = NULL;
-    size_t n;
-    int marked;
-
-    pthread_mutex_lock(&reads->lock);
-    marked = reads_busy_mark(reads, org_id);
-    if (marked < 0) {
-        reads->reads_done++;
-        reads->calls++;
-        pthread_mutex_unlock(&reads->lock);
-        batch[0] = &self;
-        reads_send(reads, org_id, request_id, timeout_ms, batch, 1);
-        return;
-    }
-    if (marked == 0) {
-        /* a call of this organization is in flight: wait to be answered, or to lead */
-        sem_init(&self.wake, 0, 0);
-        reads_enqueue(reads, &self);
-        pthread_mutex_unlock(&reads->lock);
-        while (sem_wait(&self.wake) != 0 && errno == EINTR)
+    sem_t answered;
+    sem_init(&answered, 0, 0);
+    if (contact_reads_submit(reads, org_id, request_id, id, timeout_ms, out, reads_post,
+                             &answered) != 0) {
+        out->status = OD__STATUS__UNAVAILABLE;
+        snprintf(out->message, sizeof out->message, "contact reads are not available");
+        out->contact = NULL;
+    } else {
+        /* glibc (2.21 on) allows destroying the semaphore as soon as sem_wait returns */
+        while (sem_wait(&answered) != 0 && errno == EINTR)
             ;
-        sem_destroy(&self.wake);
-        if (self.done)
-            return;
-        pthread_mutex_lock(&reads->lock); /* leading: the organization stays marked busy */
     }
-    /* Leading: this read and whatever of the organization has queued, off the queue. */
-    batch[0] = &self;
-    n = 1 + reads_take(reads, org_id, batch + 1, READS_BATCH_MAX - 1);
-    reads->reads_done += (long)n;
-    reads->calls++;
-    pthread_mutex_unlock(&reads->lock);
-
-    reads_send(reads, org_id, request_id, timeout_ms, batch, n);
-
-    for (size_t i = 1; i < n; i++) {
-        batch[i]->done = true;
-        sem_post(&batch[i]->wake);
-    }
-    /* Hand the organization's next batch to its first queued read, or let it go. */
-    pthread_mutex_lock(&reads->lock);
-    if (reads_take(reads, org_id, &next, 1) == 1)
-        next->lead = true;
-    else
-        reads_busy_clear(reads, org_id);
-    pthread_mutex_unlock(&reads->lock);
-    if (next != NULL)
-        sem_post(&next->wake);
+    sem_destroy(&answered);
 }

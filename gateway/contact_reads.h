@@ -1,10 +1,13 @@
 /* GET /v1/contacts/:id folded into GetMany calls, by organization ("flat combining").
  *
- * A read whose organization has no GetMany in flight sends one at once, for its own id: alone,
- * it costs what a Get did. Reads of that organization that arrive meanwhile queue; when the
- * call in flight comes back, the first of them sends the next GetMany, carrying every queued
- * id of the organization (up to 64), and the rest sleep until their answers are in. Under load
- * that is one RPC per batch instead of one per read.
+ * Reads are queued, never run on the caller's thread: a few reads threads take them off the
+ * queue an organization at a time. A read whose organization has no GetMany in flight goes
+ * out at once, alone, so an idle gateway answers as fast as a single Get. Reads of that
+ * organization that arrive meanwhile wait in the queue; when the call in flight comes back,
+ * the next GetMany carries every queued id of the organization (up to 64). Under load that is
+ * one RPC per batch instead of one per read, and no HTTP thread waits on any of them: the
+ * gateway's event threads hand a read in, go on with other connections, and are told when the
+ * answer is in (gateway/http.c).
  *
  * Why: a read cost ~240 µs of CPU, most of it thread hand-offs in nng 1.5.2 (every
  * asynchronous step of a message completes on another thread: 22-25 context switches per GET
@@ -27,14 +30,28 @@ struct contact_read {
     Od__Contact *contact;
 };
 
-/* NULL when out of memory. The client must outlive the struct. */
-struct contact_reads *contact_reads_new(struct rpc_client *contacts);
+/* Called once per submitted read, on a reads thread, when `read` is filled. It must not block
+ * for long: the reads thread answers the rest of its batch after it. */
+typedef void (*contact_read_done)(struct contact_read *read, void *arg);
+
+/* Starts `threads` reads threads (at most this many GetMany calls in flight, each for another
+ * organization). NULL when out of memory. The client must outlive the struct. */
+struct contact_reads *contact_reads_new(struct rpc_client *contacts, int threads);
+/* Answers every read still queued, then stops the threads and frees everything. */
 void contact_reads_free(struct contact_reads *reads);
 
 /* How many reads were answered, and by how many GetMany calls (for tests and logs). */
 void contact_reads_counts(struct contact_reads *reads, long *reads_done, long *calls);
 
-/* Reads one contact of org_id; request_id names the call that carries it (the leader's). */
+/* Queues a read of contact `id` of org_id (the strings are copied) and returns at once;
+ * done(out, arg) follows on a reads thread. request_id names the call if this read leads its
+ * batch. Returns -1, without calling done, when out of memory or once contact_reads_free has
+ * begun. */
+int contact_reads_submit(struct contact_reads *reads, const char *org_id, const char *request_id,
+                         const char *id, int timeout_ms, struct contact_read *out,
+                         contact_read_done done, void *arg);
+
+/* contact_reads_submit, then waits for the answer (for callers that may block). */
 void contact_reads_get(struct contact_reads *reads, const char *org_id, const char *request_id,
                        const char *id, int timeout_ms, struct contact_read *out);
 

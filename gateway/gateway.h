@@ -1,9 +1,12 @@
 /* The gateway's internal surface: the request/response a route handler sees, the route
  * table, authentication and rate limiting.
  *
- * Threads: libmicrohttpd runs a fixed pool of threads; each request is handled start to end
- * on one of them, including its blocking RPC calls. Shared state (key cache, rate limits) is
- * behind mutexes; the RPC clients and the database pool are thread-safe. */
+ * Threads (gateway/http.c): a few libmicrohttpd event threads read requests and write
+ * responses and never block. A request whose handler blocks (an RPC, a database query) is
+ * handed to a pool of handler threads while its connection is suspended; the event thread goes
+ * on with other connections. An asynchronous route (struct route's start/finish) runs without
+ * any handler thread. Shared state (key cache, rate limits) is behind mutexes; the RPC
+ * clients and the database pool are thread-safe. */
 #ifndef GATEWAY_GATEWAY_H
 #define GATEWAY_GATEWAY_H
 
@@ -66,6 +69,24 @@ struct api_response {
 
 typedef void (*route_handler)(struct api_request *req, struct api_response *res);
 
+/* The work of an asynchronous route in flight. http.c sets `done`; the route's work calls it
+ * exactly once, from any thread, after setting `result`. */
+struct api_async {
+    void (*done)(struct api_async *self);
+    void *result; /* the route's own: finish() frees it */
+};
+/* start runs on an HTTP event thread and must not block. It either begins the work and returns
+ * true (done() follows), or fills res and returns false (answered at once, e.g. a malformed
+ * id). finish then runs on an event thread to turn async->result into res. */
+typedef bool (*route_async_start)(struct api_request *req, struct api_response *res,
+                                  struct api_async *async);
+typedef void (*route_async_finish)(struct api_request *req, struct api_response *res,
+                                   struct api_async *async);
+struct route_async {
+    route_async_start start;
+    route_async_finish finish;
+};
+
 /* ---- errors.c ---- */
 /* Sets res to {"statusCode", "message", "error"} (plus "details" when given; stolen). */
 void api_error(struct api_response *res, unsigned status, const char *message, json_t *details);
@@ -107,10 +128,18 @@ void api_list_reply(struct api_response *res, json_t *data, int64_t total, int p
 struct route {
     const char *method;
     const char *pattern; /* "/v1/contacts/:id" */
-    route_handler handler;
+    route_handler handler; /* always set: runs on a handler thread and may block */
+    /* Optional (NULL), for routes whose work waits on another thread anyway (a batched read):
+     * taken instead of `handler` when the request can be started without blocking (the API
+     * key is in the cache). */
+    const struct route_async *async;
 };
-/* Finds the route for method+path, filling params. Returns the handler, or NULL with
- * *path_known set when the path exists under another method (405). */
+/* Finds the route for method+path, filling params. Returns it, or NULL with *path_known set
+ * when the path exists under another method (405). */
+const struct route *router_find(const char *method, const char *path, const char **params,
+                                char *param_store, size_t store_size, bool *path_known,
+                                char *allow, size_t allow_size);
+/* router_find's handler (NULL when no route matched). */
 route_handler router_match(const char *method, const char *path, const char **params,
                            char *param_store, size_t store_size, bool *path_known,
                            char *allow, size_t allow_size);
@@ -133,6 +162,9 @@ struct auth_cache *auth_cache_new(int ttl_seconds);
 void auth_cache_free(struct auth_cache *cache);
 /* 0 and identity filled for a valid key; 1 for an unknown key; -1 if the database failed. */
 int auth_lookup(struct gateway *gw, const char *api_key, struct api_identity *identity);
+/* Like auth_lookup, from the cache alone (never blocks): 0 and identity filled for a cached
+ * valid key, 1 otherwise (unknown, or not cached: ask auth_lookup). */
+int auth_lookup_cached(struct gateway *gw, const char *api_key, struct api_identity *identity);
 /* Operator commands (run against the gateway's database, outside the server). */
 int auth_create_org(struct db_pool *db, const char *name, enum api_tier tier, char *org_id,
                     size_t org_size, char *api_key, size_t key_size);
@@ -155,8 +187,15 @@ void rate_limiter_take(struct rate_limiter *limiter, const char *who, enum api_t
 
 /* ---- http.c ---- */
 struct http_server;
-struct http_server *http_server_start(struct gateway *gw, const char *bind_address, int port,
-                                      int threads, int max_connections, int timeout_seconds);
+struct http_server_options {
+    const char *bind_address;
+    int port;
+    int event_threads;   /* libmicrohttpd's threads: read requests, write responses */
+    int handler_threads; /* run the handlers that block */
+    int max_connections;
+    int timeout_seconds; /* an idle connection is closed after this */
+};
+struct http_server *http_server_start(struct gateway *gw, const struct http_server_options *o);
 void http_server_stop(struct http_server *server);
 
 #endif

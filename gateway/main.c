@@ -115,7 +115,8 @@ int main(int argc, char **argv)
     struct gateway gw;
     struct http_server *http = NULL;
     struct health *health = NULL;
-    int threads, rc = 1, sig;
+    struct http_server_options http_options;
+    int rc = 1, sig;
 
     service_tune_memory();
     arena_json_install(); /* before any jansson use: request values live in arenas */
@@ -125,9 +126,16 @@ int main(int argc, char **argv)
         return gateway_command(argc, argv);
 
     memset(&gw, 0, sizeof gw);
-    /* Each request holds its thread through its RPCs; 32 measured best for batched contact
-     * reads (wrk -c64: 8 threads 13,000-14,600 req/s, 16 22,000-22,800, 32 25,800-26,100). */
-    threads = (int)config_int("HTTP_THREADS", 32, 1, 256);
+    /* Event threads only read and write sockets (one per core is enough); handler threads
+     * block on RPCs, so they bound how many blocking requests run at once (http.c). */
+    http_options = (struct http_server_options){
+        .bind_address = config_string("HTTP_BIND", "127.0.0.1"),
+        .port = (int)config_int("HTTP_PORT", 8080, 0, 65535),
+        .event_threads = (int)config_int("HTTP_THREADS", 2, 1, 64),
+        .handler_threads = (int)config_int("HTTP_HANDLER_THREADS", 32, 1, 1024),
+        .max_connections = (int)config_int("HTTP_MAX_CONNECTIONS", 4096, 1, 1000000),
+        .timeout_seconds = (int)config_int("HTTP_TIMEOUT_SECONDS", 60, 1, 3600),
+    };
     gw.max_body_bytes = (size_t)config_int("HTTP_MAX_BODY_BYTES", 16 * 1024 * 1024, 1024,
                                            (int64_t)1 << 30);
     gw.rpc_timeout_ms = (int)config_int("RPC_TIMEOUT_MS", 10000, 10, 600000);
@@ -152,12 +160,10 @@ int main(int argc, char **argv)
     if (gw.webhooks == NULL)
         goto out;
     if (gw.auth == NULL || gw.limits == NULL || gw.contacts == NULL ||
-        (gw.contact_reads = contact_reads_new(gw.contacts)) == NULL)
+        (gw.contact_reads = contact_reads_new(
+             gw.contacts, (int)config_int("CONTACT_READ_THREADS", 4, 1, 64))) == NULL)
         goto out;
-    http = http_server_start(&gw, config_string("HTTP_BIND", "127.0.0.1"),
-                             (int)config_int("HTTP_PORT", 8080, 0, 65535), threads,
-                             (int)config_int("HTTP_MAX_CONNECTIONS", 4096, 1, 1000000),
-                             (int)config_int("HTTP_TIMEOUT_SECONDS", 60, 1, 3600));
+    http = http_server_start(&gw, &http_options);
     if (http == NULL)
         goto out;
     health = health_start(config_string("HEALTH_LISTEN", "http://127.0.0.1:9100"), gateway_ready,

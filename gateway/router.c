@@ -39,13 +39,13 @@ static bool router_match_pattern(const char *pattern, const char *path, const ch
     return *p == '\0' && (*s == '\0' || (s[0] == '/' && s[1] == '\0'));
 }
 
-route_handler router_match(const char *method, const char *path, const char **params,
-                           char *param_store, size_t store_size, bool *path_known,
-                           char *allow, size_t allow_size)
+const struct route *router_find(const char *method, const char *path, const char **params,
+                                char *param_store, size_t store_size, bool *path_known,
+                                char *allow, size_t allow_size)
 {
     const char *scratch[ROUTE_MAX_PARAMS];
     char scratch_store[512];
-    route_handler literal = NULL;
+    const struct route *literal = NULL;
 
     *path_known = false;
     allow[0] = '\0';
@@ -58,7 +58,7 @@ route_handler router_match(const char *method, const char *path, const char **pa
                 /* The first match wins, so tables list literal paths before ":id" ones. */
                 if (literal == NULL &&
                     router_match_pattern(r->pattern, path, params, param_store, store_size))
-                    literal = r->handler;
+                    literal = r;
             } else {
                 size_t len = strlen(allow);
                 if (strstr(allow, r->method) == NULL)
@@ -68,4 +68,13 @@ route_handler router_match(const char *method, const char *path, const char **pa
         }
     }
     return literal;
+}
+
+route_handler router_match(const char *method, const char *path, const char **params,
+                           char *param_store, size_t store_size, bool *path_known,
+                           char *allow, size_t allow_size)
+{
+    const struct route *r = router_find(method, path, params, param_store, store_size,
+                                        path_known, allow, allow_size);
+    return r != NULL ? r->handler : NULL;
 }

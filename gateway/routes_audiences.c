@@ -192,14 +192,14 @@ static void audiences_members_list(struct api_request *req, struct api_response 
 /* Literal paths before ":id" patterns: the first match wins. POST .../contacts/remove is the
  * same as DELETE .../contacts, for clients that cannot send a body with DELETE. */
 const struct route audiences_routes[] = {
-    {"POST", "/v1/audiences", audiences_create},
-    {"GET", "/v1/audiences", audiences_list},
-    {"GET", "/v1/audiences/:id", audiences_get},
-    {"PATCH", "/v1/audiences/:id", audiences_update},
-    {"DELETE", "/v1/audiences/:id", audiences_delete},
-    {"POST", "/v1/audiences/:id/contacts", audiences_members_add},
-    {"DELETE", "/v1/audiences/:id/contacts", audiences_members_remove},
-    {"GET", "/v1/audiences/:id/contacts", audiences_members_list},
-    {"POST", "/v1/audiences/:id/contacts/remove", audiences_members_remove},
-    {NULL, NULL, NULL},
+    {"POST", "/v1/audiences", audiences_create, NULL},
+    {"GET", "/v1/audiences", audiences_list, NULL},
+    {"GET", "/v1/audiences/:id", audiences_get, NULL},
+    {"PATCH", "/v1/audiences/:id", audiences_update, NULL},
+    {"DELETE", "/v1/audiences/:id", audiences_delete, NULL},
+    {"POST", "/v1/audiences/:id/contacts", audiences_members_add, NULL},
+    {"DELETE", "/v1/audiences/:id/contacts", audiences_members_remove, NULL},
+    {"GET", "/v1/audiences/:id/contacts", audiences_members_list, NULL},
+    {"POST", "/v1/audiences/:id/contacts/remove", audiences_members_remove, NULL},
+    {NULL, NULL, NULL, NULL},
 };

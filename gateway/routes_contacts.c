@@ -88,6 +88,21 @@ static int contacts_check_id(struct api_request *req, struct api_response *res)
     return api_check_id(req, res, CONTACT_ID_PREFIX, "contact");
 }
 
+/* The answer to GET /v1/contacts/:id from a finished read; frees the read's contact. */
+static void contacts_get_reply(struct api_request *req, struct api_response *res,
+                               struct contact_read *read)
+{
+    if (read->status != OD__STATUS__OK) {
+        api_rpc_error(req, res, read->status, read->message);
+        return;
+    }
+    res->status = 200;
+    res->body = contacts_json_contact(read->contact);
+    free(read->contact);
+    read->contact = NULL;
+}
+
+/* On a handler thread (the API key was not cached): waits for the batched read. */
 static void contacts_get(struct api_request *req, struct api_response *res)
 {
     struct contact_read read;
@@ -95,14 +110,47 @@ static void contacts_get(struct api_request *req, struct api_response *res)
         return;
     contact_reads_get(req->gw->contact_reads, req->org_id, req->request_id, req->params[0],
                       req->gw->rpc_timeout_ms, &read);
-    if (read.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, read.status, read.message);
-        return;
-    }
-    res->status = 200;
-    res->body = contacts_json_contact(read.contact);
-    free(read.contact);
+    contacts_get_reply(req, res, &read);
 }
+
+/* On an event thread: queues the read; its answer resumes the request (contact_reads.h). */
+static void contacts_get_answered(struct contact_read *read, void *arg)
+{
+    struct api_async *async = arg;
+    async->result = read;
+    async->done(async);
+}
+
+static bool contacts_get_start(struct api_request *req, struct api_response *res,
+                               struct api_async *async)
+{
+    struct contact_read *read;
+    if (contacts_check_id(req, res) != 0)
+        return false;
+    if ((read = calloc(1, sizeof *read)) == NULL) {
+        api_error(res, 500, "out of memory", NULL);
+        return false;
+    }
+    if (contact_reads_submit(req->gw->contact_reads, req->org_id, req->request_id,
+                             req->params[0], req->gw->rpc_timeout_ms, read,
+                             contacts_get_answered, async) != 0) {
+        free(read);
+        api_error(res, 503, "Contact reads are unavailable", NULL);
+        return false;
+    }
+    return true;
+}
+
+static void contacts_get_finish(struct api_request *req, struct api_response *res,
+                                struct api_async *async)
+{
+    struct contact_read *read = async->result;
+    contacts_get_reply(req, res, read);
+    free(read);
+    async->result = NULL;
+}
+
+static const struct route_async contacts_get_async = {contacts_get_start, contacts_get_finish};
 
 static void contacts_update(struct api_request *req, struct api_response *res)
 {
@@ -177,11 +225,11 @@ static void contacts_list(struct api_request *req, struct api_response *res)
 
 /* Literal paths before ":id" patterns: the first match wins. */
 const struct route contacts_routes[] = {
-    {"POST", "/v1/contacts/bulk", contacts_bulk},
-    {"POST", "/v1/contacts", contacts_create},
-    {"GET", "/v1/contacts", contacts_list},
-    {"GET", "/v1/contacts/:id", contacts_get},
-    {"PATCH", "/v1/contacts/:id", contacts_update},
-    {"DELETE", "/v1/contacts/:id", contacts_delete},
-    {NULL, NULL, NULL},
+    {"POST", "/v1/contacts/bulk", contacts_bulk, NULL},
+    {"POST", "/v1/contacts", contacts_create, NULL},
+    {"GET", "/v1/contacts", contacts_list, NULL},
+    {"GET", "/v1/contacts/:id", contacts_get, &contacts_get_async},
+    {"PATCH", "/v1/contacts/:id", contacts_update, NULL},
+    {"DELETE", "/v1/contacts/:id", contacts_delete, NULL},
+    {NULL, NULL, NULL, NULL},
 };

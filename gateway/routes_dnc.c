@@ -108,13 +108,13 @@ static void dnc_delete(struct api_request *req, struct api_response *res)
 /* Literal paths before ":id" patterns. router.c lists this table before any future
  * /api/campaigns/:id table, so "dnc" is never taken for a campaign id. */
 const struct route dnc_routes[] = {
-    {"GET", "/api/campaigns/dnc", dnc_list},
-    {"POST", "/api/campaigns/dnc", dnc_add},
-    {"POST", "/api/campaigns/dnc/bulk", dnc_bulk},
-    {"DELETE", "/api/campaigns/dnc/:id", dnc_delete},
-    {"GET", "/v1/dnc", dnc_list},
-    {"POST", "/v1/dnc", dnc_add},
-    {"POST", "/v1/dnc/bulk", dnc_bulk},
-    {"DELETE", "/v1/dnc/:id", dnc_delete},
-    {NULL, NULL, NULL},
+    {"GET", "/api/campaigns/dnc", dnc_list, NULL},
+    {"POST", "/api/campaigns/dnc", dnc_add, NULL},
+    {"POST", "/api/campaigns/dnc/bulk", dnc_bulk, NULL},
+    {"DELETE", "/api/campaigns/dnc/:id", dnc_delete, NULL},
+    {"GET", "/v1/dnc", dnc_list, NULL},
+    {"POST", "/v1/dnc", dnc_add, NULL},
+    {"POST", "/v1/dnc/bulk", dnc_bulk, NULL},
+    {"DELETE", "/v1/dnc/:id", dnc_delete, NULL},
+    {NULL, NULL, NULL, NULL},
 };

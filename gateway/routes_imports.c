@@ -242,12 +242,12 @@ static void contacts_import(struct api_request *req, struct api_response *res)
 
 /* Literal paths before ":id" patterns: the first match wins. */
 const struct route imports_routes[] = {
-    {"POST", "/v1/imports/api/bulk", imports_submit},
-    {"POST", "/v1/imports/upload", imports_upload},
-    {"GET", "/v1/imports", imports_list},
-    {"GET", "/v1/imports/:id/status", imports_status},
-    {"GET", "/v1/imports/:id/errors", imports_errors},
-    {"GET", "/v1/imports/:id", imports_get},
-    {"POST", "/v1/contacts/import", contacts_import},
-    {NULL, NULL, NULL},
+    {"POST", "/v1/imports/api/bulk", imports_submit, NULL},
+    {"POST", "/v1/imports/upload", imports_upload, NULL},
+    {"GET", "/v1/imports", imports_list, NULL},
+    {"GET", "/v1/imports/:id/status", imports_status, NULL},
+    {"GET", "/v1/imports/:id/errors", imports_errors, NULL},
+    {"GET", "/v1/imports/:id", imports_get, NULL},
+    {"POST", "/v1/contacts/import", contacts_import, NULL},
+    {NULL, NULL, NULL, NULL},
 };

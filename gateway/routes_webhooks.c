@@ -317,15 +317,15 @@ static void webhooks_default_secret(struct api_request *req, struct api_response
 
 /* Literal paths before ":id" patterns: the first match wins. */
 const struct route webhooks_routes[] = {
-    {"POST", "/v1/webhooks", webhooks_create},
-    {"GET", "/v1/webhooks", webhooks_list},
-    {"GET", "/v1/webhooks/default-secret", webhooks_default_secret},
-    {"GET", "/v1/webhooks/:id", webhooks_get},
-    {"PATCH", "/v1/webhooks/:id", webhooks_update},
-    {"DELETE", "/v1/webhooks/:id", webhooks_delete},
-    {"POST", "/v1/webhooks/:id/rotate-secret", webhooks_rotate},
-    {"POST", "/v1/webhooks/:id/test", webhooks_test},
-    {"GET", "/v1/webhooks/:id/deliveries", webhooks_deliveries},
-    {"POST", "/v1/webhook-deliveries/:id/retry", webhooks_retry},
-    {NULL, NULL, NULL},
+    {"POST", "/v1/webhooks", webhooks_create, NULL},
+    {"GET", "/v1/webhooks", webhooks_list, NULL},
+    {"GET", "/v1/webhooks/default-secret", webhooks_default_secret, NULL},
+    {"GET", "/v1/webhooks/:id", webhooks_get, NULL},
+    {"PATCH", "/v1/webhooks/:id", webhooks_update, NULL},
+    {"DELETE", "/v1/webhooks/:id", webhooks_delete, NULL},
+    {"POST", "/v1/webhooks/:id/rotate-secret", webhooks_rotate, NULL},
+    {"POST", "/v1/webhooks/:id/test", webhooks_test, NULL},
+    {"GET", "/v1/webhooks/:id/deliveries", webhooks_deliveries, NULL},
+    {"POST", "/v1/webhook-deliveries/:id/retry", webhooks_retry, NULL},
+    {NULL, NULL, NULL, NULL},
 };

@@ -19,6 +19,7 @@ static struct ts_proc *g_gateway;
 static char g_gateway_bin[PATH_MAX];
 static char g_base[64];      /* http://127.0.0.1:PORT */
 static char g_ent_org[64];   /* enterprise organization */
+static char g_contacts_rpc_url[48];
 static char g_ent_key[160];  /* its write key */
 static char g_read_key[160]; /* its read-only key */
 static char g_std_org[64];   /* standard-tier organization */
@@ -169,7 +170,8 @@ static void stack_setup(void)
     snprintf(e_port, sizeof e_port, "HTTP_PORT=%d", http_port);
     snprintf(e_health_gw, sizeof e_health_gw, "HEALTH_LISTEN=http://127.0.0.1:%d",
              gateway_health);
-    snprintf(e_svc, sizeof e_svc, "CONTACTS_SVC_URL=tcp://127.0.0.1:%d", rpc_port);
+    snprintf(g_contacts_rpc_url, sizeof g_contacts_rpc_url, "tcp://127.0.0.1:%d", rpc_port);
+    snprintf(e_svc, sizeof e_svc, "CONTACTS_SVC_URL=%s", g_contacts_rpc_url);
     const char *gateway_env[] = {e_db, "HTTP_BIND=127.0.0.1", e_port, e_health_gw, e_svc,
                                  "HTTP_THREADS=8", NULL};
     g_gateway = ts_proc_start("gateway", g_gateway_bin, NULL, gateway_env);
@@ -603,6 +605,18 @@ START_TEST(test_other_org_is_404)
 }
 END_TEST
 
+/* Organization ids sort in creation order (gateway/auth.c says why: every contacts index
+ * leads with the organization, and a new one's rows should land at the B-trees' right edge). */
+START_TEST(test_org_ids_in_creation_order)
+{
+    char org[64], key[128];
+    ts_org_create(g_db, "Newest Org", "standard", org, sizeof org, key, sizeof key);
+    ck_assert_msg(strcmp(g_ent_org, g_std_org) < 0 && strcmp(g_std_org, org) < 0,
+                  "org ids out of creation order: %s, %s, %s", g_ent_org, g_std_org, org);
+    ck_assert_uint_eq(strlen(org), strlen(g_ent_org));
+}
+END_TEST
+
 START_TEST(test_malformed_json)
 {
     struct ts_http_res r;
@@ -1007,6 +1021,103 @@ START_TEST(test_postgres_restart)
 }
 END_TEST
 
+/* ---- a stalled service holds no HTTP thread; shutdown answers what is in flight ---- */
+
+struct stalled_call {
+    char url[512];
+    struct ts_http_res res;
+};
+
+static void *stalled_get(void *arg)
+{
+    struct stalled_call *c = arg;
+    char auth[200];
+    snprintf(auth, sizeof auth, "x-api-key: %s", g_ent_key);
+    const char *headers[] = {auth, NULL};
+    ts_http("GET", c->url, headers, NULL, 0, &c->res);
+    return NULL;
+}
+
+/* A second gateway with ONE event thread and a 2 s RPC deadline, on the same contacts-svc.
+ * With contacts-svc stopped (SIGSTOP), a list (a handler thread's blocking RPC) and a contact
+ * read (the asynchronous, batched path) hang; the event thread must still answer a request
+ * that needs no service at once. Then SIGTERM: the gateway waits for both, answers them 503
+ * when their deadline passes, and exits 0 (no leak, nothing left suspended). */
+START_TEST(test_stalled_service_and_shutdown)
+{
+    char e_db[700], e_port[40], e_health[80], e_svc[80], base[64], id[64], url[256];
+    int http_port = ts_free_port(), health_port = ts_free_port();
+    struct stalled_call calls[2];
+    pthread_t threads[2];
+    struct ts_http_res nope, nokey;
+    int64_t started, nope_ms, nokey_ms, stop_ms;
+    int stop_rc;
+
+    snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "gateway"));
+    snprintf(e_port, sizeof e_port, "HTTP_PORT=%d", http_port);
+    snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", health_port);
+    snprintf(e_svc, sizeof e_svc, "CONTACTS_SVC_URL=%s", g_contacts_rpc_url);
+    const char *env[] = {e_db, "HTTP_BIND=127.0.0.1", e_port, e_health, e_svc,
+                         "HTTP_THREADS=1", "RPC_TIMEOUT_MS=2000", NULL};
+    struct ts_proc *gw = ts_proc_start("gateway-stall", g_gateway_bin, NULL, env);
+    ts_proc_wait_ready(gw, 30000);
+    snprintf(base, sizeof base, "http://127.0.0.1:%d", http_port);
+    ts_wait_gateway_routes(base, g_ent_key, ts_contacts_svc_routes, 10000);
+
+    create_contact(g_ent_key, "Stall Read", "+14155553900", id, sizeof id);
+    snprintf(url, sizeof url, "%s/v1/contacts/%s", base, id);
+    snprintf(calls[0].url, sizeof calls[0].url, "%s/v1/contacts?search=stall", base);
+    snprintf(calls[1].url, sizeof calls[1].url, "%s", url);
+    /* after this read the key is in this gateway's cache: the next takes the asynchronous path */
+    stalled_get(&calls[1]);
+    ck_assert_int_eq(calls[1].res.status, 200);
+    ts_http_res_free(&calls[1].res);
+
+    ts_proc_signal(g_contacts, SIGSTOP);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&threads[i], NULL, stalled_get, &calls[i]);
+    ts_sleep_ms(300); /* both are in flight, waiting on contacts-svc */
+
+    snprintf(url, sizeof url, "%s/v1/nope", base);
+    char auth[200];
+    snprintf(auth, sizeof auth, "x-api-key: %s", g_ent_key);
+    const char *headers[] = {auth, NULL};
+    started = ts_now_ms();
+    ts_http("GET", url, headers, NULL, 0, &nope);
+    nope_ms = ts_now_ms() - started;
+    snprintf(url, sizeof url, "%s/v1/contacts", base);
+    started = ts_now_ms();
+    ts_http("GET", url, NULL, NULL, 0, &nokey);
+    nokey_ms = ts_now_ms() - started;
+
+    started = ts_now_ms();
+    stop_rc = ts_proc_stop(gw, 15000);
+    stop_ms = ts_now_ms() - started;
+    for (int i = 0; i < 2; i++)
+        pthread_join(threads[i], NULL);
+    ts_proc_signal(g_contacts, SIGCONT); /* before any assertion: later tests need it */
+    if (stop_rc != 0)
+        ts_proc_dump_log(gw, 4000);
+    ts_proc_free(gw);
+
+    fprintf(stderr, "[e2e] stalled contacts-svc: 404 in %lld ms, 401 in %lld ms; shutdown took "
+            "%lld ms; the stalled calls got %ld and %ld\n", (long long)nope_ms,
+            (long long)nokey_ms, (long long)stop_ms, calls[0].res.status, calls[1].res.status);
+    ck_assert_int_eq(nope.status, 404);
+    ck_assert_int_eq(nokey.status, 401);
+    ck_assert_msg(nope_ms < 1000 && nokey_ms < 1000,
+                  "with one event thread and two calls stalled, a 404 took %lld ms and a 401 "
+                  "%lld ms", (long long)nope_ms, (long long)nokey_ms);
+    ck_assert_msg(stop_rc == 0, "the gateway exited with %d after SIGTERM", stop_rc);
+    for (int i = 0; i < 2; i++) {
+        assert_error(&calls[i].res, 503, "Service Unavailable");
+        ts_http_res_free(&calls[i].res);
+    }
+    ts_http_res_free(&nope);
+    ts_http_res_free(&nokey);
+}
+END_TEST
+
 START_TEST(test_clean_shutdown)
 {
     ts_proc_stop_ok(g_gateway);
@@ -1029,6 +1140,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_rate_limit_standard_tier);
     tcase_add_test(tc, test_other_org_is_404);
     tcase_add_test(tc, test_concurrent_reads);
+    tcase_add_test(tc, test_org_ids_in_creation_order);
     tcase_add_test(tc, test_malformed_json);
     tcase_add_test(tc, test_bulk_over_limit);
     tcase_add_test(tc, test_body_too_large);
@@ -1038,6 +1150,7 @@ static Suite *api_suite(void)
     tcase_add_test(tc, test_patch_get_delete);
     tcase_add_test(tc, test_contacts_svc_down_and_back);
     tcase_add_test(tc, test_postgres_restart);
+    tcase_add_test(tc, test_stalled_service_and_shutdown);
     tcase_add_test(tc, test_clean_shutdown);
     suite_add_tcase(s, tc);
     return s;

@@ -709,7 +709,7 @@ START_TEST(test_batched_reads)
     create_ok("org_batch_a", "A1", "+14155550602", "", "", g_batch_ids[1], 64);
     create_ok("org_batch_b", "B0", "+14155550603", "", "", g_batch_ids[2], 64);
     create_ok("org_batch_b", "B1", "+14155550604", "", "", g_batch_ids[3], 64);
-    g_reads = contact_reads_new(g_client);
+    g_reads = contact_reads_new(g_client, 4);
     ck_assert_ptr_nonnull(g_reads);
     for (int i = 0; i < BATCH_THREADS; i++)
         ck_assert_int_eq(
@@ -725,6 +725,44 @@ START_TEST(test_batched_reads)
     ck_assert_msg(wrong == 0, "%ld reads answered wrongly", (long)wrong);
     ck_assert_int_eq(reads, BATCH_THREADS * BATCH_READS);
     ck_assert_msg(calls < reads, "no read was batched (%ld calls for %ld reads)", calls, reads);
+}
+END_TEST
+
+/* contact_reads_free answers every read still queued before it stops (the gateway frees it
+ * only after its HTTP server has drained, but nothing queued may be dropped either way). */
+struct drain_count {
+    pthread_mutex_t lock;
+    int answered, ok;
+};
+
+static void drain_done(struct contact_read *read, void *arg)
+{
+    struct drain_count *d = arg;
+    pthread_mutex_lock(&d->lock);
+    d->answered++;
+    d->ok += read->status == OD__STATUS__OK;
+    pthread_mutex_unlock(&d->lock);
+    free(read->contact);
+}
+
+START_TEST(test_reads_drained_on_free)
+{
+    enum { DRAIN_READS = 300 };
+    struct contact_read *reads = calloc(DRAIN_READS, sizeof *reads);
+    struct drain_count d = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    char id[64];
+    struct contact_reads *cr = contact_reads_new(g_client, 2);
+
+    ck_assert_ptr_nonnull(cr);
+    create_ok("org_drain", "D0", "+14155550701", "", "", id, sizeof id);
+    for (int i = 0; i < DRAIN_READS; i++)
+        ck_assert_int_eq(contact_reads_submit(cr, "org_drain", "svc-drain", id, RPC_TIMEOUT_MS,
+                                              &reads[i], drain_done, &d),
+                         0);
+    contact_reads_free(cr);
+    ck_assert_int_eq(d.answered, DRAIN_READS);
+    ck_assert_int_eq(d.ok, DRAIN_READS);
+    free(reads);
 }
 END_TEST
 
@@ -1368,6 +1406,7 @@ static Suite *contacts_suite(void)
     tcase_add_test(tc, test_org_scoping);
     tcase_add_test(tc, test_get_many_is_scoped);
     tcase_add_test(tc, test_batched_reads);
+    tcase_add_test(tc, test_reads_drained_on_free);
     tcase_add_test(tc, test_empty_org_is_invalid);
     tcase_add_test(tc, test_create_and_conflict);
     tcase_add_test(tc, test_list_paging_and_search);
