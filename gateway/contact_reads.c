@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "timefmt.h"
+
 #define READS_BATCH_MAX 64 /* contacts-svc's CONTACTS_GET_MANY_MAX */
 #define READS_ORG_MAX 64   /* bytes of an organization id (ours are 26) */
 #define READS_RID_MAX 80
@@ -24,7 +26,7 @@
 struct reads_waiter {
     char org_id[READS_ORG_MAX];
     char request_id[READS_RID_MAX];
-    int timeout_ms;
+    int64_t deadline_ms; /* monotonic: submitted + timeout, whatever batch it rides in */
     struct contact_read *out;
     contact_read_done done;
     void *arg;
@@ -160,11 +162,18 @@ static void reads_send(struct contact_reads *r, struct reads_waiter **batch, siz
     struct rpc_ctx ctx;
     const Od__GetManyContactsReply *reply;
 
-    for (size_t i = 0; i < n; i++)
+    /* The call gets what is left of the earliest deadline in the batch: a read that queued
+     * behind a slow call must not wait its whole timeout again. */
+    int64_t deadline = batch[0]->deadline_ms, left;
+    for (size_t i = 0; i < n; i++) {
         ids[i] = batch[i]->id;
+        if (batch[i]->deadline_ms < deadline)
+            deadline = batch[i]->deadline_ms;
+    }
     in.ids = ids;
     in.n_ids = n;
-    rpc_ctx_init(&ctx, batch[0]->org_id, batch[0]->request_id, batch[0]->timeout_ms);
+    left = deadline - time_monotonic_ms();
+    rpc_ctx_init(&ctx, batch[0]->org_id, batch[0]->request_id, left > 1 ? (int)left : 1);
     od__contacts__get_many(rpc_client_service(r->client), &in, NULL, &ctx);
     reply = (const Od__GetManyContactsReply *)ctx.reply;
     for (size_t i = 0; i < n; i++) {
@@ -271,7 +280,7 @@ int contact_reads_submit(struct contact_reads *reads, const char *org_id, const 
     snprintf(w->org_id, sizeof w->org_id, "%s", org_id);
     snprintf(w->request_id, sizeof w->request_id, "%s", request_id);
     memcpy(w->id, id, id_len + 1);
-    w->timeout_ms = timeout_ms;
+    w->deadline_ms = time_monotonic_ms() + timeout_ms;
     w->out = out;
     w->done = done;
     w->arg = arg;

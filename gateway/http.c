@@ -532,6 +532,7 @@ static void http_finish_async(struct http_exchange *ex)
     struct api_response res = {200, NULL, NULL, 0};
     struct arena *a = http_arena_begin();
     ex->route->async->finish(&ex->req, &res, &ex->async);
+    ex->stage = HTTP_ANSWERED; /* finish runs once: it frees the work's result */
     if (res.body == NULL && res.text == NULL && res.status != 204)
         api_error(&res, 500, "handler produced no response", NULL);
     http_build(ex, &res, &ex->rate, ex->identity.org_id, NULL);
@@ -627,6 +628,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     (void)toe;
     if (ex == NULL)
         return;
+    if (ex->stage == HTTP_ASYNC_DONE) /* the client left before the answer: still free it */
+        http_finish_async(ex);
     if (ex->was_suspended) {
         pthread_mutex_lock(&s->lock);
         if (--s->answering == 0 && s->stopping)
