@@ -214,6 +214,10 @@ static void *reads_thread(void *arg)
         size_t n = reads_take(r, org_id, batch, READS_BATCH_MAX);
         r->reads_done += (long)n;
         r->calls++;
+        /* Another organization may be waiting (queued while this thread or every thread was
+         * busy): hand it to an idle thread rather than let it wait for this call. */
+        if (r->idle > 0 && reads_first_ready(r) != NULL)
+            pthread_cond_signal(&r->work);
         pthread_mutex_unlock(&r->lock);
 
         reads_send(r, batch, n);
