@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,40 +156,49 @@ static void reads_answer(struct contact_read *out, Od__Status status, const char
 }
 
 /* One GetMany for batch[0..n) (all of one organization); fills every waiter's answer. */
-static void reads_send(struct contact_reads *r, struct reads_waiter **batch, size_t n)
+static void reads_send(struct contact_reads *r, struct reads_waiter *const *batch, size_t n)
 {
     Od__GetManyContactsRequest in = OD__GET_MANY_CONTACTS_REQUEST__INIT;
     char *ids[READS_BATCH_MAX];
+    struct reads_waiter *live[READS_BATCH_MAX];
     struct rpc_ctx ctx;
     const Od__GetManyContactsReply *reply;
+    int64_t now = time_monotonic_ms(), deadline = INT64_MAX;
+    size_t nlive = 0;
 
-    /* The call gets what is left of the earliest deadline in the batch: a read that queued
-     * behind a slow call must not wait its whole timeout again. */
-    int64_t deadline = batch[0]->deadline_ms, left;
+    /* A read whose deadline passed while it queued (behind a slow call) is answered at once
+     * and left out; the call gets what is left of the earliest remaining deadline, so no read
+     * waits its whole timeout again, and no expired read fails the others. */
     for (size_t i = 0; i < n; i++) {
-        ids[i] = batch[i]->id;
+        if (batch[i]->deadline_ms <= now) {
+            reads_answer(batch[i]->out, OD__STATUS__UNAVAILABLE, "deadline exceeded", NULL);
+            continue;
+        }
         if (batch[i]->deadline_ms < deadline)
             deadline = batch[i]->deadline_ms;
+        ids[nlive] = batch[i]->id;
+        live[nlive++] = batch[i];
     }
+    if (nlive == 0)
+        return;
     in.ids = ids;
-    in.n_ids = n;
-    left = deadline - time_monotonic_ms();
-    rpc_ctx_init(&ctx, batch[0]->org_id, batch[0]->request_id, left > 1 ? (int)left : 1);
+    in.n_ids = nlive;
+    rpc_ctx_init(&ctx, live[0]->org_id, live[0]->request_id, (int)(deadline - now));
     od__contacts__get_many(rpc_client_service(r->client), &in, NULL, &ctx);
     reply = (const Od__GetManyContactsReply *)ctx.reply;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < nlive; i++) {
         const Od__Contact *found = NULL;
         if (ctx.status != OD__STATUS__OK) {
-            reads_answer(batch[i]->out, ctx.status, ctx.message, NULL);
+            reads_answer(live[i]->out, ctx.status, ctx.message, NULL);
             continue;
         }
         for (size_t j = 0; found == NULL && reply != NULL && j < reply->n_contacts; j++)
-            if (strcmp(reply->contacts[j]->id, batch[i]->id) == 0)
+            if (strcmp(reply->contacts[j]->id, live[i]->id) == 0)
                 found = reply->contacts[j];
         if (found != NULL)
-            reads_answer(batch[i]->out, OD__STATUS__OK, "", found);
+            reads_answer(live[i]->out, OD__STATUS__OK, "", found);
         else
-            reads_answer(batch[i]->out, OD__STATUS__NOT_FOUND, "contact not found", NULL);
+            reads_answer(live[i]->out, OD__STATUS__NOT_FOUND, "contact not found", NULL);
     }
     rpc_ctx_release(&ctx);
 }

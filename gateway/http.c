@@ -275,8 +275,11 @@ static void http_too_large(struct gateway *gw, struct api_response *res)
 }
 
 /* Answers a request whose declared body is over the limit before reading any of it (the
- * connection is closed after the reply). Authentication still comes first; a key not in the
- * cache is looked up here, on the event thread (rare: only oversized requests come here). */
+ * connection is closed after the reply). This runs on an event thread, which must not wait on
+ * the database: a key in the cache is authorized and counted as usual; a missing key gets 401;
+ * a key not in the cache gets the 413 without being looked up, counted against the caller's
+ * address (a stream of oversized requests with random keys must not become a stream of key
+ * lookups). */
 static enum MHD_Result http_refuse_body(struct gateway *gw, struct MHD_Connection *conn,
                                         struct http_exchange *ex, const char *url,
                                         const char *method)
@@ -284,10 +287,23 @@ static enum MHD_Result http_refuse_body(struct gateway *gw, struct MHD_Connectio
     struct api_response res = {0, NULL, NULL, 0};
     struct api_identity identity;
     struct rate_decision rate;
-    bool ok = http_authorize(gw, conn, &identity, &rate, &res);
-    if (ok)
+    const char *key = http_api_key(conn);
+    char who[64];
+    bool known = key != NULL && auth_lookup_cached(gw, key, &identity) == 0;
+
+    if (known) {
+        rate_limiter_take(gw->limits, identity.key_id, identity.tier, time_now_ms(), &rate);
+    } else {
+        http_client_ip(conn, who, sizeof who);
+        rate_limiter_take(gw->limits, who, TIER_STANDARD, time_now_ms(), &rate);
+    }
+    if (!rate.allowed)
+        api_error(&res, 429, "Rate limit exceeded", NULL);
+    else if (key == NULL)
+        api_error(&res, 401, "Missing API key: send x-api-key or Authorization: Bearer", NULL);
+    else
         http_too_large(gw, &res);
-    return http_send(conn, ex, method, url, &res, &rate, ok ? identity.org_id : NULL, NULL);
+    return http_send(conn, ex, method, url, &res, &rate, known ? identity.org_id : NULL, NULL);
 }
 
 /* Each thread's request arena (lib/arena.h): the request's parsed body, its jansson values
@@ -366,7 +382,11 @@ static enum MHD_Result http_send_stopping(struct http_exchange *ex, const char *
 {
     struct api_response res = {0, NULL, NULL, 0};
     api_error(&res, 503, "The gateway is shutting down", NULL);
-    return http_send(ex->conn, ex, method, url, &res, NULL, NULL, NULL);
+    http_build(ex, &res, NULL, NULL, NULL);
+    json_decref(res.body);
+    if (ex->response != NULL) /* the client should not send more on this connection */
+        MHD_add_response_header(ex->response, MHD_HTTP_HEADER_CONNECTION, "close");
+    return http_queue(ex->conn, ex, method, url);
 }
 
 /* ---- the blocking path: a handler thread ---- */
@@ -649,11 +669,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 static void http_server_free(struct http_server *s)
 {
     struct timespec until;
-    if (s->daemon != NULL) {
-        MHD_socket listener = MHD_quiesce_daemon(s->daemon);
-        if (listener != MHD_INVALID_SOCKET)
-            close(listener); /* ours once quiesced */
-    }
+    /* Ours once quiesced, but libmicrohttpd's threads may still hold it: closed after stop. */
+    MHD_socket listener = s->daemon != NULL ? MHD_quiesce_daemon(s->daemon) : MHD_INVALID_SOCKET;
     pthread_mutex_lock(&s->lock);
     s->stopping = true;
     while (s->suspended > 0) /* libmicrohttpd must not be stopped with one suspended */
@@ -668,6 +685,8 @@ static void http_server_free(struct http_server *s)
         pthread_join(s->handlers[i], NULL);
     if (s->daemon != NULL)
         MHD_stop_daemon(s->daemon);
+    if (listener != MHD_INVALID_SOCKET)
+        close(listener);
     pthread_cond_destroy(&s->drained);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->lock);

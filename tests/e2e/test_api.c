@@ -701,6 +701,22 @@ START_TEST(test_body_too_large)
     ck_assert_msg(elapsed < 5000, "413 took %lld ms", (long long)elapsed);
     ts_http_res_free(&r);
 
+    /* Refused before any key lookup (the event thread must not wait on the database): no
+     * key is 401; a key the gateway has not cached is not looked up, and gets the 413. */
+    const char *no_key[] = {NULL};
+    body = malloc(size);
+    ck_assert_ptr_nonnull(body);
+    memset(body, ' ', size);
+    ts_http("POST", url, no_key, body, size, &r);
+    assert_error(&r, 401, "Unauthorized");
+    ts_http_res_free(&r);
+    const char *unknown_key[] = {"x-api-key: sk_live_NotAKeyThisGatewayHasEverSeen0000000000",
+                                 NULL};
+    ts_http("POST", url, unknown_key, body, size, &r);
+    free(body);
+    assert_error(&r, 413, "Payload Too Large");
+    ts_http_res_free(&r);
+
     /* The gateway is fine afterwards. */
     ck_assert_int_eq(api(&r, "GET", "/v1/contacts", g_ent_key, NULL), 200);
     ts_http_res_free(&r);

@@ -766,6 +766,38 @@ START_TEST(test_reads_drained_on_free)
 }
 END_TEST
 
+/* A read that expired while it queued is answered "deadline exceeded" on its own and does not
+ * shorten or fail the call of the reads batched with it. */
+START_TEST(test_expired_reads_do_not_fail_the_batch)
+{
+    enum { MIXED_READS = 60 };
+    struct contact_read *reads = calloc(MIXED_READS, sizeof *reads);
+    struct drain_count d = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
+    char id[64];
+    struct contact_reads *cr = contact_reads_new(g_client, 1);
+
+    ck_assert_ptr_nonnull(cr);
+    create_ok("org_expired", "E0", "+14155550801", "", "", id, sizeof id);
+    for (int i = 0; i < MIXED_READS; i++) /* even: already expired (timeout 0) */
+        ck_assert_int_eq(contact_reads_submit(cr, "org_expired", "svc-expired", id,
+                                              i % 2 == 0 ? 0 : RPC_TIMEOUT_MS, &reads[i],
+                                              drain_done, &d),
+                         0);
+    contact_reads_free(cr);
+    ck_assert_int_eq(d.answered, MIXED_READS);
+    for (int i = 0; i < MIXED_READS; i++) {
+        if (i % 2 == 0) {
+            ck_assert_int_eq(reads[i].status, OD__STATUS__UNAVAILABLE);
+            ck_assert_str_eq(reads[i].message, "deadline exceeded");
+        } else {
+            ck_assert_msg(reads[i].status == OD__STATUS__OK, "read %d: status %d (%s)", i,
+                          reads[i].status, reads[i].message);
+        }
+    }
+    free(reads);
+}
+END_TEST
+
 START_TEST(test_empty_org_is_invalid)
 {
     struct rpc_ctx ctx;
@@ -1407,6 +1439,7 @@ static Suite *contacts_suite(void)
     tcase_add_test(tc, test_get_many_is_scoped);
     tcase_add_test(tc, test_batched_reads);
     tcase_add_test(tc, test_reads_drained_on_free);
+    tcase_add_test(tc, test_expired_reads_do_not_fail_the_batch);
     tcase_add_test(tc, test_empty_org_is_invalid);
     tcase_add_test(tc, test_create_and_conflict);
     tcase_add_test(tc, test_list_paging_and_search);
