@@ -237,34 +237,41 @@ static const char *http_api_key(struct MHD_Connection *conn)
 
 /* Authenticates the caller and counts the request against its rate limit. Returns true when
  * the request may go on; otherwise res holds the 401/429/503. rate is always filled. */
+#define HTTP_MISSING_KEY "Missing API key: send x-api-key or Authorization: Bearer"
+
+/* Counts the request against its key's limit, or, without a known key (identity NULL),
+ * against the caller's address (which also slows key guessing). Answers 429 in res and
+ * returns false when over the limit. Never blocks. */
+static bool http_rate_take(struct gateway *gw, struct MHD_Connection *conn,
+                           const struct api_identity *identity, struct rate_decision *rate,
+                           struct api_response *res)
+{
+    char who[64];
+    if (identity != NULL) {
+        rate_limiter_take(gw->limits, identity->key_id, identity->tier, time_now_ms(), rate);
+    } else {
+        http_client_ip(conn, who, sizeof who);
+        rate_limiter_take(gw->limits, who, TIER_STANDARD, time_now_ms(), rate);
+    }
+    if (!rate->allowed)
+        api_error(res, 429, "Rate limit exceeded", NULL);
+    return rate->allowed;
+}
+
 static bool http_authorize(struct gateway *gw, struct MHD_Connection *conn,
                            struct api_identity *identity, struct rate_decision *rate,
                            struct api_response *res)
 {
     const char *key = http_api_key(conn);
-    char who[64];
     int found = key != NULL ? auth_lookup(gw, key, identity) : 1;
 
-    if (found != 0) {
-        /* Callers without a valid key are limited per address, which also slows guessing. */
-        http_client_ip(conn, who, sizeof who);
-        rate_limiter_take(gw->limits, who, TIER_STANDARD, time_now_ms(), rate);
-        if (!rate->allowed)
-            api_error(res, 429, "Rate limit exceeded", NULL);
-        else if (found < 0)
-            api_error(res, 503, "Authentication is temporarily unavailable", NULL);
-        else if (key == NULL)
-            api_error(res, 401, "Missing API key: send x-api-key or Authorization: Bearer", NULL);
-        else
-            api_error(res, 401, "Invalid API key", NULL);
+    if (!http_rate_take(gw, conn, found == 0 ? identity : NULL, rate, res))
         return false;
-    }
-    rate_limiter_take(gw->limits, identity->key_id, identity->tier, time_now_ms(), rate);
-    if (!rate->allowed) {
-        api_error(res, 429, "Rate limit exceeded", NULL);
-        return false;
-    }
-    return true;
+    if (found < 0)
+        api_error(res, 503, "Authentication is temporarily unavailable", NULL);
+    else if (found > 0)
+        api_error(res, 401, key == NULL ? HTTP_MISSING_KEY : "Invalid API key", NULL);
+    return found == 0;
 }
 
 static void http_too_large(struct gateway *gw, struct api_response *res)
@@ -288,21 +295,14 @@ static enum MHD_Result http_refuse_body(struct gateway *gw, struct MHD_Connectio
     struct api_identity identity;
     struct rate_decision rate;
     const char *key = http_api_key(conn);
-    char who[64];
     bool known = key != NULL && auth_lookup_cached(gw, key, &identity) == 0;
 
-    if (known) {
-        rate_limiter_take(gw->limits, identity.key_id, identity.tier, time_now_ms(), &rate);
-    } else {
-        http_client_ip(conn, who, sizeof who);
-        rate_limiter_take(gw->limits, who, TIER_STANDARD, time_now_ms(), &rate);
+    if (http_rate_take(gw, conn, known ? &identity : NULL, &rate, &res)) {
+        if (key == NULL)
+            api_error(&res, 401, HTTP_MISSING_KEY, NULL);
+        else
+            http_too_large(gw, &res);
     }
-    if (!rate.allowed)
-        api_error(&res, 429, "Rate limit exceeded", NULL);
-    else if (key == NULL)
-        api_error(&res, 401, "Missing API key: send x-api-key or Authorization: Bearer", NULL);
-    else
-        http_too_large(gw, &res);
     return http_send(conn, ex, method, url, &res, &rate, known ? identity.org_id : NULL, NULL);
 }
 
@@ -514,13 +514,9 @@ static enum MHD_Result http_start_async(struct gateway *gw, struct http_exchange
     struct api_request *req = &ex->req;
     struct arena *a;
 
-    rate_limiter_take(gw->limits, ex->identity.key_id, ex->identity.tier, time_now_ms(),
-                      &ex->rate);
-    if (!ex->rate.allowed) {
-        api_error(&res, 429, "Rate limit exceeded", NULL);
+    if (!http_rate_take(gw, ex->conn, &ex->identity, &ex->rate, &res))
         return http_send(ex->conn, ex, ex->method, ex->url, &res, &ex->rate,
                          ex->identity.org_id, NULL);
-    }
     if (!http_suspend(ex->server, ex))
         return http_send_stopping(ex, ex->method, ex->url);
     req->gw = gw;

@@ -745,21 +745,35 @@ static void drain_done(struct contact_read *read, void *arg)
     free(read->contact);
 }
 
+/* Creates one contact of org, queues n reads of it on a fresh contact_reads with `threads`
+ * threads (with expire_even, every even read has timeout 0: already expired), then frees the
+ * contact_reads, which answers them all. Returns the n answers (free() it). */
+static struct contact_read *submit_then_free(const char *org, const char *phone, int threads,
+                                             int n, bool expire_even, struct drain_count *d)
+{
+    struct contact_read *reads = calloc((size_t)n, sizeof *reads);
+    struct contact_reads *cr = contact_reads_new(g_client, threads);
+    char id[64];
+
+    ck_assert_ptr_nonnull(reads);
+    ck_assert_ptr_nonnull(cr);
+    create_ok(org, "R0", phone, "", "", id, sizeof id);
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(contact_reads_submit(cr, org, "svc-reads", id,
+                                              expire_even && i % 2 == 0 ? 0 : RPC_TIMEOUT_MS,
+                                              &reads[i], drain_done, d),
+                         0);
+    contact_reads_free(cr);
+    return reads;
+}
+
 START_TEST(test_reads_drained_on_free)
 {
     enum { DRAIN_READS = 300 };
-    struct contact_read *reads = calloc(DRAIN_READS, sizeof *reads);
     struct drain_count d = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
-    char id[64];
-    struct contact_reads *cr = contact_reads_new(g_client, 2);
+    struct contact_read *reads =
+        submit_then_free("org_drain", "+14155550701", 2, DRAIN_READS, false, &d);
 
-    ck_assert_ptr_nonnull(cr);
-    create_ok("org_drain", "D0", "+14155550701", "", "", id, sizeof id);
-    for (int i = 0; i < DRAIN_READS; i++)
-        ck_assert_int_eq(contact_reads_submit(cr, "org_drain", "svc-drain", id, RPC_TIMEOUT_MS,
-                                              &reads[i], drain_done, &d),
-                         0);
-    contact_reads_free(cr);
     ck_assert_int_eq(d.answered, DRAIN_READS);
     ck_assert_int_eq(d.ok, DRAIN_READS);
     free(reads);
@@ -771,19 +785,10 @@ END_TEST
 START_TEST(test_expired_reads_do_not_fail_the_batch)
 {
     enum { MIXED_READS = 60 };
-    struct contact_read *reads = calloc(MIXED_READS, sizeof *reads);
     struct drain_count d = {PTHREAD_MUTEX_INITIALIZER, 0, 0};
-    char id[64];
-    struct contact_reads *cr = contact_reads_new(g_client, 1);
+    struct contact_read *reads =
+        submit_then_free("org_expired", "+14155550801", 1, MIXED_READS, true, &d);
 
-    ck_assert_ptr_nonnull(cr);
-    create_ok("org_expired", "E0", "+14155550801", "", "", id, sizeof id);
-    for (int i = 0; i < MIXED_READS; i++) /* even: already expired (timeout 0) */
-        ck_assert_int_eq(contact_reads_submit(cr, "org_expired", "svc-expired", id,
-                                              i % 2 == 0 ? 0 : RPC_TIMEOUT_MS, &reads[i],
-                                              drain_done, &d),
-                         0);
-    contact_reads_free(cr);
     ck_assert_int_eq(d.answered, MIXED_READS);
     for (int i = 0; i < MIXED_READS; i++) {
         if (i % 2 == 0) {
