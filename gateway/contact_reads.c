@@ -36,7 +36,7 @@ struct reads_waiter {
 };
 
 struct contact_reads {
-    struct rpc_client *client;
+    ProtobufCService *client; /* od.Contacts */
     pthread_mutex_t lock;
     pthread_cond_t work; /* a read of an organization that is not busy was queued, or stopping */
     struct reads_waiter *head, *tail; /* queued, not yet in a batch */
@@ -184,7 +184,7 @@ static void reads_send(struct contact_reads *r, struct reads_waiter *const *batc
     in.ids = ids;
     in.n_ids = nlive;
     rpc_ctx_init(&ctx, live[0]->org_id, live[0]->request_id, (int)(deadline - now));
-    od__contacts__get_many(rpc_client_service(r->client), &in, NULL, &ctx);
+    od__contacts__get_many(r->client, &in, NULL, &ctx);
     reply = (const Od__GetManyContactsReply *)ctx.reply;
     for (size_t i = 0; i < nlive; i++) {
         const Od__Contact *found = NULL;
@@ -245,7 +245,7 @@ static void *reads_thread(void *arg)
     return NULL;
 }
 
-struct contact_reads *contact_reads_new(struct rpc_client *contacts, int threads)
+struct contact_reads *contact_reads_new(ProtobufCService *contacts, int threads)
 {
     struct contact_reads *r = calloc(1, sizeof *r);
     if (r == NULL)

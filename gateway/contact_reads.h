@@ -36,7 +36,7 @@ typedef void (*contact_read_done)(struct contact_read *read, void *arg);
 
 /* Starts `threads` reads threads (at most this many GetMany calls in flight, each for another
  * organization). NULL when out of memory. The client must outlive the struct. */
-struct contact_reads *contact_reads_new(struct rpc_client *contacts, int threads);
+struct contact_reads *contact_reads_new(ProtobufCService *contacts, int threads);
 /* Answers every read still queued, then stops the threads and frees everything. */
 void contact_reads_free(struct contact_reads *reads);
 

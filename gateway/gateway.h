@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #include "common.pb-c.h"
 
 struct db_pool;
@@ -26,11 +28,28 @@ struct rpc_ctx;
 
 struct gateway {
     struct db_pool *db;             /* the gateway's own schema: organizations, API keys */
-    struct rpc_client *contacts;
-    struct rpc_client *audiences;   /* od.Audiences, served by contacts-svc */
-    struct rpc_client *dnc;         /* od.Dnc, served by contacts-svc */
-    struct rpc_client *imports;     /* od.Imports, served by contacts-svc */
-    struct rpc_client *webhooks;    /* od.Webhooks, served by webhook-svc */
+    /* One RPC client per target process (its replicas, comma-separated in *_SVC_URL), and one
+     * ProtobufCService view per proto service over it: the envelope names the service. */
+    struct rpc_client *contacts_svc;
+    struct rpc_client *webhook_svc;
+    struct rpc_client *campaign_svc;
+    struct rpc_client *dialer_svc;
+    ProtobufCService *contacts;     /* od.Contacts, served by contacts-svc */
+    ProtobufCService *audiences;    /* od.Audiences, served by contacts-svc */
+    ProtobufCService *dnc;          /* od.Dnc, served by contacts-svc */
+    ProtobufCService *imports;      /* od.Imports, served by contacts-svc */
+    ProtobufCService *webhooks;     /* od.Webhooks, served by webhook-svc */
+    ProtobufCService *agents;       /* od.Agents, served by campaign-svc */
+    ProtobufCService *phone_numbers; /* od.PhoneNumbers, served by campaign-svc */
+    ProtobufCService *campaigns;    /* od.Campaigns, served by campaign-svc */
+    ProtobufCService *leads;        /* od.Leads, served by campaign-svc */
+    ProtobufCService *credits;      /* od.Credits, served by campaign-svc */
+    ProtobufCService *calls;        /* od.Calls, served by dialer-svc */
+    ProtobufCService *carrier_events; /* od.CarrierEvents, served by dialer-svc */
+    /* Carrier callbacks (/v1/carrier/...): the auth token that signs them, and the public
+     * base URL the carrier was given (signatures cover the full URL). */
+    const char *carrier_auth_token;
+    const char *public_base_url;
     struct contact_reads *contact_reads; /* GET /v1/contacts/:id, batched (contact_reads.h) */
     struct auth_cache *auth;
     struct rate_limiter *limits;
@@ -111,7 +130,7 @@ int api_list_params(struct api_request *req, struct api_response *res, int *page
 #define API_CALL(req, ctx, client, stub, input)                                                \
     do {                                                                                       \
         rpc_ctx_init(&(ctx), (req)->org_id, (req)->request_id, (req)->gw->rpc_timeout_ms);    \
-        stub(rpc_client_service(client), (input), NULL, &(ctx));                               \
+        stub((client), (input), NULL, &(ctx));                                                  \
     } while (0)
 
 /* 0 when the route's :id has our shape for `prefix`; else answers 404 "<what> not found"

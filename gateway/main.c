@@ -12,6 +12,8 @@
 #include "config.h"
 #include "contact_reads.h"
 #include "audiences.pb-c.h"
+#include "campaigns.pb-c.h"
+#include "dialer.pb-c.h"
 #include "contacts.pb-c.h"
 #include "dnc.pb-c.h"
 #include "db.h"
@@ -53,6 +55,33 @@ static struct db_pool *gateway_open_db(int pool_size)
         return NULL;
     }
     return pool;
+}
+
+/* One client per service process: a new service is one line here (and its URL variable). */
+static int gateway_open_clients(struct gateway *gw)
+{
+    gw->contacts_svc = rpc_client_open(NULL, config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
+    gw->webhook_svc = rpc_client_open(NULL, config_string("WEBHOOK_SVC_URL", "tcp://127.0.0.1:7104"));
+    gw->campaign_svc = rpc_client_open(NULL, config_string("CAMPAIGN_SVC_URL", "tcp://127.0.0.1:7102"));
+    gw->dialer_svc = rpc_client_open(NULL, config_string("DIALER_SVC_URL", "tcp://127.0.0.1:7103"));
+    if (gw->contacts_svc == NULL || gw->webhook_svc == NULL || gw->campaign_svc == NULL ||
+        gw->dialer_svc == NULL)
+        return -1;
+    gw->contacts = rpc_client_service_for(gw->contacts_svc, &od__contacts__descriptor);
+    gw->audiences = rpc_client_service_for(gw->contacts_svc, &od__audiences__descriptor);
+    gw->dnc = rpc_client_service_for(gw->contacts_svc, &od__dnc__descriptor);
+    gw->imports = rpc_client_service_for(gw->contacts_svc, &od__imports__descriptor);
+    gw->webhooks = rpc_client_service_for(gw->webhook_svc, &od__webhooks__descriptor);
+    gw->agents = rpc_client_service_for(gw->campaign_svc, &od__agents__descriptor);
+    gw->phone_numbers = rpc_client_service_for(gw->campaign_svc, &od__phone_numbers__descriptor);
+    gw->campaigns = rpc_client_service_for(gw->campaign_svc, &od__campaigns__descriptor);
+    gw->leads = rpc_client_service_for(gw->campaign_svc, &od__leads__descriptor);
+    gw->credits = rpc_client_service_for(gw->campaign_svc, &od__credits__descriptor);
+    gw->calls = rpc_client_service_for(gw->dialer_svc, &od__calls__descriptor);
+    gw->carrier_events = rpc_client_service_for(gw->dialer_svc, &od__carrier_events__descriptor);
+    gw->carrier_auth_token = config_string("CARRIER_AUTH_TOKEN", "");
+    gw->public_base_url = config_string("PUBLIC_BASE_URL", "");
+    return 0;
 }
 
 static const char *option_value(int argc, char **argv, const char *name, const char *fallback)
@@ -143,23 +172,9 @@ int main(int argc, char **argv)
         goto out;
     gw.auth = auth_cache_new((int)config_int("API_KEY_CACHE_SECONDS", 30, 0, 3600));
     gw.limits = rate_limiter_new();
-    gw.contacts = rpc_client_open(&od__contacts__descriptor,
-                                  config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
-    gw.audiences = rpc_client_open(&od__audiences__descriptor,
-                                   config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
-    gw.dnc = rpc_client_open(&od__dnc__descriptor,
-                             config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
-    if (gw.audiences == NULL || gw.dnc == NULL)
+    if (gateway_open_clients(&gw) != 0)
         goto out;
-    gw.imports = rpc_client_open(&od__imports__descriptor,
-                                 config_string("CONTACTS_SVC_URL", "tcp://127.0.0.1:7101"));
-    if (gw.imports == NULL)
-        goto out;
-    gw.webhooks = rpc_client_open(&od__webhooks__descriptor,
-                                  config_string("WEBHOOK_SVC_URL", "tcp://127.0.0.1:7104"));
-    if (gw.webhooks == NULL)
-        goto out;
-    if (gw.auth == NULL || gw.limits == NULL || gw.contacts == NULL ||
+    if (gw.auth == NULL || gw.limits == NULL ||
         (gw.contact_reads = contact_reads_new(
              gw.contacts, (int)config_int("CONTACT_READ_THREADS", 4, 1, 64))) == NULL)
         goto out;
@@ -177,11 +192,10 @@ out:
     health_stop(health);
     http_server_stop(http); /* finishes in-flight requests before the clients go away */
     contact_reads_free(gw.contact_reads);
-    rpc_client_close(gw.contacts);
-    rpc_client_close(gw.audiences);
-    rpc_client_close(gw.dnc);
-    rpc_client_close(gw.imports);
-    rpc_client_close(gw.webhooks);
+    rpc_client_close(gw.contacts_svc);
+    rpc_client_close(gw.webhook_svc);
+    rpc_client_close(gw.campaign_svc);
+    rpc_client_close(gw.dialer_svc);
     rate_limiter_free(gw.limits);
     auth_cache_free(gw.auth);
     db_pool_close(gw.db);

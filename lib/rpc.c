@@ -264,10 +264,19 @@ struct rpc_server *rpc_server_start(const struct rpc_server_options *o)
 
 #define RPC_SEND_TIMEOUT_MS 1000
 
+/* A ProtobufCService for one proto service, sharing its process's socket: the envelope names
+ * the service, so one socket serves every service of the target process. */
+struct rpc_view {
+    ProtobufCService base; /* first, so invoke can find the view */
+    struct rpc_client *client;
+};
+
 struct rpc_client {
-    ProtobufCService base; /* first, so invoke can find the client */
     nng_socket sock;
     atomic_int connected;
+    pthread_mutex_t views_lock;
+    int nviews;
+    struct rpc_view views[RPC_MAX_SERVICES];
 };
 
 void rpc_ctx_init(struct rpc_ctx *ctx, const char *org_id, const char *request_id,
@@ -309,7 +318,8 @@ static void rpc_client_pipe_event(nng_pipe pipe, nng_pipe_ev event, void *arg)
 }
 
 /* Builds the envelope for one call directly in an nng message. */
-static nng_msg *rpc_client_encode(struct rpc_client *c, const ProtobufCMethodDescriptor *method,
+static nng_msg *rpc_client_encode(const ProtobufCServiceDescriptor *service,
+                                  const ProtobufCMethodDescriptor *method,
                                   const ProtobufCMessage *input, const struct rpc_ctx *ctx)
 {
     Od__RpcRequest req = OD__RPC_REQUEST__INIT;
@@ -320,7 +330,7 @@ static nng_msg *rpc_client_encode(struct rpc_client *c, const ProtobufCMethodDes
     if (body == NULL)
         return NULL;
     protobuf_c_message_pack(input, body);
-    req.service = (char *)c->base.descriptor->name;
+    req.service = (char *)service->name;
     req.method = (char *)method->name;
     req.org_id = (char *)ctx->org_id;
     req.request_id = (char *)ctx->request_id;
@@ -361,10 +371,11 @@ static void rpc_client_decode(const ProtobufCMethodDescriptor *method, nng_msg *
 }
 
 /* One round trip; the outcome lands in ctx. */
-static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCMethodDescriptor *method,
+static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDescriptor *service,
+                                  const ProtobufCMethodDescriptor *method,
                                   const ProtobufCMessage *input, struct rpc_ctx *ctx)
 {
-    const char *name = c->base.descriptor->short_name;
+    const char *name = service->short_name;
     nng_ctx nctx;
     nng_aio *aio = NULL;
     nng_msg *msg;
@@ -375,7 +386,7 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCMethodDes
         rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service is unavailable", name);
         return;
     }
-    msg = rpc_client_encode(c, method, input, ctx);
+    msg = rpc_client_encode(service, method, input, ctx);
     if (msg == NULL) {
         rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "out of memory");
         return;
@@ -426,12 +437,12 @@ static void rpc_client_invoke(ProtobufCService *service, unsigned method_index,
                               const ProtobufCMessage *input, ProtobufCClosure closure,
                               void *closure_data)
 {
-    struct rpc_client *c = (struct rpc_client *)service;
+    struct rpc_client *c = ((struct rpc_view *)service)->client;
     struct rpc_ctx *ctx = closure_data;
     const ProtobufCMethodDescriptor *method = &service->descriptor->methods[method_index];
 
     rpc_ctx_release(ctx);
-    rpc_client_round_trip(c, method, input, ctx);
+    rpc_client_round_trip(c, service->descriptor, method, input, ctx);
     if (closure != NULL)
         closure(ctx->reply, closure_data);
 }
@@ -445,20 +456,31 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
 
     if (c == NULL)
         return NULL;
-    c->base.descriptor = descriptor;
-    c->base.invoke = rpc_client_invoke;
+    pthread_mutex_init(&c->views_lock, NULL);
+    if (descriptor != NULL) {
+        c->views[0].base.descriptor = descriptor;
+        c->views[0].base.invoke = rpc_client_invoke;
+        c->views[0].client = c;
+        c->nviews = 1;
+    }
     if ((rv = nng_req0_open(&c->sock)) != 0) {
+        pthread_mutex_destroy(&c->views_lock);
         free(c);
         return NULL;
     }
-    /* No transport re-send: a state-changing call must not run twice behind our back. */
-    nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-    nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE_BYTES);
-    /* Find a restarted replica quickly. */
-    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
-    nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, rpc_client_pipe_event, c);
-    nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, rpc_client_pipe_event, c);
+    /* No transport re-send: a state-changing call must not run twice behind our back. Every
+     * option the transport's guarantees rest on is checked: a refused one fails the open. */
+    if ((rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+        (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE_BYTES)) != 0 ||
+        /* Find a restarted replica quickly. */
+        (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
+        (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500)) != 0 ||
+        (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, rpc_client_pipe_event, c)) != 0 ||
+        (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, rpc_client_pipe_event, c)) != 0) {
+        log_error(NULL, "rpc client: socket option refused: %s", nng_strerror(rv));
+        rpc_client_close(c);
+        return NULL;
+    }
 
     if ((list = strdup(urls)) == NULL) {
         rpc_client_close(c);
@@ -482,12 +504,35 @@ void rpc_client_close(struct rpc_client *client)
     if (client == NULL)
         return;
     nng_close(client->sock);
+    pthread_mutex_destroy(&client->views_lock);
     free(client);
 }
 
 ProtobufCService *rpc_client_service(struct rpc_client *client)
 {
-    return &client->base;
+    return &client->views[0].base;
+}
+
+ProtobufCService *rpc_client_service_for(struct rpc_client *client,
+                                         const ProtobufCServiceDescriptor *descriptor)
+{
+    ProtobufCService *found = NULL;
+    pthread_mutex_lock(&client->views_lock);
+    for (int i = 0; i < client->nviews && found == NULL; i++)
+        if (client->views[i].base.descriptor == descriptor)
+            found = &client->views[i].base;
+    if (found == NULL && client->nviews < RPC_MAX_SERVICES) {
+        struct rpc_view *v = &client->views[client->nviews];
+        v->base.descriptor = descriptor;
+        v->base.invoke = rpc_client_invoke;
+        v->client = client;
+        found = &v->base;
+        client->nviews++;
+    }
+    pthread_mutex_unlock(&client->views_lock);
+    if (found == NULL)
+        log_error(NULL, "rpc client: more than %d services on one client", RPC_MAX_SERVICES);
+    return found;
 }
 
 int rpc_client_connected(struct rpc_client *client)

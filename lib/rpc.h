@@ -98,7 +98,9 @@ void rpc_ctx_init(struct rpc_ctx *ctx, const char *org_id, const char *request_i
 void rpc_ctx_release(struct rpc_ctx *ctx);
 
 struct rpc_client;
-/* urls: one or more nng URLs separated by commas, one per replica. NULL on failure. */
+/* urls: one or more nng URLs separated by commas, one per replica. NULL on failure.
+ * descriptor may be NULL for a client of a process that serves several proto services: then
+ * reach each with rpc_client_service_for. One client per target process is the rule. */
 struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
                                    const char *urls);
 void rpc_client_close(struct rpc_client *client);
@@ -109,6 +111,10 @@ void rpc_client_close(struct rpc_client *client);
  *   rpc_ctx_release(&ctx);
  * Thread-safe: any number of threads may call through one client at once. */
 ProtobufCService *rpc_client_service(struct rpc_client *client);
+/* The ProtobufCService for `descriptor` over this client's socket (the first call for a
+ * descriptor registers it; at most RPC_MAX_SERVICES per client). Thread-safe. */
+ProtobufCService *rpc_client_service_for(struct rpc_client *client,
+                                         const ProtobufCServiceDescriptor *descriptor);
 /* Number of replicas currently connected. */
 int rpc_client_connected(struct rpc_client *client);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "od_names.h"
 #include "ids.h"
 #include "log.h"
 #include "rpc.h"
@@ -26,11 +27,13 @@
     "d.attempts, CASE WHEN d.status = 'pending' THEN " ISO("d.next_attempt_at") " ELSE '' END, " \
     ISO("d.created_at")
 
+/* The types an endpoint may subscribe to: every event any service emits (lib/od_names.h). */
 static const char *const webhook_event_types[] = {
-    "*", "import.completed", "call.started", "call.completed", "call.failed",
-    "campaign.started", "campaign.paused", "campaign.resumed", "campaign.completed",
-    "campaign.cancelled", "campaign.lead_completed", "contact.updated", "credits.low",
-    "webhook.test", NULL};
+    "*", EVENT_IMPORT_COMPLETED, EVENT_CALL_STARTED, EVENT_CALL_COMPLETED, EVENT_CALL_FAILED,
+    EVENT_CAMPAIGN_STARTED, EVENT_CAMPAIGN_PAUSED, EVENT_CAMPAIGN_RESUMED,
+    EVENT_CAMPAIGN_COMPLETED, EVENT_CAMPAIGN_CANCELLED, EVENT_CAMPAIGN_FAILED,
+    EVENT_CAMPAIGN_LEAD_COMPLETED, EVENT_CONTACT_UPDATED, EVENT_CREDITS_LOW, EVENT_WEBHOOK_TEST,
+    NULL};
 
 int webhook_event_type_known(const char *type)
 {

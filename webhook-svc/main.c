@@ -1,39 +1,23 @@
-/* webhook-svc: configuration, start-up (migrations, RPC workers, the delivery dispatcher,
- * health port) and shutdown. */
+/* webhook-svc: its schema, RPC services, delivery settings and the dispatcher;
+ * lib/service_runtime.c does the rest. */
 #include <curl/curl.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "config.h"
-#include "db.h"
-#include "health.h"
 #include "log.h"
-#include "migrate.h"
-#include "rpc.h"
-#include "service.h"
+#include "service_runtime.h"
 #include "webhooks.h"
 
-/* /readyz runs on nng's HTTP threads: it gets its own connection, guarded by a mutex. */
-struct readiness {
-    pthread_mutex_t lock;
-    struct db *db;
-};
-
-static int webhook_ready(void *arg)
-{
-    struct readiness *r = arg;
-    int rc;
-    pthread_mutex_lock(&r->lock);
-    rc = db_ping(r->db);
-    pthread_mutex_unlock(&r->lock);
-    return rc;
-}
+static struct webhook_app webhook_app;
 
 /* Reads the settings that shape delivery; -1 (logged) on a malformed value. */
-static int webhook_configure(struct webhook_app *app)
+static int webhook_configure(struct service_runtime *rt)
 {
+    struct webhook_app *app = service_runtime_app(rt);
     char err[256];
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        log_error(NULL, "curl_global_init failed");
+        return -1;
+    }
     if (ssrf_policy_parse(config_string("WEBHOOK_ALLOW_CIDRS", ""), &app->policy, err,
                           sizeof err) != 0) {
         log_error(NULL, "WEBHOOK_ALLOW_CIDRS: %s", err);
@@ -52,63 +36,46 @@ static int webhook_configure(struct webhook_app *app)
     return 0;
 }
 
-int main(void)
+static void webhook_cleanup(struct service_runtime *rt)
 {
-    const char *database_url =
-        config_string("DATABASE_URL", "postgresql://outdial_webhook@127.0.0.1:25432/outdial");
-    const char *rpc_listen = config_string("RPC_LISTEN", "tcp://127.0.0.1:7104");
-    const char *health_listen = config_string("HEALTH_LISTEN", "http://127.0.0.1:9104");
-    int workers = (int)config_int("RPC_WORKERS", 4, 1, 256);
-    struct dispatcher_options dispatch = {
-        .database_url = database_url,
+    (void)rt;
+    curl_global_cleanup();
+}
+
+/* The dispatcher starts before the RPC server: Publish and Test wake it through app. */
+static void *webhook_dispatcher_start(struct service_runtime *rt)
+{
+    struct webhook_app *app = service_runtime_app(rt);
+    struct dispatcher_options o = {
+        .database_url = service_runtime_database_url(rt),
         .max_in_flight = (int)config_int("WEBHOOK_MAX_IN_FLIGHT", 256, 1, 10000),
         .claim_batch = (int)config_int("WEBHOOK_CLAIM_BATCH", 200, 1, 1000),
         .poll_ms = (int)config_int("WEBHOOK_POLL_MS", 500, 10, 60000),
     };
-    struct readiness readiness = {PTHREAD_MUTEX_INITIALIZER, NULL};
-    struct webhook_app app = {0};
-    struct rpc_server *server = NULL;
-    struct health *health = NULL;
-    int rc = 1, sig;
+    if (config_int("WEBHOOK_DELIVERY", 1, 0, 1) == 0)
+        return SERVICE_WORKER_DISABLED; /* a replica that only takes RPCs */
+    return app->dispatcher = dispatcher_start(app, &o);
+}
 
-    service_tune_memory();
-    service_block_signals();
-    log_init("webhook-svc");
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error(NULL, "curl_global_init failed");
-        return 1;
-    }
-    if (webhook_configure(&app) != 0)
-        goto out;
-    readiness.db = db_open(database_url, 30000);
-    if (readiness.db == NULL)
-        goto out;
-    if (migrate_run(readiness.db, "webhook", webhook_migrations) < 0)
-        goto out;
-    /* The dispatcher first: Publish and Test wake it through app.dispatcher. */
-    if (config_int("WEBHOOK_DELIVERY", 1, 0, 1) == 1 &&
-        (app.dispatcher = dispatcher_start(&app, &dispatch)) == NULL)
-        goto out;
-    struct rpc_server_options options = {
-        .listen_url = rpc_listen,
-        .workers = workers,
-        .database_url = database_url,
+static void webhook_dispatcher_wake(void *handle) { dispatcher_wake(handle); }
+static void webhook_dispatcher_stop(void *handle) { dispatcher_stop(handle); }
+
+int main(void)
+{
+    static const struct service_def def = {
+        .name = "webhook-svc",
+        .schema = "webhook",
+        .migrations = webhook_migrations,
+        .default_database_url = "postgresql://outdial_webhook@127.0.0.1:25432/outdial",
+        .default_rpc_listen = "tcp://127.0.0.1:7104",
+        .default_health_listen = "http://127.0.0.1:9104",
+        .default_rpc_workers = 4,
         .services = {&webhooks_service.base, &events_service.base, NULL},
-        .app = &app,
+        .workers = {{"dispatcher", webhook_dispatcher_start, webhook_dispatcher_wake,
+                     webhook_dispatcher_stop}},
+        .app = &webhook_app,
+        .configure = webhook_configure,
+        .cleanup = webhook_cleanup,
     };
-    if ((server = rpc_server_start(&options)) == NULL)
-        goto out;
-    if ((health = health_start(health_listen, webhook_ready, &readiness)) == NULL)
-        goto out;
-    log_info(NULL, "webhook-svc ready");
-    sig = service_wait_for_signal();
-    log_info(NULL, "webhook-svc stopping on signal %d", sig);
-    rc = 0;
-out:
-    health_stop(health);
-    rpc_server_stop(server);
-    dispatcher_stop(app.dispatcher);
-    db_close(readiness.db);
-    curl_global_cleanup();
-    return rc;
+    return service_run(&def);
 }

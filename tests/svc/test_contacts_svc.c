@@ -709,7 +709,7 @@ START_TEST(test_batched_reads)
     create_ok("org_batch_a", "A1", "+14155550602", "", "", g_batch_ids[1], 64);
     create_ok("org_batch_b", "B0", "+14155550603", "", "", g_batch_ids[2], 64);
     create_ok("org_batch_b", "B1", "+14155550604", "", "", g_batch_ids[3], 64);
-    g_reads = contact_reads_new(g_client, 4);
+    g_reads = contact_reads_new(rpc_client_service(g_client), 4);
     ck_assert_ptr_nonnull(g_reads);
     for (int i = 0; i < BATCH_THREADS; i++)
         ck_assert_int_eq(
@@ -752,7 +752,7 @@ static struct contact_read *submit_then_free(const char *org, const char *phone,
                                              int n, bool expire_even, struct drain_count *d)
 {
     struct contact_read *reads = calloc((size_t)n, sizeof *reads);
-    struct contact_reads *cr = contact_reads_new(g_client, threads);
+    struct contact_reads *cr = contact_reads_new(rpc_client_service(g_client), threads);
     char id[64];
 
     ck_assert_ptr_nonnull(reads);
