@@ -11,49 +11,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audiences.h"
+
 #include "contacts.h"
 #include "copytext.h"
 #include "db.h"
 #include "ids.h"
 #include "log.h"
+#include "od_names.h"
 #include "rpc.h"
+#include "rpc_util.h"
 
-#define AUDIENCE_ID_PREFIX "aud_"
-
-#define ISO_MS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-/* Columns every audience read returns, in this order (see audiences_from_row). */
+/* Columns every audience read returns, in the order of enum audience_column. */
 #define AUDIENCE_COLUMNS                                                                       \
-    "id, name, coalesce(description, ''), contact_count, " ISO_MS("created_at") ", "           \
-    ISO_MS("updated_at")
-/* A member's contact, as contacts.c returns it (table alias c). */
-#define MEMBER_COLUMNS                                                                         \
-    "c.id, coalesce(c.name, ''), c.phone_number, coalesce(c.language, ''), c.metadata::text, " \
-    ISO_MS("c.created_at") ", " ISO_MS("c.updated_at")
+    "id, name, coalesce(description, ''), contact_count, " SQL_ISO_MS("created_at") ", "       \
+    SQL_ISO_MS("updated_at")
+enum audience_column {
+    AUDIENCE_COL_ID,
+    AUDIENCE_COL_NAME,
+    AUDIENCE_COL_DESCRIPTION,
+    AUDIENCE_COL_CONTACT_COUNT,
+    AUDIENCE_COL_CREATED_AT,
+    AUDIENCE_COL_UPDATED_AT,
+};
 
 /* Points the message's strings into the result: valid until PQclear(res). */
 static void audiences_from_row(PGresult *res, int row, Od__Audience *a)
 {
     od__audience__init(a);
-    a->id = PQgetvalue(res, row, 0);
-    a->name = PQgetvalue(res, row, 1);
-    a->description = PQgetvalue(res, row, 2);
-    a->contact_count = strtoll(PQgetvalue(res, row, 3), NULL, 10);
-    a->created_at = PQgetvalue(res, row, 4);
-    a->updated_at = PQgetvalue(res, row, 5);
-}
-
-static void audiences_contact_from_row(PGresult *res, int row, Od__Contact *c, int timestamps)
-{
-    od__contact__init(c);
-    c->id = PQgetvalue(res, row, 0);
-    c->name = PQgetvalue(res, row, 1);
-    c->phone_number = PQgetvalue(res, row, 2);
-    c->language = PQgetvalue(res, row, 3);
-    c->metadata_json = PQgetvalue(res, row, 4);
-    if (timestamps) {
-        c->created_at = PQgetvalue(res, row, 5);
-        c->updated_at = PQgetvalue(res, row, 6);
-    }
+    a->id = PQgetvalue(res, row, AUDIENCE_COL_ID);
+    a->name = PQgetvalue(res, row, AUDIENCE_COL_NAME);
+    a->description = PQgetvalue(res, row, AUDIENCE_COL_DESCRIPTION);
+    a->contact_count = strtoll(PQgetvalue(res, row, AUDIENCE_COL_CONTACT_COUNT), NULL, 10);
+    a->created_at = PQgetvalue(res, row, AUDIENCE_COL_CREATED_AT);
+    a->updated_at = PQgetvalue(res, row, AUDIENCE_COL_UPDATED_AT);
 }
 
 /* NULL when the name (required when `required`) and description are acceptable. */
@@ -78,7 +69,7 @@ static void audiences_reply_one(struct rpc_call *call, PGresult *res, const char
 {
     Od__Audience audience;
     if (!db_ok(res))
-        contacts_fail_sql(call, res, what);
+        rpc_fail_sql(call, res, what);
     else if (PQntuples(res) == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
     if (call->status != OD__STATUS__OK) {
@@ -99,7 +90,7 @@ static void audiences_create(Od__Audiences_Service *service, const Od__CreateAud
     char id[IDS_MAX_LEN];
     PGresult *res;
 
-    if (contacts_require_org(call) != 0) {
+    if (rpc_require_org(call) != 0) {
         closure(NULL, call);
         return;
     }
@@ -108,8 +99,8 @@ static void audiences_create(Od__Audiences_Service *service, const Od__CreateAud
         closure(NULL, call);
         return;
     }
-    const char *params[] = {ids_new_ordered(AUDIENCE_ID_PREFIX, id, sizeof id), call->org_id,
-                            in->name, nullable(in->description)};
+    const char *params[] = {ids_new_ordered(ID_PREFIX_AUDIENCE, id, sizeof id), call->org_id,
+                            in->name, rpc_nullable(in->description)};
     res = db_exec(call->db,
                   "INSERT INTO contacts.audiences (id, org_id, name, description) "
                   "VALUES ($1, $2, $3, $4) RETURNING " AUDIENCE_COLUMNS,
@@ -125,7 +116,7 @@ static void audiences_get(Od__Audiences_Service *service, const Od__GetAudienceR
     const char *params[] = {call->org_id, in->id};
     PGresult *res;
 
-    if (contacts_require_org(call) != 0) {
+    if (rpc_require_org(call) != 0) {
         closure(NULL, call);
         return;
     }
@@ -143,7 +134,7 @@ static void audiences_update(Od__Audiences_Service *service, const Od__UpdateAud
     const char *reason;
     PGresult *res;
 
-    if (contacts_require_org(call) != 0) {
+    if (rpc_require_org(call) != 0) {
         closure(NULL, call);
         return;
     }
@@ -158,7 +149,7 @@ static void audiences_update(Od__Audiences_Service *service, const Od__UpdateAud
                             in->set_name ? "t" : "f",
                             in->name,
                             in->set_description ? "t" : "f",
-                            nullable(in->description)};
+                            rpc_nullable(in->description)};
     res = db_exec(call->db,
                   "UPDATE contacts.audiences SET "
                   " name = CASE WHEN $3::bool THEN $4 ELSE name END,"
@@ -178,7 +169,7 @@ static void audiences_delete(Od__Audiences_Service *service, const Od__DeleteAud
     const char *params[] = {call->org_id, in->id};
     PGresult *res;
 
-    if (contacts_require_org(call) != 0) {
+    if (rpc_require_org(call) != 0) {
         closure(NULL, call);
         return;
     }
@@ -186,7 +177,7 @@ static void audiences_delete(Od__Audiences_Service *service, const Od__DeleteAud
     res = db_exec(call->db, "DELETE FROM contacts.audiences WHERE org_id = $1 AND id = $2", 2,
                   params);
     if (!db_ok(res))
-        contacts_fail_sql(call, res, "delete audience");
+        rpc_fail_sql(call, res, "delete audience");
     else if (strcmp(PQcmdTuples(res), "0") == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
     closure(call->status == OD__STATUS__OK ? &empty : NULL, call);
@@ -202,11 +193,12 @@ static void audiences_list(Od__Audiences_Service *service, const Od__ListAudienc
     PGresult *count = NULL, *rows = NULL;
 
 #define AUDIENCES_LIST_WHERE " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2)"
-    if (contacts_list_page(call, "list audiences",
-                           "SELECT count(*) FROM contacts.audiences" AUDIENCES_LIST_WHERE,
-                           "SELECT " AUDIENCE_COLUMNS " FROM contacts.audiences"
-                           AUDIENCES_LIST_WHERE " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                           in->page, in->limit, in->search, &count, &rows) != 0)
+    if (rpc_list_page(call, "list audiences",
+                      "SELECT count(*) FROM contacts.audiences" AUDIENCES_LIST_WHERE,
+                      "SELECT " AUDIENCE_COLUMNS " FROM contacts.audiences"
+                      AUDIENCES_LIST_WHERE " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+                      in->page, in->limit, AUDIENCES_LIST_LIMIT_MAX, in->search, NULL, 0, &count,
+                      &rows) != 0)
         goto done;
 #undef AUDIENCES_LIST_WHERE
     reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
@@ -289,6 +281,8 @@ static const char remove_members_sql[] =
     "SELECT r.id, NULL, NULL FROM unnest($3::text[]) AS r(id)"
     " WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.id = r.id)";
 
+enum members_column { MEMBERS_COL_MISSING_ID, MEMBERS_COL_CHANGED, MEMBERS_COL_FOUND };
+
 struct member_change {
     int32_t changed;      /* added or removed */
     int32_t unchanged;    /* already members, or contacts that were not members */
@@ -310,7 +304,7 @@ static int audiences_change_members(struct rpc_call *call, const Od__AudienceMem
     int rc = -1;
 
     memset(out, 0, sizeof *out);
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         return -1;
     if (n == 0) {
         rpc_fail(call, OD__STATUS__INVALID, "contactIds must not be empty");
@@ -338,7 +332,7 @@ static int audiences_change_members(struct rpc_call *call, const Od__AudienceMem
         ids[ndistinct++] = ids[i];
     }
     for (size_t i = 0; i < ndistinct; i++) {
-        if (ids_valid(CONTACT_ID_PREFIX, ids[i].id)) {
+        if (ids_valid(ID_PREFIX_CONTACT, ids[i].id)) {
             copytext_array_add(&valid, ids[i].id);
             nvalid++;
         } else {
@@ -358,7 +352,7 @@ static int audiences_change_members(struct rpc_call *call, const Od__AudienceMem
                   "SELECT 1 FROM contacts.audiences WHERE org_id = $1 AND id = $2 FOR KEY SHARE",
                   2, params);
     if (!db_ok(res)) {
-        contacts_fail_sql(call, res, "find audience");
+        rpc_fail_sql(call, res, "find audience");
         goto rollback;
     }
     if (PQntuples(res) == 0) {
@@ -374,18 +368,19 @@ static int audiences_change_members(struct rpc_call *call, const Od__AudienceMem
                 rpc_fail(call, OD__STATUS__CONFLICT,
                          "a contact was deleted while it was being added; try again");
             else
-                contacts_fail_sql(call, res, add ? "add members" : "remove members");
+                rpc_fail_sql(call, res, add ? "add members" : "remove members");
             goto rollback;
         }
         for (int r = 0; r < PQntuples(res); r++) {
-            if (PQgetisnull(res, r, 0)) {
-                long long changed = strtoll(PQgetvalue(res, r, 1), NULL, 10);
-                long long found = strtoll(PQgetvalue(res, r, 2), NULL, 10);
+            if (PQgetisnull(res, r, MEMBERS_COL_MISSING_ID)) {
+                long long changed = strtoll(PQgetvalue(res, r, MEMBERS_COL_CHANGED), NULL, 10);
+                long long found = strtoll(PQgetvalue(res, r, MEMBERS_COL_FOUND), NULL, 10);
                 out->changed = (int32_t)changed;
                 out->unchanged = (int32_t)(found - changed);
                 continue;
             }
-            struct member_id *m = member_id_find(ids, ndistinct, PQgetvalue(res, r, 0));
+            struct member_id *m =
+                member_id_find(ids, ndistinct, PQgetvalue(res, r, MEMBERS_COL_MISSING_ID));
             if (m != NULL)
                 missing[nmissing++] = *m;
         }
@@ -396,7 +391,7 @@ static int audiences_change_members(struct rpc_call *call, const Od__AudienceMem
                   "SELECT contact_count FROM contacts.audiences WHERE org_id = $1 AND id = $2",
                   2, params);
     if (!db_ok(res) || PQntuples(res) != 1) {
-        contacts_fail_sql(call, res, "count members");
+        rpc_fail_sql(call, res, "count members");
         goto rollback;
     }
     out->contact_count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -482,7 +477,7 @@ static int audiences_count(struct rpc_call *call, const char *audience_id, int64
                             2, params);
     int rc = -1;
     if (!db_ok(res))
-        contacts_fail_sql(call, res, "find audience");
+        rpc_fail_sql(call, res, "find audience");
     else if (PQntuples(res) == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
     else {
@@ -494,7 +489,7 @@ static int audiences_count(struct rpc_call *call, const char *audience_id, int64
 }
 
 /* Fills a repeated Contact field from rows (pointing into them). -1 when out of memory. */
-static int audiences_contacts(PGresult *rows, int timestamps, Od__Contact **store,
+static int audiences_contacts(PGresult *rows, Od__Contact **store,
                               Od__Contact ***list, size_t *n)
 {
     *n = (size_t)PQntuples(rows);
@@ -503,7 +498,7 @@ static int audiences_contacts(PGresult *rows, int timestamps, Od__Contact **stor
     if (*store == NULL || *list == NULL)
         return -1;
     for (size_t i = 0; i < *n; i++) {
-        audiences_contact_from_row(rows, (int)i, &(*store)[i], timestamps);
+        contacts_from_row(rows, (int)i, &(*store)[i]);
         (*list)[i] = &(*store)[i];
     }
     return 0;
@@ -517,30 +512,25 @@ static void audiences_list_members(Od__Audiences_Service *service,
     Od__ListContactsReply reply = OD__LIST_CONTACTS_REPLY__INIT;
     Od__Contact *store = NULL;
     PGresult *rows = NULL;
-    char limit_text[16], offset_text[24];
+    char limit_text[RPC_PAGE_TEXT], offset_text[RPC_PAGE_TEXT];
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0 ||
+        rpc_page_params(call, in->page, in->limit, AUDIENCES_LIST_LIMIT_MAX, limit_text,
+                        offset_text) != 0 ||
+        audiences_count(call, in->audience_id, &reply.total) != 0)
         goto done;
-    if (in->limit < 1 || in->limit > 100 || in->page < 1 || in->page > 1000000) {
-        rpc_fail(call, OD__STATUS__INVALID, "page must be >= 1 and limit between 1 and 100");
-        goto done;
-    }
-    if (audiences_count(call, in->audience_id, &reply.total) != 0)
-        goto done;
-    snprintf(limit_text, sizeof limit_text, "%d", in->limit);
-    snprintf(offset_text, sizeof offset_text, "%lld", (long long)(in->page - 1) * in->limit);
     const char *params[] = {call->org_id, in->audience_id, limit_text, offset_text};
     rows = db_exec(call->db,
-                   "SELECT " MEMBER_COLUMNS " FROM contacts.audience_members m"
+                   "SELECT " CONTACT_COLUMNS_OF("c.") " FROM contacts.audience_members m"
                    " JOIN contacts.contacts c ON c.org_id = m.org_id AND c.id = m.contact_id"
                    " WHERE m.org_id = $1 AND m.audience_id = $2"
                    " ORDER BY m.contact_id DESC LIMIT $3::int OFFSET $4::bigint",
                    4, params);
     if (!db_ok(rows)) {
-        contacts_fail_sql(call, rows, "list members");
+        rpc_fail_sql(call, rows, "list members");
         goto done;
     }
-    if (audiences_contacts(rows, 1, &store, &reply.data, &reply.n_data) != 0)
+    if (audiences_contacts(rows, &store, &reply.data, &reply.n_data) != 0)
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
@@ -564,7 +554,7 @@ static void audiences_list_audience_members(Od__Audiences_Service *service,
     int limit = in->limit == 0 ? AUDIENCES_SNAPSHOT_PAGE_MAX : in->limit;
     char limit_text[16];
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         goto done;
     if (limit < 1 || limit > AUDIENCES_SNAPSHOT_PAGE_MAX) {
         rpc_fail(call, OD__STATUS__INVALID, "limit must be between 1 and %d",
@@ -585,16 +575,17 @@ static void audiences_list_audience_members(Od__Audiences_Service *service,
                    "  SELECT contact_id FROM contacts.audience_members"
                    "  WHERE org_id = $1 AND audience_id = $2 AND contact_id > $3"
                    "  ORDER BY contact_id LIMIT $4::int) "
+                   /* the contact columns up to the timestamps (CONTACT_COL_CREATED_AT) */
                    "SELECT c.id, coalesce(c.name, ''), c.phone_number, coalesce(c.language, ''),"
                    " c.metadata::text FROM page p"
                    " JOIN contacts.contacts c ON c.org_id = $1 AND c.id = p.contact_id"
                    " ORDER BY p.contact_id",
                    4, params);
     if (!db_ok(rows)) {
-        contacts_fail_sql(call, rows, "list audience members");
+        rpc_fail_sql(call, rows, "list audience members");
         goto done;
     }
-    if (audiences_contacts(rows, 0, &store, &reply.contacts, &reply.n_contacts) != 0) {
+    if (audiences_contacts(rows, &store, &reply.contacts, &reply.n_contacts) != 0) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         goto done;
     }

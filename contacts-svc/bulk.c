@@ -11,18 +11,23 @@
  *
  * Memory: every string in the reply points into the request, the id table or a PGresult, all
  * of which outlive the closure call. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "contacts.h"
+#include "bulk.h"
+
 #include "copytext.h"
 #include "db.h"
+#include "db_copy_merge.h"
 #include "ids.h"
 #include "log.h"
+#include "od_names.h"
 #include "rpc.h"
+#include "rpc_util.h"
 #include "timefmt.h"
-
+#include "validate.h"
 
 static int bulk_row_by_phone(const void *a, const void *b)
 {
@@ -52,10 +57,10 @@ static void copy_contact(struct copytext *b, const char *org_id, const struct co
 {
     copytext_field(b, org_id, '\t');
     copytext_field(b, r->id, '\t');
-    copytext_field(b, nullable(r->in->name), '\t');
+    copytext_field(b, rpc_nullable(r->in->name), '\t');
     copytext_field(b, r->in->phone_number, '\t');
-    copytext_field(b, nullable(r->in->language), '\t');
-    copytext_field(b, nullable(r->in->metadata_json) ? r->in->metadata_json : "{}", '\n');
+    copytext_field(b, rpc_nullable(r->in->language), '\t');
+    copytext_field(b, rpc_nullable(r->in->metadata_json) ? r->in->metadata_json : "{}", '\n');
 }
 
 /* Rows for contacts_stage (id, phone, name, lang, meta). */
@@ -63,9 +68,9 @@ static void copy_stage(struct copytext *b, const struct contacts_row *r)
 {
     copytext_field(b, r->id, '\t');
     copytext_field(b, r->in->phone_number, '\t');
-    copytext_field(b, nullable(r->in->name), '\t');
-    copytext_field(b, nullable(r->in->language), '\t');
-    copytext_field(b, nullable(r->in->metadata_json), '\n');
+    copytext_field(b, rpc_nullable(r->in->name), '\t');
+    copytext_field(b, rpc_nullable(r->in->language), '\t');
+    copytext_field(b, rpc_nullable(r->in->metadata_json), '\n');
 }
 
 /* ---- statements ---- */
@@ -98,16 +103,20 @@ static const char merge_sql[] =
     "  updated_at = now() "
     "RETURNING phone_number, id, (xmax = 0) AS inserted";
 
-/* Records the stored id of every number the statement returned; `inserted_col` < 0 means
- * every returned row already existed. */
-static void bulk_take_ids(struct contacts_row *rows, size_t n, PGresult *res, int inserted_col)
+/* existing_sql and merge_sql return (phone_number, id[, inserted]). */
+enum bulk_id_column { BULK_COL_PHONE_NUMBER, BULK_COL_ID, BULK_COL_INSERTED };
+
+/* Records the stored id of every number the statement returned; without an inserted column
+ * (existing_sql), every returned row already existed. */
+static void bulk_take_ids(struct contacts_row *rows, size_t n, PGresult *res)
 {
+    bool has_inserted = PQnfields(res) > BULK_COL_INSERTED;
     for (int i = 0; i < PQntuples(res); i++) {
-        struct contacts_row *r = bulk_find(rows, n, PQgetvalue(res, i, 0));
+        struct contacts_row *r = bulk_find(rows, n, PQgetvalue(res, i, BULK_COL_PHONE_NUMBER));
         if (r == NULL)
             continue;
-        snprintf(r->id, sizeof r->id, "%s", PQgetvalue(res, i, 1));
-        r->exists = inserted_col < 0 || PQgetvalue(res, i, inserted_col)[0] != 't';
+        snprintf(r->id, sizeof r->id, "%s", PQgetvalue(res, i, BULK_COL_ID));
+        r->exists = !has_inserted || PQgetvalue(res, i, BULK_COL_INSERTED)[0] != 't';
     }
 }
 
@@ -170,7 +179,7 @@ static int bulk_write_fast(struct db *db, const char *org_id, struct contacts_ro
     if ((phone_array = copytext_array_end(&phones)) == NULL ||
         bulk_exec(db, existing_sql, org_id, phone_array, &existing) != 0)
         goto out;
-    bulk_take_ids(rows, n, existing, -1);
+    bulk_take_ids(rows, n, existing);
 partitioned:
     for (size_t i = 0; i < n; i++) {
         if (rows[i].exists)
@@ -202,12 +211,19 @@ static int bulk_write_merge(struct db *db, const char *org_id, struct contacts_r
     PGresult *merged = NULL;
     int rc = -1;
 
+    for (size_t i = 0; i < n; i++) /* forget ids a rolled-back fast path learned */
+        if (rows[i].exists) {
+            ids_new_ordered(ID_PREFIX_CONTACT, rows[i].id, sizeof rows[i].id);
+            rows[i].exists = 0;
+        }
+    bulk_last_sqlstate[0] = '\0';
+
     for (size_t i = 0; i < n; i++)
         copy_stage(&stage, &rows[i]);
     if (!stage.failed && db_command(db, stage_sql, 0, NULL) == 0 &&
         db_copy_in(db, stage_copy_sql, stage.data, stage.len) == 0 &&
         bulk_exec(db, merge_sql, org_id, NULL, &merged) == 0) {
-        bulk_take_ids(rows, n, merged, 2);
+        bulk_take_ids(rows, n, merged);
         rc = 0;
     }
     PQclear(merged);
@@ -223,30 +239,38 @@ size_t contacts_rows_distinct(struct contacts_row *rows, size_t n)
         if (i + 1 < n && strcmp(rows[i].in->phone_number, rows[i + 1].in->phone_number) == 0)
             continue;
         rows[ndistinct] = rows[i];
-        ids_new_ordered(CONTACT_ID_PREFIX, rows[ndistinct].id, sizeof rows[ndistinct].id);
+        ids_new_ordered(ID_PREFIX_CONTACT, rows[ndistinct].id, sizeof rows[ndistinct].id);
         rows[ndistinct].exists = 0;
         ndistinct++;
     }
     return ndistinct;
 }
 
+/* What db_copy_merge_run hands both paths. */
+struct bulk_batch {
+    const char *org_id;
+    struct contacts_row *rows;
+    size_t n;
+};
+
+static int bulk_fast(struct db *db, void *arg)
+{
+    struct bulk_batch *b = arg;
+    return bulk_write_fast(db, b->org_id, b->rows, b->n) == 0 ? 1 : -1;
+}
+
+static int bulk_merge(struct db *db, void *arg)
+{
+    struct bulk_batch *b = arg;
+    return bulk_write_merge(db, b->org_id, b->rows, b->n);
+}
+
 int contacts_rows_write(struct db *db, const char *org_id, struct contacts_row *rows, size_t n)
 {
+    static const struct db_copy_merge how = {"contacts_rows_write", bulk_fast, bulk_merge};
+    struct bulk_batch batch = {org_id, rows, n};
     bulk_last_sqlstate[0] = '\0';
-    if (db_command(db, "SAVEPOINT contacts_rows_write", 0, NULL) != 0)
-        return -1;
-    if (bulk_write_fast(db, org_id, rows, n) == 0)
-        return db_command(db, "RELEASE SAVEPOINT contacts_rows_write", 0, NULL);
-    if (PQstatus(db_conn(db)) != CONNECTION_OK ||
-        db_command(db, "ROLLBACK TO SAVEPOINT contacts_rows_write", 0, NULL) != 0)
-        return -1; /* the database is away: retrying now cannot help */
-    for (size_t i = 0; i < n; i++) /* forget ids the rolled-back attempt learned */
-        if (rows[i].exists) {
-            ids_new_ordered(CONTACT_ID_PREFIX, rows[i].id, sizeof rows[i].id);
-            rows[i].exists = 0;
-        }
-    bulk_last_sqlstate[0] = '\0';
-    return bulk_write_merge(db, org_id, rows, n);
+    return db_copy_merge_run(db, &how, &batch) < 0 ? -1 : 0;
 }
 
 const char *contacts_rows_sqlstate(void)
@@ -287,7 +311,7 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
     Od__Contact *contact_store = NULL;
     int64_t started = time_monotonic_ms(), write_started = 0, write_ms = 0;
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         goto done;
     if (n > CONTACTS_BULK_MAX) {
         rpc_fail(call, OD__STATUS__INVALID, "contacts must hold at most %d entries",

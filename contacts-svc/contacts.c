@@ -1,58 +1,38 @@
-/* The Contacts RPC service: CRUD and the set-based bulk upsert. Every statement is scoped to
- * the caller's organization; another organization's contact is NOT_FOUND. */
+/* The Contacts RPC service: CRUD and the paged list (BulkUpsert is in bulk.c). Every
+ * statement is scoped to the caller's organization; another organization's contact is
+ * NOT_FOUND.
+ *
+ * Memory: reply strings point into the request or into PGresults cleared after the closure;
+ * lists are malloc'd by the handler and freed after the closure. */
 #include "contacts.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bulk.h"
 #include "copytext.h"
 #include "db.h"
 #include "ids.h"
-#include "log.h"
+#include "od_names.h"
 #include "rpc.h"
+#include "rpc_util.h"
+#include "validate.h"
 
-/* Columns every read returns, in this order (see contacts_from_row). */
-#define CONTACT_COLUMNS                                                                        \
-    "id, coalesce(name, ''), phone_number, coalesce(language, ''), metadata::text, "          \
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "           \
-    "to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+#define CONTACT_COLUMNS CONTACT_COLUMNS_OF("")
 
-/* Points the message's strings into the result: valid until PQclear(res). */
-static void contacts_from_row(PGresult *res, int row, Od__Contact *c)
+void contacts_from_row(const PGresult *res, int row, Od__Contact *c)
 {
     od__contact__init(c);
-    c->id = PQgetvalue(res, row, 0);
-    c->name = PQgetvalue(res, row, 1);
-    c->phone_number = PQgetvalue(res, row, 2);
-    c->language = PQgetvalue(res, row, 3);
-    c->metadata_json = PQgetvalue(res, row, 4);
-    c->created_at = PQgetvalue(res, row, 5);
-    c->updated_at = PQgetvalue(res, row, 6);
-}
-
-void contacts_fail_sql(struct rpc_call *call, PGresult *res, const char *what)
-{
-    if (db_is_connection_error(call->db, res))
-        rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
-    else
-        rpc_fail(call, OD__STATUS__INTERNAL, "%s failed", what);
-    log_error(call->request_id, "%s: %s", what, PQresultErrorMessage(res));
-}
-
-int contacts_require_org(struct rpc_call *call)
-{
-    if (call->org_id[0] == '\0') {
-        rpc_fail(call, OD__STATUS__INVALID, "organization id is required");
-        return -1;
+    c->id = PQgetvalue(res, row, CONTACT_COL_ID);
+    c->name = PQgetvalue(res, row, CONTACT_COL_NAME);
+    c->phone_number = PQgetvalue(res, row, CONTACT_COL_PHONE_NUMBER);
+    c->language = PQgetvalue(res, row, CONTACT_COL_LANGUAGE);
+    c->metadata_json = PQgetvalue(res, row, CONTACT_COL_METADATA);
+    if (PQnfields(res) > CONTACT_COL_UPDATED_AT) {
+        c->created_at = PQgetvalue(res, row, CONTACT_COL_CREATED_AT);
+        c->updated_at = PQgetvalue(res, row, CONTACT_COL_UPDATED_AT);
     }
-    return 0;
-}
-
-const char *nullable(const char *s)
-{
-    return (s != NULL && s[0] != '\0') ? s : NULL;
 }
 
 /* ---------------- single-contact calls ---------------- */
@@ -66,15 +46,15 @@ static void contacts_create(Od__Contacts_Service *service, const Od__ContactInpu
     PGresult *res = NULL;
     Od__Contact contact;
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         goto fail;
     if ((reason = contacts_validate_input(in)) != NULL) {
         rpc_fail(call, OD__STATUS__INVALID, "%s", reason);
         goto fail;
     }
-    const char *params[] = {ids_new_ordered(CONTACT_ID_PREFIX, id, sizeof id), call->org_id,
-                            nullable(in->name), in->phone_number, nullable(in->language),
-                            nullable(in->metadata_json) ? in->metadata_json : "{}"};
+    const char *params[] = {ids_new_ordered(ID_PREFIX_CONTACT, id, sizeof id), call->org_id,
+                            rpc_nullable(in->name), in->phone_number, rpc_nullable(in->language),
+                            rpc_nullable(in->metadata_json) ? in->metadata_json : "{}"};
     res = db_exec(call->db,
                   "INSERT INTO contacts.contacts (id, org_id, name, phone_number, language, metadata) "
                   "VALUES ($1, $2, $3, $4, $5, $6::jsonb) RETURNING " CONTACT_COLUMNS,
@@ -84,7 +64,7 @@ static void contacts_create(Od__Contacts_Service *service, const Od__ContactInpu
             rpc_fail(call, OD__STATUS__CONFLICT, "a contact with phoneNumber %s already exists",
                      in->phone_number);
         else
-            contacts_fail_sql(call, res, "create contact");
+            rpc_fail_sql(call, res, "create contact");
         goto fail;
     }
     contacts_from_row(res, 0, &contact);
@@ -105,7 +85,7 @@ static void contacts_reply_one(struct rpc_call *call, PGresult *res, const char 
         if (strcmp(db_sqlstate(res), "23505") == 0)
             rpc_fail(call, OD__STATUS__CONFLICT, "another contact already has that phoneNumber");
         else
-            contacts_fail_sql(call, res, what);
+            rpc_fail_sql(call, res, what);
     } else if (PQntuples(res) == 0) {
         rpc_fail(call, OD__STATUS__NOT_FOUND, "contact not found");
     }
@@ -124,7 +104,7 @@ static void contacts_get(Od__Contacts_Service *service, const Od__GetContactRequ
     const char *params[] = {call->org_id, in->id};
     PGresult *res;
 
-    if (contacts_require_org(call) != 0) {
+    if (rpc_require_org(call) != 0) {
         closure(NULL, closure_data);
         return;
     }
@@ -145,7 +125,7 @@ static void contacts_get_many(Od__Contacts_Service *service, const Od__GetManyCo
     const char *array;
     PGresult *res = NULL;
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         goto fail;
     if (in->n_ids > CONTACTS_GET_MANY_MAX) {
         rpc_fail(call, OD__STATUS__INVALID, "at most %d ids", CONTACTS_GET_MANY_MAX);
@@ -153,7 +133,7 @@ static void contacts_get_many(Od__Contacts_Service *service, const Od__GetManyCo
     }
     /* an id that cannot be a contact's names none: simply absent from the reply */
     for (size_t i = 0; i < in->n_ids; i++)
-        if (ids_valid(CONTACT_ID_PREFIX, in->ids[i]))
+        if (ids_valid(ID_PREFIX_CONTACT, in->ids[i]))
             copytext_array_add(&ids, in->ids[i]);
     if ((array = copytext_array_end(&ids)) == NULL) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
@@ -164,7 +144,7 @@ static void contacts_get_many(Od__Contacts_Service *service, const Od__GetManyCo
     const char *params[] = {call->org_id, array};
     res = db_exec_prepared(call->db, sql, 2, params);
     if (!db_ok(res)) {
-        contacts_fail_sql(call, res, "get contacts");
+        rpc_fail_sql(call, res, "get contacts");
         goto fail;
     }
     /* at most one row per distinct id asked for, so never more than CONTACTS_GET_MANY_MAX */
@@ -191,7 +171,7 @@ static void contacts_update(Od__Contacts_Service *service, const Od__UpdateConta
     const char *reason;
     PGresult *res;
 
-    if (contacts_require_org(call) != 0) {
+    if (rpc_require_org(call) != 0) {
         closure(NULL, closure_data);
         return;
     }
@@ -208,13 +188,13 @@ static void contacts_update(Od__Contacts_Service *service, const Od__UpdateConta
     const char *params[] = {call->org_id,
                             in->id,
                             in->set_name ? "t" : "f",
-                            nullable(in->name),
+                            rpc_nullable(in->name),
                             in->set_phone_number ? "t" : "f",
                             in->phone_number,
                             in->set_language ? "t" : "f",
-                            nullable(in->language),
+                            rpc_nullable(in->language),
                             in->set_metadata ? "t" : "f",
-                            nullable(in->metadata_json) ? in->metadata_json : "{}"};
+                            rpc_nullable(in->metadata_json) ? in->metadata_json : "{}"};
     res = db_exec(call->db,
                   "UPDATE contacts.contacts SET "
                   " name = CASE WHEN $3::bool THEN $4 ELSE name END,"
@@ -236,13 +216,13 @@ static void contacts_delete(Od__Contacts_Service *service, const Od__DeleteConta
     const char *params[] = {call->org_id, in->id};
     PGresult *res;
 
-    if (contacts_require_org(call) != 0) {
+    if (rpc_require_org(call) != 0) {
         closure(NULL, closure_data);
         return;
     }
     res = db_exec(call->db, "DELETE FROM contacts.contacts WHERE org_id = $1 AND id = $2", 2, params);
     if (!db_ok(res))
-        contacts_fail_sql(call, res, "delete contact");
+        rpc_fail_sql(call, res, "delete contact");
     else if (strcmp(PQcmdTuples(res), "0") == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "contact not found");
     closure(call->status == OD__STATUS__OK ? &empty : NULL, closure_data);
@@ -259,11 +239,12 @@ static void contacts_list(Od__Contacts_Service *service, const Od__ListContactsR
 
 #define CONTACTS_LIST_WHERE                                                                    \
     " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR phone_number LIKE $2)"
-    if (contacts_list_page(call, "list contacts",
-                           "SELECT count(*) FROM contacts.contacts" CONTACTS_LIST_WHERE,
-                           "SELECT " CONTACT_COLUMNS " FROM contacts.contacts" CONTACTS_LIST_WHERE
-                           " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                           in->page, in->limit, in->search, &count, &rows) != 0)
+    if (rpc_list_page(call, "list contacts",
+                      "SELECT count(*) FROM contacts.contacts" CONTACTS_LIST_WHERE,
+                      "SELECT " CONTACT_COLUMNS " FROM contacts.contacts" CONTACTS_LIST_WHERE
+                      " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+                      in->page, in->limit, CONTACTS_LIST_LIMIT_MAX, in->search, NULL, 0, &count,
+                      &rows) != 0)
         goto done;
 #undef CONTACTS_LIST_WHERE
     reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);

@@ -11,28 +11,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "contacts.h"
+#include "dnc.h"
+
 #include "copytext.h"
 #include "db.h"
+#include "db_copy_merge.h"
 #include "e164.h"
 #include "ids.h"
 #include "log.h"
+#include "od_names.h"
 #include "rpc.h"
+#include "rpc_util.h"
 
-#define DNC_ID_PREFIX "dnc_"
-/* Columns every entry read returns, in this order (see dnc_from_row). */
+/* Columns every entry read returns, in the order of enum dnc_column. */
 #define DNC_COLUMNS                                                                            \
-    "id, phone_number, coalesce(reason, ''), coalesce(source, ''), "                           \
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+    "id, phone_number, coalesce(reason, ''), coalesce(source, ''), " SQL_ISO_MS("created_at")
+enum dnc_column { DNC_COL_ID, DNC_COL_PHONE_NUMBER, DNC_COL_REASON, DNC_COL_SOURCE, DNC_COL_CREATED_AT };
 
 static void dnc_from_row(PGresult *res, int row, Od__DncEntry *e)
 {
     od__dnc_entry__init(e);
-    e->id = PQgetvalue(res, row, 0);
-    e->phone_number = PQgetvalue(res, row, 1);
-    e->reason = PQgetvalue(res, row, 2);
-    e->source = PQgetvalue(res, row, 3);
-    e->created_at = PQgetvalue(res, row, 4);
+    e->id = PQgetvalue(res, row, DNC_COL_ID);
+    e->phone_number = PQgetvalue(res, row, DNC_COL_PHONE_NUMBER);
+    e->reason = PQgetvalue(res, row, DNC_COL_REASON);
+    e->source = PQgetvalue(res, row, DNC_COL_SOURCE);
+    e->created_at = PQgetvalue(res, row, DNC_COL_CREATED_AT);
 }
 
 /* NULL when the entry is acceptable, else the reason. */
@@ -62,14 +65,14 @@ static void dnc_add(Od__Dnc_Service *service, const Od__DncEntryInput *in,
     PGresult *res = NULL;
     Od__DncEntry entry;
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         goto fail;
     if ((reason = dnc_validate(in)) != NULL) {
         rpc_fail(call, OD__STATUS__INVALID, "%s", reason);
         goto fail;
     }
-    const char *params[] = {ids_new_ordered(DNC_ID_PREFIX, id, sizeof id), call->org_id,
-                            in->phone_number, nullable(in->reason),
+    const char *params[] = {ids_new_ordered(ID_PREFIX_DNC, id, sizeof id), call->org_id,
+                            in->phone_number, rpc_nullable(in->reason),
                             in->source[0] ? in->source : "manual"};
     res = db_exec(call->db,
                   "INSERT INTO contacts.dnc_entries (id, org_id, phone_number, reason, source) "
@@ -80,7 +83,7 @@ static void dnc_add(Od__Dnc_Service *service, const Od__DncEntryInput *in,
             rpc_fail(call, OD__STATUS__CONFLICT,
                      "phoneNumber %s is already on the do-not-call list", in->phone_number);
         else
-            contacts_fail_sql(call, res, "add dnc entry");
+            rpc_fail_sql(call, res, "add dnc entry");
         goto fail;
     }
     dnc_from_row(res, 0, &entry);
@@ -100,14 +103,14 @@ static void dnc_delete(Od__Dnc_Service *service, const Od__DeleteDncRequest *in,
     const char *params[] = {call->org_id, in->id};
     PGresult *res;
 
-    if (contacts_require_org(call) != 0) {
+    if (rpc_require_org(call) != 0) {
         closure(NULL, call);
         return;
     }
     res = db_exec(call->db, "DELETE FROM contacts.dnc_entries WHERE org_id = $1 AND id = $2", 2,
                   params);
     if (!db_ok(res))
-        contacts_fail_sql(call, res, "delete dnc entry");
+        rpc_fail_sql(call, res, "delete dnc entry");
     else if (strcmp(PQcmdTuples(res), "0") == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "do-not-call entry not found");
     closure(call->status == OD__STATUS__OK ? &empty : NULL, call);
@@ -124,11 +127,12 @@ static void dnc_list(Od__Dnc_Service *service, const Od__ListDncRequest *in,
 
 #define DNC_LIST_WHERE                                                                         \
     " WHERE org_id = $1 AND ($2::text IS NULL OR phone_number LIKE $2 OR reason ILIKE $2)"
-    if (contacts_list_page(call, "list dnc entries",
-                           "SELECT count(*) FROM contacts.dnc_entries" DNC_LIST_WHERE,
-                           "SELECT " DNC_COLUMNS " FROM contacts.dnc_entries" DNC_LIST_WHERE
-                           " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                           in->page, in->limit, in->search, &count, &rows) != 0)
+    if (rpc_list_page(call, "list dnc entries",
+                      "SELECT count(*) FROM contacts.dnc_entries" DNC_LIST_WHERE,
+                      "SELECT " DNC_COLUMNS " FROM contacts.dnc_entries" DNC_LIST_WHERE
+                      " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+                      in->page, in->limit, DNC_LIST_LIMIT_MAX, in->search, NULL, 0, &count,
+                      &rows) != 0)
         goto done;
 #undef DNC_LIST_WHERE
     reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
@@ -178,7 +182,7 @@ static void dnc_copy_row(struct copytext *b, const char *first, const struct dnc
     copytext_field(b, first, '\t');
     copytext_field(b, r->id, '\t');
     copytext_field(b, r->in->phone_number, '\t');
-    copytext_field(b, nullable(r->in->reason), '\t');
+    copytext_field(b, rpc_nullable(r->in->reason), '\t');
     copytext_field(b, r->in->source[0] ? r->in->source : "imported", '\n');
 }
 
@@ -194,8 +198,9 @@ static int dnc_row_by_phone(const void *a, const void *b)
  * has no entry between the request's lowest and highest number (one index probe), so every
  * row is new and goes straight into dnc_entries by COPY, without the staging table and the
  * merge. Returns 1 when it wrote the rows, 0 when the merge path must run (nothing written),
- * -1 on a database error. A concurrent insert of one of the numbers makes the COPY fail on
- * the unique key; a savepoint undoes it and the merge path runs. */
+ * -1 on a database error. Runs under db_copy_merge_run's savepoint: a concurrent insert of
+ * one of the numbers makes the COPY fail on the unique key, the savepoint undoes it and the
+ * merge path runs. */
 static int dnc_bulk_copy_new(struct db *db, const char *org_id, struct dnc_row *rows, size_t n)
 {
     static const char probe_sql[] =
@@ -226,13 +231,10 @@ static int dnc_bulk_copy_new(struct db *db, const char *org_id, struct dnc_row *
     }
     for (size_t i = 0; i < n; i++)
         dnc_copy_row(&copy, org_id, sorted[i]);
-    if (copy.failed || db_command(db, "SAVEPOINT dnc_copy", 0, NULL) != 0)
-        goto out;
-    if (db_copy_in(db, "COPY contacts.dnc_entries (org_id, id, phone_number, reason, source) "
+    if (!copy.failed &&
+        db_copy_in(db, "COPY contacts.dnc_entries (org_id, id, phone_number, reason, source) "
                        "FROM STDIN", copy.data, copy.len) == 0)
-        rc = db_command(db, "RELEASE SAVEPOINT dnc_copy", 0, NULL) == 0 ? 1 : -1;
-    else if (PQstatus(db_conn(db)) == CONNECTION_OK)
-        rc = db_command(db, "ROLLBACK TO SAVEPOINT dnc_copy", 0, NULL) == 0 ? 0 : -1;
+        rc = 1;
 out:
     PQclear(res);
     free(copy.data);
@@ -271,6 +273,30 @@ static long long dnc_bulk_merge(struct db *db, const char *request_id, const cha
     return inserted;
 }
 
+/* What db_copy_merge_run hands both paths. */
+struct dnc_batch {
+    const char *request_id, *org_id;
+    struct dnc_row *rows;
+    size_t n;
+    long long inserted;
+};
+
+static int dnc_bulk_fast(struct db *db, void *arg)
+{
+    struct dnc_batch *b = arg;
+    int rc = dnc_bulk_copy_new(db, b->org_id, b->rows, b->n);
+    if (rc == 1)
+        b->inserted = (long long)b->n;
+    return rc;
+}
+
+static int dnc_bulk_slow(struct db *db, void *arg)
+{
+    struct dnc_batch *b = arg;
+    b->inserted = dnc_bulk_merge(db, b->request_id, b->org_id, b->rows, b->n);
+    return b->inserted < 0 ? -1 : 0;
+}
+
 static void dnc_add_error(Od__BulkAddDncReply *reply, Od__RowError *store, int index,
                           const char *phone, const char *reason)
 {
@@ -292,7 +318,7 @@ static void dnc_bulk_add(Od__Dnc_Service *service, const Od__BulkAddDncRequest *
     size_t n = in->n_entries, nvalid = 0;
     long long inserted = 0;
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         goto done;
     if (n > DNC_BULK_MAX) {
         rpc_fail(call, OD__STATUS__INVALID, "entries must hold at most %d entries", DNC_BULK_MAX);
@@ -314,24 +340,19 @@ static void dnc_bulk_add(Od__Dnc_Service *service, const Od__BulkAddDncRequest *
         }
         rows[nvalid].index = (int)i;
         rows[nvalid].in = e;
-        ids_new_ordered(DNC_ID_PREFIX, rows[nvalid].id, sizeof rows[nvalid].id);
+        ids_new_ordered(ID_PREFIX_DNC, rows[nvalid].id, sizeof rows[nvalid].id);
         nvalid++;
     }
     reply.failed = (int32_t)reply.n_errors;
     if (nvalid > 0) {
-        int copied;
-        if (db_begin(call->db) != 0 ||
-            (copied = dnc_bulk_copy_new(call->db, call->org_id, rows, nvalid)) < 0) {
+        static const struct db_copy_merge how = {"dnc_copy", dnc_bulk_fast, dnc_bulk_slow};
+        struct dnc_batch batch = {call->request_id, call->org_id, rows, nvalid, 0};
+        if (db_begin(call->db) != 0 || db_copy_merge_run(call->db, &how, &batch) < 0 ||
+            db_commit(call->db) != 0) {
             db_rollback(call->db);
             goto failed;
         }
-        inserted = copied == 1 ? (long long)nvalid
-                               : dnc_bulk_merge(call->db, call->request_id, call->org_id, rows,
-                                                nvalid);
-        if (inserted < 0 || db_commit(call->db) != 0) {
-            db_rollback(call->db);
-            goto failed;
-        }
+        inserted = batch.inserted;
     }
     reply.inserted = (int32_t)inserted;
     reply.duplicates = (int32_t)((long long)nvalid - inserted);
@@ -369,7 +390,7 @@ static void dnc_check_dnc(Od__Dnc_Service *service, const Od__CheckDncRequest *i
     unsigned char *reported = NULL;
     PGresult *res = NULL;
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         goto done;
     if (n > DNC_CHECK_MAX) {
         rpc_fail(call, OD__STATUS__INVALID, "phoneNumbers must hold at most %d numbers",
@@ -395,7 +416,7 @@ static void dnc_check_dnc(Od__Dnc_Service *service, const Od__CheckDncRequest *i
                   "WHERE org_id = $1 AND phone_number = ANY ($2::text[])",
                   2, params);
     if (!db_ok(res)) {
-        contacts_fail_sql(call, res, "check dnc");
+        rpc_fail_sql(call, res, "check dnc");
         goto done;
     }
     nlisted = (size_t)PQntuples(res);

@@ -1,7 +1,8 @@
 /* Import workers: threads that claim open imports and upsert their rows in chunks.
  *
  * Threads: each worker owns one database connection and touches nothing else but the wake-up
- * state below (behind wake_lock). Workers in one process and in other replicas share work
+ * state of its struct import_workers (behind its lock), which import_workers_wake (any thread)
+ * and import_workers_stop (the thread that started them) share with it. Workers in one process and in other replicas share work
  * through the database only: one chunk is one transaction that starts by locking an open
  * import with FOR UPDATE SKIP LOCKED, so two workers never hold the same import at once, and
  * a worker that dies (or a replica that is killed) loses only its uncommitted chunk.
@@ -26,33 +27,40 @@
 #include <string.h>
 #include <time.h>
 
+#include "import_worker.h"
+
 #include "arena.h"
-#include "contacts.h"
+#include "bulk.h"
 #include "copytext.h"
 #include "db.h"
+#include "imports.pb-c.h"
 #include "log.h"
+#include "od_names.h"
 #include "outbox.h"
+#include "rpc_util.h"
 #include "timefmt.h"
+#include "validate.h"
 
 #define IMPORT_MAX_ATTEMPTS 5 /* consecutive failed chunks before an import is FAILED */
-
-static pthread_mutex_t wake_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t wake_cond = PTHREAD_COND_INITIALIZER;
-static unsigned long wake_seq; /* bumped by every notify */
-static bool wake_stop;
 
 struct import_workers {
     struct import_worker_options options;
     pthread_t *threads;
     int started;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;  /* CLOCK_MONOTONIC */
+    unsigned long wake_seq; /* under lock: bumped by every wake */
+    bool stopping;          /* under lock */
 };
 
-void import_workers_notify(void)
+void import_workers_wake(struct import_workers *w)
 {
-    pthread_mutex_lock(&wake_lock);
-    wake_seq++;
-    pthread_cond_broadcast(&wake_cond);
-    pthread_mutex_unlock(&wake_lock);
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->wake_seq++;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* ---------------- one chunk ---------------- */
@@ -199,7 +207,21 @@ out:
     return rc;
 }
 
-#define ISO_UTC(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+/* What advance_sql and fail_sql return about the import, in the order of enum
+ * import_end_column; the last column says whether the import is over. */
+#define IMPORT_END_COLUMNS                                                                     \
+    "status, total, created, updated, failed, coalesce(webhook_url, ''), "                    \
+    SQL_ISO_MS("completed_at")
+enum import_end_column {
+    END_COL_STATUS,
+    END_COL_TOTAL,
+    END_COL_CREATED,
+    END_COL_UPDATED,
+    END_COL_FAILED,
+    END_COL_WEBHOOK_URL,
+    END_COL_COMPLETED_AT,
+    END_COL_ENDED,
+};
 
 /* Moves the import on by one chunk's counts; sets the final status when it is done.
  * $1 org, $2 id, $3 new processed, $4 created, $5 updated, $6 failed. */
@@ -215,8 +237,7 @@ static const char advance_sql[] =
     "  started_at = coalesce(started_at, now()), updated_at = now(),"
     "  attempts = 0, last_error = NULL "
     "WHERE org_id = $1 AND id = $2 "
-    "RETURNING status, total, created, updated, failed, coalesce(webhook_url, ''), "
-    ISO_UTC("completed_at") ", processed >= total";
+    "RETURNING " IMPORT_END_COLUMNS ", processed >= total";
 
 /* Writes import.completed for a finished import (row of advance_sql or fail_sql). */
 static int import_emit_completed(struct db *db, const char *org_id, const char *id,
@@ -228,16 +249,18 @@ static int import_emit_completed(struct db *db, const char *org_id, const char *
     int rc = -1;
 
     payload = json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:s}", "event",
-                        "import.completed", "importId", id, "status", PQgetvalue(res, 0, 0),
-                        "total", atoi(PQgetvalue(res, 0, 1)), "created",
-                        atoi(PQgetvalue(res, 0, 2)), "updated", atoi(PQgetvalue(res, 0, 3)),
-                        "failed", atoi(PQgetvalue(res, 0, 4)), "completedAt",
-                        PQgetvalue(res, 0, 6), "timestamp",
+                        EVENT_IMPORT_COMPLETED, "importId", id, "status",
+                        PQgetvalue(res, 0, END_COL_STATUS), "total",
+                        atoi(PQgetvalue(res, 0, END_COL_TOTAL)), "created",
+                        atoi(PQgetvalue(res, 0, END_COL_CREATED)), "updated",
+                        atoi(PQgetvalue(res, 0, END_COL_UPDATED)), "failed",
+                        atoi(PQgetvalue(res, 0, END_COL_FAILED)), "completedAt",
+                        PQgetvalue(res, 0, END_COL_COMPLETED_AT), "timestamp",
                         time_format_ms(time_now_ms(), now, sizeof now));
     text = payload ? json_dumps(payload, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (text != NULL)
-        rc = outbox_add(db, "contacts", "import.completed", org_id,
-                        PQgetvalue(res, 0, 5), text);
+        rc = outbox_add(db, "contacts", EVENT_IMPORT_COMPLETED, org_id,
+                        PQgetvalue(res, 0, END_COL_WEBHOOK_URL), text);
     free(text);
     json_decref(payload);
     return rc;
@@ -254,8 +277,7 @@ static void import_note_failure(struct db *db, const char *org_id, const char *i
         "  completed_at = CASE WHEN attempts + 1 >= $4::int THEN now() END,"
         "  updated_at = now() "
         "WHERE org_id = $1 AND id = $2 AND status IN ('PENDING', 'PROCESSING') "
-        "RETURNING status, total, created, updated, failed, coalesce(webhook_url, ''), "
-        ISO_UTC("completed_at") ", status = 'FAILED'";
+        "RETURNING " IMPORT_END_COLUMNS ", status = 'FAILED'";
     char attempts[8];
     PGresult *res;
     snprintf(attempts, sizeof attempts, "%d", IMPORT_MAX_ATTEMPTS);
@@ -264,7 +286,7 @@ static void import_note_failure(struct db *db, const char *org_id, const char *i
         return;
     res = db_exec(db, fail_sql, 4, params);
     if (db_ok(res) && PQntuples(res) == 1) {
-        if (PQgetvalue(res, 0, 7)[0] == 't') {
+        if (PQgetvalue(res, 0, END_COL_ENDED)[0] == 't') {
             log_error(NULL, "import %s FAILED after %d attempts: %s", id, IMPORT_MAX_ATTEMPTS,
                       error);
             /* A FAILED import is over: its unprocessed rows would otherwise stay forever. */
@@ -297,8 +319,11 @@ int import_run_chunk(struct db *db, int chunk_rows)
     int rc = -1;
     bool retryable = false;
 
+    enum { CLAIM_COL_ORG_ID, CLAIM_COL_ID, CLAIM_COL_TOTAL, CLAIM_COL_PROCESSED, CLAIM_COL_AUDIENCE };
+
     if (db_begin(db) != 0)
         return -1;
+    /* Spans every organization on purpose: the workers serve all of them, oldest first. */
     claim = db_exec(db,
                     "SELECT org_id, id, total, processed, coalesce(audience_id, '') "
                     "FROM contacts.imports WHERE status IN ('PENDING', 'PROCESSING') "
@@ -312,12 +337,12 @@ int import_run_chunk(struct db *db, int chunk_rows)
         rc = db_commit(db) == 0 ? 0 : -1;
         goto out;
     }
-    snprintf(org_id, sizeof org_id, "%s", PQgetvalue(claim, 0, 0));
-    snprintf(id, sizeof id, "%s", PQgetvalue(claim, 0, 1));
-    total = strtoll(PQgetvalue(claim, 0, 2), NULL, 10);
-    lo = strtoll(PQgetvalue(claim, 0, 3), NULL, 10);
+    snprintf(org_id, sizeof org_id, "%s", PQgetvalue(claim, 0, CLAIM_COL_ORG_ID));
+    snprintf(id, sizeof id, "%s", PQgetvalue(claim, 0, CLAIM_COL_ID));
+    total = strtoll(PQgetvalue(claim, 0, CLAIM_COL_TOTAL), NULL, 10);
+    lo = strtoll(PQgetvalue(claim, 0, CLAIM_COL_PROCESSED), NULL, 10);
     hi = lo + chunk_rows < total ? lo + chunk_rows : total;
-    audience = PQgetvalue(claim, 0, 4);
+    audience = PQgetvalue(claim, 0, CLAIM_COL_AUDIENCE);
     snprintf(hi_text, sizeof hi_text, "%lld", hi);
 
     if (hi <= lo) {
@@ -346,7 +371,8 @@ int import_run_chunk(struct db *db, int chunk_rows)
         log_error(NULL, "import %s: advance: %s", id, error);
         goto out;
     }
-    if (PQgetvalue(advanced, 0, 7)[0] == 't' &&
+    bool ended = PQgetvalue(advanced, 0, END_COL_ENDED)[0] == 't';
+    if (ended &&
         (import_emit_completed(db, org_id, id, advanced) != 0 ||
          db_command(db, "DELETE FROM contacts.import_payloads "
                         "WHERE org_id = $1 AND import_id = $2", 2, advance_params) != 0)) {
@@ -355,12 +381,12 @@ int import_run_chunk(struct db *db, int chunk_rows)
     }
     if (db_commit(db) != 0)
         goto out;
-    if (PQgetvalue(advanced, 0, 7)[0] == 't')
+    if (ended)
         log_info(NULL, "import %s %s org=%s total=%s created=%s updated=%s failed=%s", id,
-                 PQgetvalue(advanced, 0, 0), org_id, PQgetvalue(advanced, 0, 1),
-                 PQgetvalue(advanced, 0, 2), PQgetvalue(advanced, 0, 3),
-                 PQgetvalue(advanced, 0, 4));
-    rc = PQgetvalue(advanced, 0, 7)[0] == 't' ? 2 : 1; /* 2: ended, its event is written */
+                 PQgetvalue(advanced, 0, END_COL_STATUS), org_id,
+                 PQgetvalue(advanced, 0, END_COL_TOTAL), PQgetvalue(advanced, 0, END_COL_CREATED),
+                 PQgetvalue(advanced, 0, END_COL_UPDATED), PQgetvalue(advanced, 0, END_COL_FAILED));
+    rc = ended ? 2 : 1; /* 2: ended, its event is written */
 out:
     if (rc < 0) {
         db_rollback(db);
@@ -374,42 +400,43 @@ out:
 
 /* ---------------- threads ---------------- */
 
-/* Waits until notified (when `notify` is set), stopped, or ms have passed. True if stopped. */
-static bool import_wait(unsigned long seen, int ms, bool notify)
+/* Waits until woken (when `wakeable`), stopped, or ms have passed. True if stopped. */
+static bool import_wait(struct import_workers *w, unsigned long seen, int ms, bool wakeable)
 {
     struct timespec until;
     bool stop;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += ms / 1000;
     until.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L) {
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
-    pthread_mutex_lock(&wake_lock);
-    while (!wake_stop && !(notify && wake_seq != seen))
-        if (pthread_cond_timedwait(&wake_cond, &wake_lock, &until) == ETIMEDOUT)
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping && !(wakeable && w->wake_seq != seen))
+        if (pthread_cond_timedwait(&w->cond, &w->lock, &until) == ETIMEDOUT)
             break;
-    stop = wake_stop;
-    pthread_mutex_unlock(&wake_lock);
+    stop = w->stopping;
+    pthread_mutex_unlock(&w->lock);
     return stop;
 }
 
 static void *import_worker_main(void *arg)
 {
-    const struct import_worker_options *o = arg;
+    struct import_workers *w = arg;
+    const struct import_worker_options *o = &w->options;
     struct db *db = NULL;
     unsigned long seen;
 
     for (;;) {
-        pthread_mutex_lock(&wake_lock);
-        seen = wake_seq;
-        bool stop = wake_stop;
-        pthread_mutex_unlock(&wake_lock);
+        pthread_mutex_lock(&w->lock);
+        seen = w->wake_seq;
+        bool stop = w->stopping;
+        pthread_mutex_unlock(&w->lock);
         if (stop)
             break;
         if (db == NULL && (db = db_open(o->database_url, 0)) == NULL) {
-            import_wait(seen, 1000, false);
+            import_wait(w, seen, 1000, false);
             continue;
         }
         int rc = import_run_chunk(db, o->chunk_rows);
@@ -417,12 +444,12 @@ static void *import_worker_main(void *arg)
             o->on_event(o->on_event_arg);
         if (rc > 0) {
             if (o->chunk_delay_ms > 0)
-                import_wait(seen, o->chunk_delay_ms, false);
+                import_wait(w, seen, o->chunk_delay_ms, false);
             continue;
         }
         /* Nothing to do: sleep until a submit here wakes us or the poll interval passes (an
          * import submitted to another replica). After an error: back off. */
-        import_wait(seen, rc == 0 ? o->poll_ms : 1000, rc == 0);
+        import_wait(w, seen, rc == 0 ? o->poll_ms : 1000, rc == 0);
     }
     payload_cache_clear();
     db_close(db);
@@ -432,19 +459,22 @@ static void *import_worker_main(void *arg)
 struct import_workers *import_workers_start(const struct import_worker_options *options)
 {
     struct import_workers *w = calloc(1, sizeof *w);
+    pthread_condattr_t attr;
     if (w == NULL)
         return NULL;
     w->options = *options;
-    pthread_mutex_lock(&wake_lock);
-    wake_stop = false;
-    pthread_mutex_unlock(&wake_lock);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cond, &attr);
+    pthread_condattr_destroy(&attr);
     if (options->threads > 0 &&
         (w->threads = calloc((size_t)options->threads, sizeof *w->threads)) == NULL) {
-        free(w);
+        import_workers_stop(w);
         return NULL;
     }
     for (int i = 0; i < options->threads; i++) {
-        if (pthread_create(&w->threads[i], NULL, import_worker_main, &w->options) != 0) {
+        if (pthread_create(&w->threads[i], NULL, import_worker_main, w) != 0) {
             log_error(NULL, "import workers: pthread_create failed");
             import_workers_stop(w);
             return NULL;
@@ -460,12 +490,14 @@ void import_workers_stop(struct import_workers *w)
 {
     if (w == NULL)
         return;
-    pthread_mutex_lock(&wake_lock);
-    wake_stop = true;
-    pthread_cond_broadcast(&wake_cond);
-    pthread_mutex_unlock(&wake_lock);
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->lock);
     for (int i = 0; i < w->started; i++)
         pthread_join(w->threads[i], NULL);
+    pthread_cond_destroy(&w->cond);
+    pthread_mutex_destroy(&w->lock);
     free(w->threads);
     free(w);
 }

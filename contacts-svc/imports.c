@@ -8,71 +8,55 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
-#include "contacts.h"
+#include "imports.h"
+
+#include "contacts_app.h"
 #include "db.h"
 #include "ids.h"
+#include "import_worker.h"
 #include "log.h"
+#include "od_names.h"
 #include "rpc.h"
+#include "rpc_util.h"
 #include "timefmt.h"
+#include "validate.h"
 
-/* Columns every read of an import returns, in this order (see imports_from_row). */
+/* Columns every read of an import returns, in the order of enum import_column. */
 #define IMPORT_COLUMNS                                                                         \
     "id, status, total, processed, created, updated, failed, coalesce(audience_id, ''), "     \
-    "coalesce(webhook_url, ''), "                                                              \
-    "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "            \
-    "coalesce(to_char(completed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '')"
+    "coalesce(webhook_url, ''), " SQL_ISO_MS("created_at") ", "                               \
+    "coalesce(" SQL_ISO_MS("completed_at") ", '')"
+enum import_column {
+    IMPORT_COL_ID,
+    IMPORT_COL_STATUS,
+    IMPORT_COL_TOTAL,
+    IMPORT_COL_PROCESSED,
+    IMPORT_COL_CREATED,
+    IMPORT_COL_UPDATED,
+    IMPORT_COL_FAILED,
+    IMPORT_COL_AUDIENCE_ID,
+    IMPORT_COL_WEBHOOK_URL,
+    IMPORT_COL_CREATED_AT,
+    IMPORT_COL_COMPLETED_AT,
+};
 
 /* Points the message's strings into the result: valid until PQclear(res). */
 static void imports_from_row(PGresult *res, int row, Od__Import *m)
 {
     od__import__init(m);
-    m->id = PQgetvalue(res, row, 0);
-    m->status = PQgetvalue(res, row, 1);
-    m->total = atoi(PQgetvalue(res, row, 2));
-    m->processed = atoi(PQgetvalue(res, row, 3));
-    m->created = atoi(PQgetvalue(res, row, 4));
-    m->updated = atoi(PQgetvalue(res, row, 5));
-    m->failed = atoi(PQgetvalue(res, row, 6));
+    m->id = PQgetvalue(res, row, IMPORT_COL_ID);
+    m->status = PQgetvalue(res, row, IMPORT_COL_STATUS);
+    m->total = atoi(PQgetvalue(res, row, IMPORT_COL_TOTAL));
+    m->processed = atoi(PQgetvalue(res, row, IMPORT_COL_PROCESSED));
+    m->created = atoi(PQgetvalue(res, row, IMPORT_COL_CREATED));
+    m->updated = atoi(PQgetvalue(res, row, IMPORT_COL_UPDATED));
+    m->failed = atoi(PQgetvalue(res, row, IMPORT_COL_FAILED));
     m->error_count = m->failed; /* every failed row has exactly one listed error */
-    m->audience_id = PQgetvalue(res, row, 7);
-    m->webhook_url = PQgetvalue(res, row, 8);
-    m->created_at = PQgetvalue(res, row, 9);
-    m->completed_at = PQgetvalue(res, row, 10);
-}
-
-int imports_webhook_url_valid(const char *url)
-{
-    size_t len = strlen(url), scheme;
-    const char *host;
-    if (len > IMPORTS_WEBHOOK_URL_MAX)
-        return 0;
-    if (strncasecmp(url, "https://", 8) == 0)
-        scheme = 8;
-    else if (strncasecmp(url, "http://", 7) == 0)
-        scheme = 7;
-    else
-        return 0;
-    host = url + scheme;
-    /* A host must follow, and the URL must be printable ASCII without spaces (RFC 3986; an
-     * internationalized URL arrives percent-encoded or punycoded). */
-    if (*host == '\0' || *host == '/' || *host == '?' || *host == '#' || *host == ':')
-        return 0;
-    for (const char *p = url; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-            return 0;
-    return 1;
-}
-
-const char *imports_validate_row(const Od__ContactInput *in)
-{
-    const char *reason = contacts_validate_input(in);
-    if (reason != NULL)
-        return reason;
-    if (in->name[0] == '\0')
-        return "name is required";
-    return NULL;
+    m->audience_id = PQgetvalue(res, row, IMPORT_COL_AUDIENCE_ID);
+    m->webhook_url = PQgetvalue(res, row, IMPORT_COL_WEBHOOK_URL);
+    m->created_at = PQgetvalue(res, row, IMPORT_COL_CREATED_AT);
+    m->completed_at = PQgetvalue(res, row, IMPORT_COL_COMPLETED_AT);
 }
 
 static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportRequest *in,
@@ -82,10 +66,10 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
     char id[IDS_MAX_LEN], total[16];
     PGresult *res = NULL;
     Od__Import reply;
-    const char *audience = nullable(in->audience_id), *webhook = nullable(in->webhook_url);
+    const char *audience = rpc_nullable(in->audience_id), *webhook = rpc_nullable(in->webhook_url);
     int64_t started = time_monotonic_ms();
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         goto fail;
     if (in->n_contacts > IMPORTS_MAX) {
         rpc_fail(call, OD__STATUS__INVALID, "contacts must hold at most %d entries",
@@ -98,11 +82,11 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
                  IMPORTS_WEBHOOK_URL_MAX);
         goto fail;
     }
-    if (audience != NULL && !ids_valid("aud_", audience)) {
+    if (audience != NULL && !ids_valid(ID_PREFIX_AUDIENCE, audience)) {
         rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
         goto fail;
     }
-    ids_new_ordered("imp_", id, sizeof id);
+    ids_new_ordered(ID_PREFIX_IMPORT, id, sizeof id);
     if (db_begin(call->db) != 0) {
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
         goto fail;
@@ -115,7 +99,7 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
                       "FOR KEY SHARE",
                       2, params);
         if (!db_ok(res)) {
-            contacts_fail_sql(call, res, "look up audience");
+            rpc_fail_sql(call, res, "look up audience");
             goto rollback;
         }
         if (PQntuples(res) == 0) {
@@ -132,7 +116,7 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
                   "VALUES ($1, $2, $3::int, $4, $5) RETURNING " IMPORT_COLUMNS,
                   5, params);
     if (!db_ok(res)) {
-        contacts_fail_sql(call, res, "create import");
+        rpc_fail_sql(call, res, "create import");
         goto rollback;
     }
     if (in->n_contacts > 0) {
@@ -144,7 +128,7 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
                                          "(org_id, import_id, contacts) VALUES ($1, $2, $3)",
                                          3, payload_params, lengths, binary, 0);
         if (!db_ok(stored)) {
-            contacts_fail_sql(call, stored, "store the import's rows");
+            rpc_fail_sql(call, stored, "store the import's rows");
             PQclear(stored);
             goto rollback;
         }
@@ -154,7 +138,7 @@ static void imports_submit(Od__Imports_Service *service, const Od__SubmitImportR
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
         goto rollback;
     }
-    import_workers_notify();
+    import_workers_wake(((const struct contacts_app *)call->app)->import_workers);
     log_info(call->request_id, "import %s submitted org=%s rows=%zu in %lld ms", id,
              call->org_id, in->n_contacts, (long long)(time_monotonic_ms() - started));
     imports_from_row(res, 0, &reply);
@@ -176,13 +160,13 @@ static void imports_get(Od__Imports_Service *service, const Od__GetImportRequest
     PGresult *res = NULL;
     Od__Import reply;
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         goto fail;
     res = db_exec(call->db,
                   "SELECT " IMPORT_COLUMNS " FROM contacts.imports WHERE org_id = $1 AND id = $2",
                   2, params);
     if (!db_ok(res)) {
-        contacts_fail_sql(call, res, "get import");
+        rpc_fail_sql(call, res, "get import");
         goto fail;
     }
     if (PQntuples(res) == 0) {
@@ -205,32 +189,17 @@ static void imports_list(Od__Imports_Service *service, const Od__ListImportsRequ
     Od__ListImportsReply reply = OD__LIST_IMPORTS_REPLY__INIT;
     Od__Import *store = NULL;
     PGresult *count = NULL, *rows = NULL;
-    char limit_text[16], offset_text[24];
 
-    if (contacts_require_org(call) != 0)
+    /* Imports take no search: $2 is always NULL. Ids are time-ordered: newest first is id
+     * order. */
+    if (rpc_list_page(call, "list imports",
+                      "SELECT count(*) FROM contacts.imports WHERE org_id = $1 AND $2::text IS NULL",
+                      "SELECT " IMPORT_COLUMNS " FROM contacts.imports"
+                      " WHERE org_id = $1 AND $2::text IS NULL"
+                      " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+                      in->page, in->limit, IMPORTS_LIST_LIMIT_MAX, "", NULL, 0, &count,
+                      &rows) != 0)
         goto done;
-    if (in->limit < 1 || in->limit > 100 || in->page < 1 || in->page > 1000000) {
-        rpc_fail(call, OD__STATUS__INVALID, "page must be >= 1 and limit between 1 and 100");
-        goto done;
-    }
-    snprintf(limit_text, sizeof limit_text, "%d", in->limit);
-    snprintf(offset_text, sizeof offset_text, "%lld", (long long)(in->page - 1) * in->limit);
-    const char *params[] = {call->org_id, limit_text, offset_text};
-    count = db_exec(call->db, "SELECT count(*) FROM contacts.imports WHERE org_id = $1", 1,
-                    params);
-    if (!db_ok(count)) {
-        contacts_fail_sql(call, count, "count imports");
-        goto done;
-    }
-    /* Ids are time-ordered: newest first is id order. */
-    rows = db_exec(call->db,
-                   "SELECT " IMPORT_COLUMNS " FROM contacts.imports WHERE org_id = $1 "
-                   "ORDER BY id DESC LIMIT $2::int OFFSET $3::bigint",
-                   3, params);
-    if (!db_ok(rows)) {
-        contacts_fail_sql(call, rows, "list imports");
-        goto done;
-    }
     reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
     reply.n_data = (size_t)PQntuples(rows);
     store = calloc(reply.n_data + 1, sizeof *store);
@@ -259,37 +228,32 @@ static void imports_list_errors(Od__Imports_Service *service,
     Od__ListImportErrorsReply reply = OD__LIST_IMPORT_ERRORS_REPLY__INIT;
     Od__RowError *store = NULL;
     PGresult *found = NULL, *rows = NULL;
-    char limit_text[16], offset_text[24];
+    char limit_text[RPC_PAGE_TEXT], offset_text[RPC_PAGE_TEXT];
 
-    if (contacts_require_org(call) != 0)
+    if (rpc_require_org(call) != 0 ||
+        rpc_page_params(call, in->page, in->limit, IMPORTS_ERRORS_PAGE_MAX, limit_text,
+                        offset_text) != 0)
         goto done;
-    if (in->limit < 1 || in->limit > IMPORTS_ERRORS_PAGE_MAX || in->page < 1 ||
-        in->page > 1000000) {
-        rpc_fail(call, OD__STATUS__INVALID, "page must be >= 1 and limit between 1 and %d",
-                 IMPORTS_ERRORS_PAGE_MAX);
-        goto done;
-    }
-    snprintf(limit_text, sizeof limit_text, "%d", in->limit);
-    snprintf(offset_text, sizeof offset_text, "%lld", (long long)(in->page - 1) * in->limit);
     const char *params[] = {call->org_id, in->id, limit_text, offset_text};
     /* The import's failed count is the number of its errors (committed together). */
     found = db_exec(call->db, "SELECT failed FROM contacts.imports WHERE org_id = $1 AND id = $2",
                     2, params);
     if (!db_ok(found)) {
-        contacts_fail_sql(call, found, "get import");
+        rpc_fail_sql(call, found, "get import");
         goto done;
     }
     if (PQntuples(found) == 0) {
         rpc_fail(call, OD__STATUS__NOT_FOUND, "import not found");
         goto done;
     }
+    enum { ERROR_COL_INDEX, ERROR_COL_PHONE_NUMBER, ERROR_COL_REASON };
     rows = db_exec(call->db,
                    "SELECT idx, phone_number, reason FROM contacts.import_errors "
                    "WHERE org_id = $1 AND import_id = $2 ORDER BY idx "
                    "LIMIT $3::int OFFSET $4::bigint",
                    4, params);
     if (!db_ok(rows)) {
-        contacts_fail_sql(call, rows, "list import errors");
+        rpc_fail_sql(call, rows, "list import errors");
         goto done;
     }
     reply.total = strtoll(PQgetvalue(found, 0, 0), NULL, 10);
@@ -302,9 +266,9 @@ static void imports_list_errors(Od__Imports_Service *service,
     }
     for (size_t i = 0; i < reply.n_data; i++) {
         od__row_error__init(&store[i]);
-        store[i].index = atoi(PQgetvalue(rows, (int)i, 0));
-        store[i].phone_number = PQgetvalue(rows, (int)i, 1);
-        store[i].reason = PQgetvalue(rows, (int)i, 2);
+        store[i].index = atoi(PQgetvalue(rows, (int)i, ERROR_COL_INDEX));
+        store[i].phone_number = PQgetvalue(rows, (int)i, ERROR_COL_PHONE_NUMBER);
+        store[i].reason = PQgetvalue(rows, (int)i, ERROR_COL_REASON);
         reply.data[i] = &store[i];
     }
 done:

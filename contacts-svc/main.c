@@ -1,13 +1,22 @@
 /* contacts-svc: its schema, RPC services and background workers; lib/service_runtime.c does
  * the rest (database, migrations, outbox relay, RPC server, health port, signals). */
+#include "audiences.h"
 #include "config.h"
 #include "contacts.h"
+#include "contacts_app.h"
+#include "dnc.h"
+#include "import_worker.h"
+#include "imports.h"
 #include "service_runtime.h"
 
+static struct contacts_app contacts_app;
+
 /* Asynchronous imports: IMPORT_CHUNK_DELAY_MS only exists to slow imports down in tests. A
- * finished import commits an event, so the workers wake the outbox relay. */
+ * finished import commits an event, so the workers wake the outbox relay. The handle goes
+ * into the app before the RPC server starts: Submit wakes the workers through it. */
 static void *contacts_imports_start(struct service_runtime *rt)
 {
+    struct contacts_app *app = service_runtime_app(rt);
     struct import_worker_options o = {
         .database_url = service_runtime_database_url(rt),
         .threads = (int)config_int("IMPORT_WORKERS", 2, 0, 64),
@@ -17,10 +26,16 @@ static void *contacts_imports_start(struct service_runtime *rt)
         .on_event = service_runtime_wake_outbox_cb,
         .on_event_arg = rt,
     };
-    return import_workers_start(&o);
+    return app->import_workers = import_workers_start(&o);
 }
 
-static void contacts_imports_stop(void *handle) { import_workers_stop(handle); }
+static void contacts_imports_wake(void *handle) { import_workers_wake(handle); }
+
+static void contacts_imports_stop(void *handle)
+{
+    import_workers_stop(handle);
+    contacts_app.import_workers = NULL; /* the RPC server is already stopped */
+}
 
 int main(void)
 {
@@ -35,7 +50,9 @@ int main(void)
         .outbox = true,
         .services = {&contacts_service.base, &audiences_service.base, &dnc_service.base,
                      &imports_service.base, NULL},
-        .workers = {{"imports", contacts_imports_start, NULL, contacts_imports_stop}},
+        .workers = {{"imports", contacts_imports_start, contacts_imports_wake,
+                     contacts_imports_stop}},
+        .app = &contacts_app,
     };
     return service_run(&def);
 }

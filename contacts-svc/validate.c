@@ -1,9 +1,12 @@
-/* Field rules for contacts, applied by the service (the gateway only checks JSON types). */
+/* Field rules for contacts and import rows, applied by the service (the gateway only checks
+ * JSON types). */
+#include "validate.h"
+
 #include <ctype.h>
 #include <jansson.h>
 #include <string.h>
+#include <strings.h>
 
-#include "contacts.h"
 #include "e164.h"
 #include "json_scan.h"
 
@@ -56,5 +59,38 @@ const char *contacts_validate_input(const Od__ContactInput *in)
                 return "metadata must be an object";
         }
     }
+    return NULL;
+}
+
+int imports_webhook_url_valid(const char *url)
+{
+    size_t len = strlen(url), scheme;
+    const char *host;
+    if (len > IMPORTS_WEBHOOK_URL_MAX)
+        return 0;
+    if (strncasecmp(url, "https://", 8) == 0)
+        scheme = 8;
+    else if (strncasecmp(url, "http://", 7) == 0)
+        scheme = 7;
+    else
+        return 0;
+    host = url + scheme;
+    /* A host must follow, and the URL must be printable ASCII without spaces (RFC 3986; an
+     * internationalized URL arrives percent-encoded or punycoded). */
+    if (*host == '\0' || *host == '/' || *host == '?' || *host == '#' || *host == ':')
+        return 0;
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return 0;
+    return 1;
+}
+
+const char *imports_validate_row(const Od__ContactInput *in)
+{
+    const char *reason = contacts_validate_input(in);
+    if (reason != NULL)
+        return reason;
+    if (in->name[0] == '\0')
+        return "name is required";
     return NULL;
 }

@@ -84,6 +84,8 @@ struct api_response {
     json_t *body;
     char *text;
     size_t text_len;
+    const char *content_type; /* of text; NULL: application/json (a string constant) */
+    char *location;           /* Location header (a redirect), malloc'd, owned by the response */
 };
 
 typedef void (*route_handler)(struct api_request *req, struct api_response *res);
@@ -159,6 +161,11 @@ const struct route *router_find(const char *method, const char *path, const char
                                 char *param_store, size_t store_size, bool *path_known,
                                 char *allow, size_t allow_size);
 /* router_find's handler (NULL when no route matched). */
+/* True for a route of a public table (router.c): no API key is asked for, the handler
+ * authenticates the caller itself (the carrier's X-Twilio-Signature, a call's outcome token).
+ * Rate-limited per address, like callers without a key; req->org_id is "" and req->scope
+ * SCOPE_READ. */
+bool router_route_public(const struct route *route);
 route_handler router_match(const char *method, const char *path, const char **params,
                            char *param_store, size_t store_size, bool *path_known,
                            char *allow, size_t allow_size);
@@ -169,6 +176,22 @@ extern const struct route audiences_routes[];
 extern const struct route dnc_routes[];
 extern const struct route imports_routes[]; /* also POST /v1/contacts/import */
 extern const struct route webhooks_routes[]; /* also /v1/webhook-deliveries */
+extern const struct route agents_routes[]; /* also /v1/flows */
+extern const struct route phone_numbers_routes[];
+extern const struct route campaigns_routes[]; /* /v1/campaigns and OsmTalk /api/campaigns */
+extern const struct route credits_routes[];
+extern const struct route calls_routes[]; /* /v1/calls and GET /v1/campaigns/:id/calls */
+/* Public tables (router_route_public): */
+extern const struct route calls_public_routes[]; /* POST /v1/calls/:id/outcome */
+extern const struct route carrier_routes[]; /* /v1/carrier/...: signed by the carrier */
+extern const struct route openapi_routes[]; /* GET /v1/openapi.json */
+/* Every table above, NULL-terminated (the OpenAPI coverage test walks them). */
+const struct route *const *router_all_tables(void);
+
+/* ---- routes_openapi.c ---- */
+/* docs/openapi.json, embedded at build time (cmake/EmbedFileHelpers.cmake): NUL-terminated. */
+extern const char openapi_json[];
+extern const size_t openapi_json_len;
 
 /* ---- auth.c ---- */
 struct api_identity {

@@ -166,10 +166,21 @@ static void http_build(struct http_exchange *ex, struct api_response *res,
     ex->status = res->status;
     ex->bytes = len;
     snprintf(ex->org_id, sizeof ex->org_id, "%s", org_id != NULL ? org_id : "");
-    if (response == NULL)
+    if (response == NULL) {
+        free(res->location);
+        res->location = NULL;
         return;
+    }
     if (len > 0)
-        MHD_add_response_header(response, "Content-Type", "application/json");
+        MHD_add_response_header(response, "Content-Type",
+                                res->body == NULL && res->content_type != NULL
+                                    ? res->content_type
+                                    : "application/json");
+    if (res->location != NULL) { /* a redirect; ownership ends here */
+        MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, res->location);
+        free(res->location);
+        res->location = NULL;
+    }
     MHD_add_response_header(response, "X-Request-Id", ex->request_id);
     if (rate != NULL) {
         http_add_header_long(response, "X-RateLimit-Limit", rate->limit);
@@ -291,7 +302,7 @@ static enum MHD_Result http_refuse_body(struct gateway *gw, struct MHD_Connectio
                                         struct http_exchange *ex, const char *url,
                                         const char *method)
 {
-    struct api_response res = {0, NULL, NULL, 0};
+    struct api_response res = {0, NULL, NULL, 0, NULL, NULL};
     struct api_identity identity;
     struct rate_decision rate;
     const char *key = http_api_key(conn);
@@ -380,7 +391,7 @@ static void http_resume(struct http_exchange *ex, enum http_stage stage)
 static enum MHD_Result http_send_stopping(struct http_exchange *ex, const char *method,
                                           const char *url)
 {
-    struct api_response res = {0, NULL, NULL, 0};
+    struct api_response res = {0, NULL, NULL, 0, NULL, NULL};
     api_error(&res, 503, "The gateway is shutting down", NULL);
     http_build(ex, &res, NULL, NULL, NULL);
     json_decref(res.body);
@@ -394,7 +405,7 @@ static enum MHD_Result http_send_stopping(struct http_exchange *ex, const char *
 /* Authorizes, routes and runs the handler; leaves the response in ex. */
 static void http_handle(struct gateway *gw, struct http_exchange *ex)
 {
-    struct api_response res = {200, NULL, NULL, 0};
+    struct api_response res = {200, NULL, NULL, 0, NULL, NULL};
     struct rate_decision rate;
     struct api_identity identity;
     struct api_request req;
@@ -404,22 +415,29 @@ static void http_handle(struct gateway *gw, struct http_exchange *ex)
     bool path_known, authorized;
 
     memset(&req, 0, sizeof req);
-    authorized = http_authorize(gw, ex->conn, &identity, &rate, &res);
+    route = router_find(method, url, req.params, param_store, sizeof param_store, &path_known,
+                        allow, sizeof allow);
+    if (route != NULL && router_route_public(route)) {
+        /* the handler authenticates the caller (carrier signature, outcome token) */
+        memset(&identity, 0, sizeof identity);
+        identity.scope = SCOPE_READ;
+        authorized = http_rate_take(gw, ex->conn, NULL, &rate, &res);
+    } else {
+        authorized = http_authorize(gw, ex->conn, &identity, &rate, &res);
+    }
     if (!authorized)
         goto build;
     if (ex->too_large) {
         http_too_large(gw, &res);
         goto build;
     }
-    route = router_find(method, url, req.params, param_store, sizeof param_store, &path_known,
-                        allow, sizeof allow);
     if (route == NULL) {
         char msg[160];
         snprintf(msg, sizeof msg, "Cannot %s %.100s", method, url);
         api_error(&res, path_known ? 405 : 404, msg, NULL);
         goto build;
     }
-    if (identity.scope != SCOPE_WRITE && strcmp(method, "GET") != 0) {
+    if (!router_route_public(route) && identity.scope != SCOPE_WRITE && strcmp(method, "GET") != 0) {
         api_error(&res, 403, "This API key has read-only scope", NULL);
         goto build;
     }
@@ -510,7 +528,7 @@ static bool http_async_eligible(struct gateway *gw, struct http_exchange *ex)
 
 static enum MHD_Result http_start_async(struct gateway *gw, struct http_exchange *ex)
 {
-    struct api_response res = {200, NULL, NULL, 0};
+    struct api_response res = {200, NULL, NULL, 0, NULL, NULL};
     struct api_request *req = &ex->req;
     struct arena *a;
 
@@ -545,7 +563,7 @@ static enum MHD_Result http_start_async(struct gateway *gw, struct http_exchange
 /* Back on the event thread after the asynchronous work: the response. */
 static void http_finish_async(struct http_exchange *ex)
 {
-    struct api_response res = {200, NULL, NULL, 0};
+    struct api_response res = {200, NULL, NULL, 0, NULL, NULL};
     struct arena *a = http_arena_begin();
     ex->route->async->finish(&ex->req, &res, &ex->async);
     ex->stage = HTTP_ANSWERED; /* finish runs once: it frees the work's result */

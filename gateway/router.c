@@ -6,7 +6,28 @@
 #include "gateway.h"
 
 static const struct route *const router_tables[] = {contacts_routes, audiences_routes, dnc_routes,
-                                                      imports_routes, webhooks_routes, NULL};
+                                                      imports_routes, webhooks_routes,
+                                                      agents_routes, phone_numbers_routes,
+                                                      campaigns_routes, credits_routes,
+                                                      calls_routes, calls_public_routes,
+                                                      carrier_routes, openapi_routes, NULL};
+/* Tables whose routes take no API key (gateway.h, router_route_public). */
+static const struct route *const router_public_tables[] = {calls_public_routes, carrier_routes,
+                                                             openapi_routes, NULL};
+
+const struct route *const *router_all_tables(void)
+{
+    return router_tables;
+}
+
+bool router_route_public(const struct route *route)
+{
+    for (int t = 0; router_public_tables[t] != NULL; t++)
+        for (const struct route *r = router_public_tables[t]; r->method != NULL; r++)
+            if (r == route)
+                return true;
+    return false;
+}
 
 /* Matches path against pattern segment by segment; parameter values are copied into store. */
 static bool router_match_pattern(const char *pattern, const char *path, const char **params,
@@ -39,6 +60,21 @@ static bool router_match_pattern(const char *pattern, const char *path, const ch
     return *p == '\0' && (*s == '\0' || (s[0] == '/' && s[1] == '\0'));
 }
 
+/* 1 when pattern a is more specific than b (same number of segments): at the first segment
+ * where one is literal and the other a parameter, the literal wins. So /api/campaigns/dnc
+ * beats /api/campaigns/:id whichever table lists it first. */
+static bool router_more_specific(const char *a, const char *b)
+{
+    while (*a == '/' && *b == '/') {
+        bool pa = a[1] == ':', pb = b[1] == ':';
+        if (pa != pb)
+            return pb;
+        a = strchrnul(a + 1, '/');
+        b = strchrnul(b + 1, '/');
+    }
+    return false;
+}
+
 const struct route *router_find(const char *method, const char *path, const char **params,
                                 char *param_store, size_t store_size, bool *path_known,
                                 char *allow, size_t allow_size)
@@ -55,10 +91,18 @@ const struct route *router_find(const char *method, const char *path, const char
                                       sizeof scratch_store))
                 continue;
             if (strcmp(r->method, method) == 0) {
-                /* The first match wins, so tables list literal paths before ":id" ones. */
-                if (literal == NULL &&
-                    router_match_pattern(r->pattern, path, params, param_store, store_size))
+                /* The most specific match wins (a literal segment over ":id"); among equals,
+                 * the first listed. */
+                if (literal != NULL && !router_more_specific(r->pattern, literal->pattern))
+                    continue;
+                const struct route *before = literal;
+                for (int i = 0; i < ROUTE_MAX_PARAMS; i++)
+                    params[i] = NULL;
+                if (router_match_pattern(r->pattern, path, params, param_store, store_size))
                     literal = r;
+                else if (before != NULL) /* keep the one that fit: its params again */
+                    router_match_pattern(before->pattern, path, params, param_store,
+                                         store_size);
             } else {
                 size_t len = strlen(allow);
                 if (strstr(allow, r->method) == NULL)

@@ -9,15 +9,15 @@
 #include "gateway.h"
 #include "ids.h"
 #include "json_util.h"
+#include "od_names.h"
 #include "rpc.h"
 
-#define AUDIENCE_ID_PREFIX "aud_"
 
 #define AUDIENCES_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->audiences, stub, input)
 
 static int audiences_check_id(struct api_request *req, struct api_response *res)
 {
-    return api_check_id(req, res, AUDIENCE_ID_PREFIX, "audience");
+    return api_check_id(req, res, ID_PREFIX_AUDIENCE, "audience");
 }
 
 /* Answers with the audience a call returned, or its error; releases ctx. */

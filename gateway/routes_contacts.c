@@ -10,9 +10,9 @@
 #include "gateway.h"
 #include "ids.h"
 #include "json_util.h"
+#include "od_names.h"
 #include "rpc.h"
 
-#define CONTACT_ID_PREFIX "cid_"
 
 #define CONTACTS_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->contacts, stub, input)
 
@@ -85,7 +85,7 @@ static void contacts_create(struct api_request *req, struct api_response *res)
 
 static int contacts_check_id(struct api_request *req, struct api_response *res)
 {
-    return api_check_id(req, res, CONTACT_ID_PREFIX, "contact");
+    return api_check_id(req, res, ID_PREFIX_CONTACT, "contact");
 }
 
 /* The answer to GET /v1/contacts/:id from a finished read; frees the read's contact. */

@@ -8,9 +8,9 @@
 #include "gateway.h"
 #include "ids.h"
 #include "json_util.h"
+#include "od_names.h"
 #include "rpc.h"
 
-#define DNC_ID_PREFIX "dnc_"
 
 #define DNC_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->dnc, stub, input)
 
@@ -96,7 +96,7 @@ static void dnc_delete(struct api_request *req, struct api_response *res)
     Od__DeleteDncRequest in = OD__DELETE_DNC_REQUEST__INIT;
     struct rpc_ctx ctx;
 
-    if (!ids_valid(DNC_ID_PREFIX, req->params[0])) {
+    if (!ids_valid(ID_PREFIX_DNC, req->params[0])) {
         api_error(res, 404, "do-not-call entry not found", NULL);
         return;
     }

@@ -11,9 +11,9 @@
 #include "contacts_scan.h"
 #include "imports_json.h"
 #include "json_util.h"
+#include "od_names.h"
 #include "rpc.h"
 
-#define IMPORT_ID_PREFIX "imp_"
 
 
 static void imports_submit(struct api_request *req, struct api_response *res)
@@ -57,7 +57,7 @@ static void imports_upload(struct api_request *req, struct api_response *res)
 
 static int imports_check_id(struct api_request *req, struct api_response *res)
 {
-    return api_check_id(req, res, IMPORT_ID_PREFIX, "import");
+    return api_check_id(req, res, ID_PREFIX_IMPORT, "import");
 }
 
 static void imports_get_as(struct api_request *req, struct api_response *res,

@@ -6,11 +6,10 @@
 #include "gateway.h"
 #include "ids.h"
 #include "json_util.h"
+#include "od_names.h"
 #include "rpc.h"
 #include "webhooks.pb-c.h"
 
-#define WEBHOOK_ID_PREFIX "wh_"
-#define DELIVERY_ID_PREFIX "whd_"
 #define WEBHOOK_EVENTS_JSON_MAX 64
 
 #define WEBHOOKS_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->webhooks, stub, input)
@@ -106,7 +105,7 @@ static void webhooks_endpoint_reply(struct api_request *req, struct api_response
 
 static int webhooks_check_id(struct api_request *req, struct api_response *res)
 {
-    return api_check_id(req, res, WEBHOOK_ID_PREFIX, "webhook endpoint");
+    return api_check_id(req, res, ID_PREFIX_WEBHOOK, "webhook endpoint");
 }
 
 static void webhooks_create(struct api_request *req, struct api_response *res)
@@ -144,10 +143,18 @@ out:
     json_decref(body);
 }
 
+/* Paged like every list ({"data", "total", "page", "limit"}); a page holds up to 100
+ * endpoints, and that is also the default, so an organization's usual handful arrives whole. */
 static void webhooks_list(struct api_request *req, struct api_response *res)
 {
-    Od__Empty in = OD__EMPTY__INIT;
+    Od__ListEndpointsRequest in = OD__LIST_ENDPOINTS_REQUEST__INIT;
     struct rpc_ctx ctx;
+    int page, limit;
+    if (api_query_int(req, res, "page", 1, 1, 1000000, &page) != 0 ||
+        api_query_int(req, res, "limit", 100, 1, 100, &limit) != 0)
+        return;
+    in.page = page;
+    in.limit = limit;
     WEBHOOKS_CALL(req, ctx, od__webhooks__list_endpoints, &in);
     if (ctx.status != OD__STATUS__OK) {
         api_rpc_error(req, res, ctx.status, ctx.message);
@@ -156,8 +163,7 @@ static void webhooks_list(struct api_request *req, struct api_response *res)
         json_t *data = json_array();
         for (size_t i = 0; i < out->n_data; i++)
             json_array_append_new(data, webhooks_endpoint_json(out->data[i]));
-        res->status = 200;
-        res->body = json_pack("{s:o}", "data", data);
+        api_list_reply(res, data, out->total, page, limit);
     }
     rpc_ctx_release(&ctx);
 }
@@ -286,7 +292,7 @@ static void webhooks_retry(struct api_request *req, struct api_response *res)
 {
     Od__DeliveryIdRequest in = OD__DELIVERY_ID_REQUEST__INIT;
     struct rpc_ctx ctx;
-    if (!ids_valid(DELIVERY_ID_PREFIX, req->params[0])) {
+    if (!ids_valid(ID_PREFIX_WEBHOOK_DELIVERY, req->params[0])) {
         api_error(res, 404, "webhook delivery not found", NULL);
         return;
     }

@@ -57,58 +57,58 @@ char *ids_new(const char *prefix, char *buf, size_t size)
 static const char ids_alphabet[] =
     "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/* The last ordered id's time and random part, so that the next one sorts after it even within
- * the same millisecond (two contacts created in one millisecond used to list in random order:
- * "newest first" was only true to the millisecond). */
+/* An ordered id after the prefix: IDS_TIME_CHARS of milliseconds, IDS_SEQUENCE_CHARS of a
+ * per-process sequence within that millisecond, then fresh random characters. The sequence
+ * keeps ids minted in one millisecond in creation order ("newest first" lists); the random
+ * part is drawn anew for every id, so an id never tells the next one. */
+#define IDS_TIME_CHARS 8
+#define IDS_SEQUENCE_CHARS 3
+#define IDS_SEQUENCE_MAX (62 * 62 * 62)
+#define IDS_ORDERED_RANDOM_CHARS (IDS_RANDOM_CHARS - IDS_TIME_CHARS - IDS_SEQUENCE_CHARS)
+
+/* The last ordered id's millisecond and sequence number. */
 static pthread_mutex_t ids_order_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t ids_order_ms;
-static char ids_order_tail[IDS_RANDOM_CHARS - 8 + 1];
+static uint32_t ids_order_seq;
 
-/* tail + 1 in base62; 0 when it was all 'z' (it wraps to all '0'). */
-static int ids_tail_increment(char *tail, size_t len)
+/* Writes value as `width` base62 digits, most significant first. */
+static void ids_base62(uint64_t value, char *out, int width)
 {
-    for (size_t i = len; i-- > 0;) {
-        const char *at = strchr(ids_alphabet, tail[i]);
-        size_t digit = at != NULL ? (size_t)(at - ids_alphabet) : 0;
-        if (digit + 1 < 62) {
-            tail[i] = ids_alphabet[digit + 1];
-            return 1;
-        }
-        tail[i] = ids_alphabet[0];
+    for (int i = width - 1; i >= 0; i--) {
+        out[i] = ids_alphabet[value % 62];
+        value /= 62;
     }
-    return 0;
 }
 
 char *ids_new_ordered(const char *prefix, char *buf, size_t size)
 {
     struct timespec now;
     uint64_t ms;
-    size_t plen = strlen(prefix), tail_len = IDS_RANDOM_CHARS - 8;
-    char time_part[9];
+    uint32_t seq;
+    size_t plen = strlen(prefix);
 
     if (size < plen + IDS_RANDOM_CHARS + 1)
         abort();
     clock_gettime(CLOCK_REALTIME, &now);
     ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
     pthread_mutex_lock(&ids_order_lock);
-    /* Same millisecond (or the clock stepped back): the previous id's random part plus one,
-     * which keeps ~83 bits of randomness in the first id of each millisecond. */
-    if (ms <= ids_order_ms && ids_tail_increment(ids_order_tail, tail_len)) {
-        ms = ids_order_ms;
-    } else {
-        if (ms <= ids_order_ms)
-            ms = ids_order_ms + 1; /* the tail wrapped: move to the next millisecond */
-        ids_random_string("", tail_len, ids_order_tail, sizeof ids_order_tail);
+    if (ms > ids_order_ms) {
         ids_order_ms = ms;
+        ids_order_seq = 0;
+    } else if (++ids_order_seq == IDS_SEQUENCE_MAX) {
+        /* 238,328 ids in one millisecond (or the clock stepped back that far): borrow the
+         * next millisecond, so the order still holds. */
+        ids_order_ms++;
+        ids_order_seq = 0;
     }
-    memcpy(buf + plen + 8, ids_order_tail, tail_len + 1);
+    ms = ids_order_ms;
+    seq = ids_order_seq;
     pthread_mutex_unlock(&ids_order_lock);
-    for (int i = 7; i >= 0; i--) { /* 62^8 ms is about 6,900 years */
-        time_part[i] = ids_alphabet[ms % 62];
-        ms /= 62;
-    }
-    memcpy(buf, prefix, plen);
-    memcpy(buf + plen, time_part, 8);
+    /* 62^8 ms is about 6,900 years. */
+    ids_random_string(prefix, IDS_TIME_CHARS + IDS_SEQUENCE_CHARS + IDS_ORDERED_RANDOM_CHARS,
+                      buf, size);
+    ids_base62(ms, buf + plen, IDS_TIME_CHARS);
+    ids_base62(seq, buf + plen + IDS_TIME_CHARS, IDS_SEQUENCE_CHARS);
     return buf;
 }
 

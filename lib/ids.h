@@ -16,10 +16,10 @@ void ids_random_bytes(void *buf, size_t n);
 char *ids_new(const char *prefix, char *buf, size_t size);
 
 /* Like ids_new, but the first 8 characters after the prefix encode the current time in
- * milliseconds, so ids sort (byte-wise, COLLATE "C") in creation order and index inserts land
- * at the right edge of a B-tree. The remaining 14 characters are random (about 83 bits), except
- * that within one process every id sorts after the one before it: an id minted in the same
- * millisecond as the last is the last one's random part plus one. Thread-safe. */
+ * milliseconds and the next 3 a per-process sequence within that millisecond, so ids sort
+ * (byte-wise, COLLATE "C") in creation order, also within one millisecond of one process, and
+ * index inserts land at the right edge of a B-tree. The remaining 11 characters are fresh
+ * random ones in every id (about 65 bits): an id says nothing about the next. Thread-safe. */
 char *ids_new_ordered(const char *prefix, char *buf, size_t size);
 
 /* Writes prefix followed by nchars random base62 characters (secrets use more than ids).

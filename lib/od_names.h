@@ -10,6 +10,7 @@
 #define ID_PREFIX_IMPORT "imp_"
 #define ID_PREFIX_DNC "dnc_"
 #define ID_PREFIX_WEBHOOK "wh_"
+#define ID_PREFIX_WEBHOOK_DELIVERY "whd_"
 #define ID_PREFIX_EVENT "evt_"
 #define ID_PREFIX_AGENT "agent_" /* also reached as a flow: GET /v1/flows/:id */
 #define ID_PREFIX_PHONE_NUMBER "pn_"

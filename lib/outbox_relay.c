@@ -7,12 +7,24 @@
 #include <string.h>
 #include <time.h>
 
+#include "copytext.h"
 #include "db.h"
 #include "log.h"
 #include "rpc.h"
+#include "rpc_util.h"
 #include "webhooks.pb-c.h"
 
 #define OUTBOX_RELAY_BACKOFF_MAX_MS 5000
+
+/* What select_sql returns, in this order. */
+enum outbox_column {
+    OUTBOX_COL_ID,
+    OUTBOX_COL_ORG_ID,
+    OUTBOX_COL_EVENT_TYPE,
+    OUTBOX_COL_PAYLOAD,
+    OUTBOX_COL_WEBHOOK_URL,
+    OUTBOX_COL_CREATED_AT,
+};
 
 struct outbox_relay {
     struct outbox_relay_options options;
@@ -95,12 +107,12 @@ static int outbox_relay_batch(struct outbox_relay *r)
         goto out;
     for (int i = 0; i < rows; i++) {
         od__event__init(&events[i]);
-        events[i].id = PQgetvalue(res, i, 0);
-        events[i].org_id = PQgetvalue(res, i, 1);
-        events[i].event_type = PQgetvalue(res, i, 2);
-        events[i].payload_json = PQgetvalue(res, i, 3);
-        events[i].webhook_url = PQgetvalue(res, i, 4);
-        events[i].created_at = PQgetvalue(res, i, 5);
+        events[i].id = PQgetvalue(res, i, OUTBOX_COL_ID);
+        events[i].org_id = PQgetvalue(res, i, OUTBOX_COL_ORG_ID);
+        events[i].event_type = PQgetvalue(res, i, OUTBOX_COL_EVENT_TYPE);
+        events[i].payload_json = PQgetvalue(res, i, OUTBOX_COL_PAYLOAD);
+        events[i].webhook_url = PQgetvalue(res, i, OUTBOX_COL_WEBHOOK_URL);
+        events[i].created_at = PQgetvalue(res, i, OUTBOX_COL_CREATED_AT);
         ptrs[i] = &events[i];
     }
     req.n_events = (size_t)rows;
@@ -115,22 +127,20 @@ static int outbox_relay_batch(struct outbox_relay *r)
     }
     rpc_ctx_release(&ctx);
     /* Stored by webhook-svc: now, and only now, the rows may go. The ids are the ones we
-     * hold locked, passed back as a parameter array. */
+     * hold locked, passed back as a parameter array built by copytext's quoting builder.
+     * Like the SELECT, this spans every organization: the outbox holds all of them. */
     {
-        size_t size = 3;
+        struct copytext ids = {0};
+        const char *array;
         for (int i = 0; i < rows; i++)
-            size += strlen(events[i].id) + 1;
-        char *ids = malloc(size), *p = ids;
-        if (ids == NULL)
+            copytext_array_add(&ids, events[i].id);
+        if ((array = copytext_array_end(&ids)) == NULL) {
+            free(ids.data);
             goto out;
-        *p++ = '{';
-        for (int i = 0; i < rows; i++)
-            p += sprintf(p, "%s%s", i ? "," : "", events[i].id); /* ids are [A-Za-z0-9_-] */
-        *p++ = '}';
-        *p = '\0';
-        const char *dparams[] = {ids};
+        }
+        const char *dparams[] = {array};
         del = db_exec(r->db, r->delete_sql, 1, dparams);
-        free(ids);
+        free(ids.data);
     }
     if (!db_ok(del)) {
         log_error(NULL, "outbox relay: deleting relayed rows failed: %s",
@@ -222,9 +232,10 @@ struct outbox_relay *outbox_relay_start(const struct outbox_relay_options *optio
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cond, &attr);
     pthread_condattr_destroy(&attr);
+    /* Every organization's events: one relay serves the whole outbox. */
     snprintf(r->select_sql, sizeof r->select_sql,
              "SELECT id, org_id, event_type, payload::text, coalesce(webhook_url, ''), "
-             "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+             SQL_ISO_MS("created_at") " "
              "FROM %s.outbox ORDER BY id LIMIT $1::int FOR UPDATE SKIP LOCKED",
              r->schema);
     snprintf(r->delete_sql, sizeof r->delete_sql,

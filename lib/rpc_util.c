@@ -111,3 +111,21 @@ out:
     free(pattern);
     return rc;
 }
+
+int rpc_page_params(struct rpc_call *call, int page, int limit, int max_limit,
+                    char limit_text[RPC_PAGE_TEXT], char offset_text[RPC_PAGE_TEXT])
+{
+    if (limit < 1 || limit > max_limit || page < 1 || page > RPC_PAGE_MAX) {
+        rpc_fail(call, OD__STATUS__INVALID, "page must be between 1 and %d and limit between 1 and %d",
+                 RPC_PAGE_MAX, max_limit);
+        return -1;
+    }
+    snprintf(limit_text, RPC_PAGE_TEXT, "%d", limit);
+    snprintf(offset_text, RPC_PAGE_TEXT, "%lld", (long long)(page - 1) * limit);
+    return 0;
+}
+
+const char *rpc_nullable(const char *s)
+{
+    return (s != NULL && s[0] != '\0') ? s : NULL;
+}

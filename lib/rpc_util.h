@@ -37,4 +37,15 @@ int rpc_list_page(struct rpc_call *call, const char *what, const char *count_sql
                   const char *rows_sql, int page, int limit, int max_limit, const char *search,
                   const char *const *extra, int nextra, PGresult **count, PGresult **rows);
 
+/* For a paged list that rpc_list_page does not fit (its total comes from elsewhere): checks
+ * page (1..RPC_PAGE_MAX) and limit (1..max_limit) as rpc_list_page does, answering INVALID
+ * and returning -1 otherwise, and writes the LIMIT and OFFSET parameters' text. */
+#define RPC_PAGE_TEXT 24
+int rpc_page_params(struct rpc_call *call, int page, int limit, int max_limit,
+                    char limit_text[RPC_PAGE_TEXT], char offset_text[RPC_PAGE_TEXT]);
+
+/* NULL for NULL or "", else s: "" in a proto3 message means "not given", which SQL spells
+ * NULL. */
+const char *rpc_nullable(const char *s);
+
 #endif

@@ -26,11 +26,17 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "deliveries.h"
+
 #include "db.h"
 #include "ids.h"
 #include "log.h"
+#include "schedule.h"
+#include "secrets.h"
+#include "signing.h"
+#include "ssrf.h"
 #include "timefmt.h"
-#include "webhooks.h"
+#include "webhook_app.h"
 
 #define DISPATCHER_JITTER 0.2          /* +-20% of each scheduled delay */
 #define DISPATCHER_RESULTS_MAX 20000   /* unrecorded attempts kept while the database is away */
@@ -132,7 +138,9 @@ static void dispatcher_result(struct dispatcher *d, const char *delivery_id, con
                   delay, "logged", logged));
 }
 
-/* Writes every queued result in one statement. On failure they stay queued for the next try. */
+/* Writes every queued result in one statement. On failure they stay queued for the next try.
+ * A batch spans organizations (the dispatcher serves them all); every row is matched on its
+ * own (org_id, id). */
 static void dispatcher_flush(struct dispatcher *d)
 {
     char *text, disable_after[32];
@@ -155,12 +163,12 @@ static void dispatcher_flush(struct dispatcher *d)
         "    ELSE now() + make_interval(secs => r.delay) END, "
         "  last_status_code = nullif(r.status_code, 0), last_error = nullif(r.error, ''), "
         "  updated_at = now() "
-        "  FROM r WHERE d.id = r.id AND d.status = 'pending' "
+        "  FROM r WHERE d.org_id = r.org_id AND d.id = r.id AND d.status = 'pending' "
         "  RETURNING d.id, d.next_attempt_at), "
-        "att AS (INSERT INTO webhook.delivery_attempts (delivery_id, attempt, attempted_at, "
-        "  status_code, latency_ms, error, next_retry_at) "
-        "  SELECT r.id, r.attempt, r.attempted_at, r.status_code, r.latency_ms, r.error, "
-        "  upd.next_attempt_at FROM r JOIN upd ON upd.id = r.id WHERE r.logged "
+        "att AS (INSERT INTO webhook.delivery_attempts (org_id, delivery_id, attempt, "
+        "  attempted_at, status_code, latency_ms, error, next_retry_at) "
+        "  SELECT r.org_id, r.id, r.attempt, r.attempted_at, r.status_code, r.latency_ms, "
+        "  r.error, upd.next_attempt_at FROM r JOIN upd ON upd.id = r.id WHERE r.logged "
         "  ON CONFLICT DO NOTHING RETURNING 1), "
         "eps AS (SELECT org_id, endpoint_id, bool_or(ok) AS any_ok, bool_or(gone) AS gone "
         "  FROM r WHERE endpoint_id <> '' AND logged GROUP BY 1, 2), "
@@ -343,7 +351,23 @@ static void dispatcher_collect(struct dispatcher *d)
     }
 }
 
-/* Claims up to `limit` due deliveries and starts them; returns how many were claimed. */
+/* What the claim returns, in this order. */
+enum claim_column {
+    CLAIM_COL_ID,
+    CLAIM_COL_ORG_ID,
+    CLAIM_COL_ENDPOINT_ID,
+    CLAIM_COL_URL,
+    CLAIM_COL_ATTEMPTS,
+    CLAIM_COL_EVENT_ID,
+    CLAIM_COL_BODY,
+    CLAIM_COL_SECRET,
+    CLAIM_COL_PREVIOUS_SECRET,
+    CLAIM_COL_ENABLED,
+};
+
+/* Claims up to `limit` due deliveries and starts them; returns how many were claimed. The
+ * claim spans every organization on purpose: the dispatcher serves them all; the joins are
+ * on (org_id, id). */
 static int dispatcher_claim(struct dispatcher *d, int limit)
 {
     char limit_text[16], lease[16], default_secret[WEBHOOK_SECRET_MAX];
@@ -367,7 +391,7 @@ static int dispatcher_claim(struct dispatcher *d, int limit)
         "  CASE WHEN c.endpoint_id IS NOT NULL AND ep.previous_secret_expires_at > now() "
         "    THEN ep.previous_secret END, "
         "  c.endpoint_id IS NULL OR coalesce(ep.enabled, false) "
-        "FROM c JOIN webhook.events ev ON ev.id = c.event_id "
+        "FROM c JOIN webhook.events ev ON ev.org_id = c.org_id AND ev.id = c.event_id "
         "LEFT JOIN webhook.endpoints ep ON ep.org_id = c.org_id AND ep.id = c.endpoint_id "
         "LEFT JOIN webhook.org_secrets os ON os.org_id = c.org_id",
         2, params);
@@ -378,23 +402,27 @@ static int dispatcher_claim(struct dispatcher *d, int limit)
     }
     n = PQntuples(res);
     for (int i = 0; i < n; i++) {
-        const char *id = PQgetvalue(res, i, 0), *org = PQgetvalue(res, i, 1);
-        const char *endpoint = PQgetvalue(res, i, 2), *secret = PQgetvalue(res, i, 7);
-        int attempts = atoi(PQgetvalue(res, i, 4));
-        if (PQgetvalue(res, i, 9)[0] != 't') {
+        const char *id = PQgetvalue(res, i, CLAIM_COL_ID);
+        const char *org = PQgetvalue(res, i, CLAIM_COL_ORG_ID);
+        const char *endpoint = PQgetvalue(res, i, CLAIM_COL_ENDPOINT_ID);
+        const char *secret = PQgetvalue(res, i, CLAIM_COL_SECRET);
+        int attempts = atoi(PQgetvalue(res, i, CLAIM_COL_ATTEMPTS));
+        if (PQgetvalue(res, i, CLAIM_COL_ENABLED)[0] != 't') {
             /* Its endpoint was disabled after the delivery was created. */
             dispatcher_result(d, id, org, "", attempts, time_now_ms(), 0, 0,
                               "endpoint is disabled", false, true, false, 0, false);
             continue;
         }
-        if (PQgetisnull(res, i, 7)) {
+        if (PQgetisnull(res, i, CLAIM_COL_SECRET)) {
             if (webhook_default_secret(d->db, org, default_secret, sizeof default_secret) != 0)
                 continue; /* due again when the lease ends */
             secret = default_secret;
         }
-        if (dispatcher_send(d, id, org, endpoint, PQgetvalue(res, i, 3), attempts + 1,
-                            PQgetvalue(res, i, 5), PQgetvalue(res, i, 6), secret,
-                            PQgetisnull(res, i, 8) ? NULL : PQgetvalue(res, i, 8)) != 0)
+        if (dispatcher_send(d, id, org, endpoint, PQgetvalue(res, i, CLAIM_COL_URL),
+                            attempts + 1, PQgetvalue(res, i, CLAIM_COL_EVENT_ID),
+                            PQgetvalue(res, i, CLAIM_COL_BODY), secret,
+                            PQgetisnull(res, i, CLAIM_COL_PREVIOUS_SECRET)
+                                ? NULL : PQgetvalue(res, i, CLAIM_COL_PREVIOUS_SECRET)) != 0)
             dispatcher_result(d, id, org, endpoint, attempts + 1, time_now_ms(), 0, 0,
                               "could not start the request", false, false, false,
                               d->app->lease_seconds, true);
@@ -409,13 +437,16 @@ static void dispatcher_release_leases(struct dispatcher *d)
     json_t *ids = json_array();
     char *text;
     for (struct transfer *t = d->in_flight; t != NULL; t = t->next)
-        json_array_append_new(ids, json_string(t->delivery_id));
+        json_array_append_new(ids, json_pack("{s:s, s:s}", "org_id", t->org_id, "id",
+                                             t->delivery_id));
     if (json_array_size(ids) > 0 && (text = json_dumps(ids, JSON_COMPACT)) != NULL) {
         const char *params[] = {text};
+        /* This process's leases, across organizations: each matched on (org_id, id). */
         PGresult *res = db_exec(d->db,
-                                "UPDATE webhook.deliveries SET next_attempt_at = now() "
-                                "WHERE status = 'pending' AND id IN "
-                                "(SELECT jsonb_array_elements_text($1::jsonb))",
+                                "UPDATE webhook.deliveries d SET next_attempt_at = now() "
+                                "FROM jsonb_to_recordset($1::jsonb) AS r(org_id text, id text) "
+                                "WHERE d.org_id = r.org_id AND d.id = r.id "
+                                "AND d.status = 'pending'",
                                 1, params);
         if (!db_ok(res))
             log_warn(NULL, "releasing %zu leases failed: %s", json_array_size(ids),

@@ -6,26 +6,58 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "endpoints.h"
+
+#include "copytext.h"
 #include "db.h"
-#include "od_names.h"
 #include "ids.h"
 #include "log.h"
+#include "od_names.h"
 #include "rpc.h"
+#include "rpc_util.h"
+#include "secrets.h"
+#include "signing.h"
+#include "ssrf.h"
 #include "timefmt.h"
-#include "webhooks.h"
+#include "webhook_app.h"
 
-#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-
-/* Columns every endpoint read returns, in this order (see endpoint_from_row). */
+/* Columns every endpoint read returns, in the order of enum endpoint_column. */
 #define ENDPOINT_COLUMNS                                                                       \
     "id, url, array_to_string(events, ','), description, enabled, "                            \
-    "coalesce(disabled_reason, ''), " ISO("created_at") ", " ISO("updated_at")
+    "coalesce(disabled_reason, ''), " SQL_ISO_MS("created_at") ", " SQL_ISO_MS("updated_at")
+enum endpoint_column {
+    ENDPOINT_COL_ID,
+    ENDPOINT_COL_URL,
+    ENDPOINT_COL_EVENTS,
+    ENDPOINT_COL_DESCRIPTION,
+    ENDPOINT_COL_ENABLED,
+    ENDPOINT_COL_DISABLED_REASON,
+    ENDPOINT_COL_CREATED_AT,
+    ENDPOINT_COL_UPDATED_AT,
+    ENDPOINT_COL_PREVIOUS_SECRET_EXPIRES_AT, /* RotateSecret only */
+};
 
-/* Columns every delivery read returns (d: deliveries, e: events). */
+/* Columns every delivery read returns (d: deliveries, e: events), in the order of enum
+ * delivery_column. */
 #define DELIVERY_COLUMNS                                                                       \
     "d.id, d.event_id, e.event_type, coalesce(d.endpoint_id, ''), d.url, d.status, "           \
-    "d.attempts, CASE WHEN d.status = 'pending' THEN " ISO("d.next_attempt_at") " ELSE '' END, " \
-    ISO("d.created_at")
+    "d.attempts, CASE WHEN d.status = 'pending' THEN " SQL_ISO_MS("d.next_attempt_at")         \
+    " ELSE '' END, " SQL_ISO_MS("d.created_at")
+enum delivery_column {
+    DELIVERY_COL_ID,
+    DELIVERY_COL_EVENT_ID,
+    DELIVERY_COL_EVENT_TYPE,
+    DELIVERY_COL_ENDPOINT_ID,
+    DELIVERY_COL_URL,
+    DELIVERY_COL_STATUS,
+    DELIVERY_COL_ATTEMPTS,
+    DELIVERY_COL_NEXT_ATTEMPT_AT,
+    DELIVERY_COL_CREATED_AT,
+};
+/* A delivery's event, in the same organization. */
+#define DELIVERY_FROM                                                                          \
+    " FROM webhook.deliveries d JOIN webhook.events e"                                         \
+    " ON e.org_id = d.org_id AND e.id = d.event_id"
 
 /* The types an endpoint may subscribe to: every event any service emits (lib/od_names.h). */
 static const char *const webhook_event_types[] = {
@@ -43,53 +75,13 @@ int webhook_event_type_known(const char *type)
     return 0;
 }
 
-void webhook_fail_sql(struct rpc_call *call, PGresult *res, const char *what)
-{
-    if (db_is_connection_error(call->db, res))
-        rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
-    else
-        rpc_fail(call, OD__STATUS__INTERNAL, "%s failed", what);
-    log_error(call->request_id, "%s: %s", what, PQresultErrorMessage(res));
-}
-
-int webhook_require_org(struct rpc_call *call)
-{
-    if (call->org_id[0] == '\0') {
-        rpc_fail(call, OD__STATUS__INVALID, "organization id is required");
-        return -1;
-    }
-    return 0;
-}
-
-int webhook_default_secret(struct db *db, const char *org_id, char *out, size_t size)
-{
-    char secret[WEBHOOK_SECRET_MAX];
-    const char *params[] = {org_id, webhook_secret_new(secret, sizeof secret)};
-    /* Insert-or-read in one statement: concurrent first uses agree on one secret. */
-    PGresult *res = db_exec(db,
-                            "WITH ins AS (INSERT INTO webhook.org_secrets (org_id, secret) "
-                            "VALUES ($1, $2) ON CONFLICT (org_id) DO NOTHING RETURNING secret) "
-                            "SELECT secret FROM ins UNION ALL "
-                            "SELECT secret FROM webhook.org_secrets WHERE org_id = $1",
-                            2, params);
-    int rc = -1;
-    if (db_ok(res) && PQntuples(res) > 0) {
-        snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
-        rc = 0;
-    } else {
-        log_error(NULL, "default secret for %s: %s", org_id, PQresultErrorMessage(res));
-    }
-    PQclear(res);
-    return rc;
-}
-
 /* ---------------- endpoint rows ---------------- */
 
 /* Points the message's strings into the result (valid until PQclear); the events array is
  * malloc'd and split in a malloc'd copy: free both with endpoint_release. */
 static int endpoint_from_row(PGresult *res, int row, Od__WebhookEndpoint *e)
 {
-    char *list = strdup(PQgetvalue(res, row, 2)), *save = NULL, *item;
+    char *list = strdup(PQgetvalue(res, row, ENDPOINT_COL_EVENTS)), *save = NULL, *item;
     size_t n = 1;
     od__webhook_endpoint__init(e);
     if (list == NULL)
@@ -105,13 +97,16 @@ static int endpoint_from_row(PGresult *res, int row, Od__WebhookEndpoint *e)
         e->events[e->n_events++] = item;
     if (e->n_events == 0)
         free(list); /* nothing points into it */
-    e->id = PQgetvalue(res, row, 0);
-    e->url = PQgetvalue(res, row, 1);
-    e->description = PQgetvalue(res, row, 3);
-    e->enabled = PQgetvalue(res, row, 4)[0] == 't';
-    e->disabled_reason = PQgetvalue(res, row, 5);
-    e->created_at = PQgetvalue(res, row, 6);
-    e->updated_at = PQgetvalue(res, row, 7);
+    e->id = PQgetvalue(res, row, ENDPOINT_COL_ID);
+    e->url = PQgetvalue(res, row, ENDPOINT_COL_URL);
+    e->description = PQgetvalue(res, row, ENDPOINT_COL_DESCRIPTION);
+    e->enabled = PQgetvalue(res, row, ENDPOINT_COL_ENABLED)[0] == 't';
+    e->disabled_reason = PQgetvalue(res, row, ENDPOINT_COL_DISABLED_REASON);
+    e->created_at = PQgetvalue(res, row, ENDPOINT_COL_CREATED_AT);
+    e->updated_at = PQgetvalue(res, row, ENDPOINT_COL_UPDATED_AT);
+    if (PQnfields(res) > ENDPOINT_COL_PREVIOUS_SECRET_EXPIRES_AT)
+        e->previous_secret_expires_at =
+            PQgetvalue(res, row, ENDPOINT_COL_PREVIOUS_SECRET_EXPIRES_AT);
     return 0;
 }
 
@@ -125,15 +120,15 @@ static void endpoint_release(Od__WebhookEndpoint *e)
 }
 
 /* Checks url/events/description as given (set_* false skips a field). On failure the call is
- * failed (INVALID) and -1 returned. events_literal receives '{a,b}' for SQL. */
+ * failed (INVALID) and -1 returned. events_literal receives the text[] literal of the events
+ * (copytext's quoting builder; the caller frees its data). */
 static int endpoint_validate(struct rpc_call *call, bool set_url, const char *url,
                              bool set_events, char *const *events, size_t n_events,
                              bool set_description, const char *description,
-                             char *events_literal, size_t literal_size)
+                             struct copytext *events_literal)
 {
     const struct webhook_app *app = call->app;
     char reason[300];
-    size_t used = 0;
 
     if (set_url) {
         if (url[0] == '\0') {
@@ -160,22 +155,18 @@ static int endpoint_validate(struct rpc_call *call, bool set_url, const char *ur
                      WEBHOOK_EVENTS_MAX);
             return -1;
         }
-        used = (size_t)snprintf(events_literal, literal_size, "{");
         for (size_t i = 0; i < n_events; i++) {
-            /* Known types are [a-z._*] only, so the array literal needs no quoting. */
             if (!webhook_event_type_known(events[i])) {
                 rpc_fail(call, OD__STATUS__INVALID, "events[%zu] is not a known event type: %.64s",
                          i, events[i]);
                 return -1;
             }
-            used += (size_t)snprintf(events_literal + used, literal_size - used, "%s%s",
-                                     i ? "," : "", events[i]);
-            if (used >= literal_size) {
-                rpc_fail(call, OD__STATUS__INVALID, "events list too long");
-                return -1;
-            }
+            copytext_array_add(events_literal, events[i]);
         }
-        snprintf(events_literal + used, literal_size - used, "}");
+    }
+    if (copytext_array_end(events_literal) == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        return -1;
     }
     if (set_description && strlen(description) > WEBHOOK_DESCRIPTION_MAX) {
         rpc_fail(call, OD__STATUS__INVALID, "description must be at most %d bytes",
@@ -185,16 +176,14 @@ static int endpoint_validate(struct rpc_call *call, bool set_url, const char *ur
     return 0;
 }
 
-/* Replies with the one endpoint a statement returned, NOT_FOUND when none. extra: the
- * secret to show (Create, RotateSecret) and the column holding previous_secret_expires_at
- * (-1 for none). */
+/* Replies with the one endpoint a statement returned, NOT_FOUND when none; secret: the one
+ * to show (Create, RotateSecret), NULL for none. */
 static void endpoint_reply(struct rpc_call *call, PGresult *res, const char *what,
-                           const char *secret, int expires_column,
-                           Od__WebhookEndpoint_Closure closure)
+                           const char *secret, Od__WebhookEndpoint_Closure closure)
 {
     Od__WebhookEndpoint e;
     if (!db_ok(res))
-        webhook_fail_sql(call, res, what);
+        rpc_fail_sql(call, res, what);
     else if (PQntuples(res) == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook endpoint not found");
     if (call->status != OD__STATUS__OK || endpoint_from_row(res, 0, &e) != 0) {
@@ -205,17 +194,15 @@ static void endpoint_reply(struct rpc_call *call, PGresult *res, const char *wha
     }
     if (secret != NULL)
         e.secret = (char *)secret;
-    if (expires_column >= 0)
-        e.previous_secret_expires_at = PQgetvalue(res, 0, expires_column);
     closure(&e, call);
     endpoint_release(&e);
 }
 
 static int endpoint_id_ok(struct rpc_call *call, const char *id)
 {
-    if (webhook_require_org(call) != 0)
+    if (rpc_require_org(call) != 0)
         return -1;
-    if (!ids_valid(WEBHOOK_ENDPOINT_PREFIX, id)) {
+    if (!ids_valid(ID_PREFIX_WEBHOOK, id)) {
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook endpoint not found");
         return -1;
     }
@@ -229,54 +216,56 @@ static void webhooks_create_endpoint(Od__Webhooks_Service *service,
                                      Od__WebhookEndpoint_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
-    char id[IDS_MAX_LEN], secret[WEBHOOK_SECRET_MAX], events[2048];
+    char id[IDS_MAX_LEN], secret[WEBHOOK_SECRET_MAX];
+    struct copytext events = {0};
     PGresult *res;
 
-    if (webhook_require_org(call) != 0 ||
+    if (rpc_require_org(call) != 0 ||
         endpoint_validate(call, true, in->url, true, in->events, in->n_events, true,
-                          in->description, events, sizeof events) != 0) {
+                          in->description, &events) != 0) {
         closure(NULL, call);
+        free(events.data);
         return;
     }
-    const char *params[] = {call->org_id, ids_new_ordered(WEBHOOK_ENDPOINT_PREFIX, id, sizeof id),
-                            in->url, events, in->description,
+    const char *params[] = {call->org_id, ids_new_ordered(ID_PREFIX_WEBHOOK, id, sizeof id),
+                            in->url, events.data, in->description,
                             webhook_secret_new(secret, sizeof secret)};
     res = db_exec(call->db,
                   "INSERT INTO webhook.endpoints (org_id, id, url, events, description, secret) "
                   "VALUES ($1, $2, $3, $4::text[], $5, $6) RETURNING " ENDPOINT_COLUMNS,
                   6, params);
-    endpoint_reply(call, res, "create endpoint", secret, -1, closure);
+    endpoint_reply(call, res, "create endpoint", secret, closure);
     PQclear(res);
+    free(events.data);
 }
 
-static void webhooks_list_endpoints(Od__Webhooks_Service *service, const Od__Empty *in,
+static void webhooks_list_endpoints(Od__Webhooks_Service *service,
+                                    const Od__ListEndpointsRequest *in,
                                     Od__ListEndpointsReply_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
     Od__ListEndpointsReply reply = OD__LIST_ENDPOINTS_REPLY__INIT;
     Od__WebhookEndpoint *items = NULL, **ptrs = NULL;
-    PGresult *res = NULL;
+    PGresult *count = NULL, *rows = NULL;
     int n = 0;
 
-    if (webhook_require_org(call) != 0)
+    /* Endpoints take no search: $2 is always NULL. */
+    if (rpc_list_page(call, "list endpoints",
+                      "SELECT count(*) FROM webhook.endpoints WHERE org_id = $1 AND $2::text IS NULL",
+                      "SELECT " ENDPOINT_COLUMNS " FROM webhook.endpoints"
+                      " WHERE org_id = $1 AND $2::text IS NULL"
+                      " ORDER BY created_at DESC, id DESC LIMIT $3::int OFFSET $4::bigint",
+                      in->page, in->limit, WEBHOOK_LIST_LIMIT_MAX, "", NULL, 0, &count,
+                      &rows) != 0)
         goto fail;
-    const char *params[] = {call->org_id};
-    res = db_exec(call->db,
-                  "SELECT " ENDPOINT_COLUMNS " FROM webhook.endpoints WHERE org_id = $1 "
-                  "ORDER BY created_at DESC, id DESC LIMIT 1000",
-                  1, params);
-    if (!db_ok(res)) {
-        webhook_fail_sql(call, res, "list endpoints");
-        goto fail;
-    }
-    items = calloc((size_t)PQntuples(res) + 1, sizeof *items);
-    ptrs = calloc((size_t)PQntuples(res) + 1, sizeof *ptrs);
+    items = calloc((size_t)PQntuples(rows) + 1, sizeof *items);
+    ptrs = calloc((size_t)PQntuples(rows) + 1, sizeof *ptrs);
     if (items == NULL || ptrs == NULL) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         goto fail;
     }
-    for (n = 0; n < PQntuples(res); n++) {
-        if (endpoint_from_row(res, n, &items[n]) != 0) {
+    for (n = 0; n < PQntuples(rows); n++) {
+        if (endpoint_from_row(rows, n, &items[n]) != 0) {
             rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
             goto fail;
         }
@@ -284,6 +273,7 @@ static void webhooks_list_endpoints(Od__Webhooks_Service *service, const Od__Emp
     }
     reply.n_data = (size_t)n;
     reply.data = ptrs;
+    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
     closure(&reply, call);
     goto out;
 fail:
@@ -293,7 +283,8 @@ out:
         endpoint_release(&items[i]);
     free(items);
     free(ptrs);
-    PQclear(res);
+    PQclear(count);
+    PQclear(rows);
 }
 
 static void webhooks_get_endpoint(Od__Webhooks_Service *service, const Od__EndpointIdRequest *in,
@@ -309,7 +300,7 @@ static void webhooks_get_endpoint(Od__Webhooks_Service *service, const Od__Endpo
     res = db_exec(call->db,
                   "SELECT " ENDPOINT_COLUMNS " FROM webhook.endpoints WHERE org_id = $1 AND id = $2",
                   2, params);
-    endpoint_reply(call, res, "get endpoint", NULL, -1, closure);
+    endpoint_reply(call, res, "get endpoint", NULL, closure);
     PQclear(res);
 }
 
@@ -318,18 +309,19 @@ static void webhooks_update_endpoint(Od__Webhooks_Service *service,
                                      Od__WebhookEndpoint_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
-    char events[2048] = "{}";
+    struct copytext events = {0};
     PGresult *res;
 
     if (endpoint_id_ok(call, in->id) != 0 ||
         endpoint_validate(call, in->set_url, in->url, in->set_events, in->events, in->n_events,
-                          in->set_description, in->description, events, sizeof events) != 0) {
+                          in->set_description, in->description, &events) != 0) {
         closure(NULL, call);
+        free(events.data);
         return;
     }
     const char *params[] = {call->org_id, in->id,
                             in->set_url ? "t" : "f", in->url,
-                            in->set_events ? "t" : "f", events,
+                            in->set_events ? "t" : "f", events.data,
                             in->set_description ? "t" : "f", in->description,
                             in->set_enabled ? "t" : "f", in->enabled ? "t" : "f"};
     /* Enabling clears the failure history; disabling by hand records why. */
@@ -347,8 +339,9 @@ static void webhooks_update_endpoint(Od__Webhooks_Service *service,
                   "updated_at = now() "
                   "WHERE org_id = $1 AND id = $2 RETURNING " ENDPOINT_COLUMNS,
                   10, params);
-    endpoint_reply(call, res, "update endpoint", NULL, -1, closure);
+    endpoint_reply(call, res, "update endpoint", NULL, closure);
     PQclear(res);
+    free(events.data);
 }
 
 static void webhooks_delete_endpoint(Od__Webhooks_Service *service,
@@ -367,7 +360,7 @@ static void webhooks_delete_endpoint(Od__Webhooks_Service *service,
     res = db_exec(call->db, "DELETE FROM webhook.endpoints WHERE org_id = $1 AND id = $2", 2,
                   params);
     if (!db_ok(res))
-        webhook_fail_sql(call, res, "delete endpoint");
+        rpc_fail_sql(call, res, "delete endpoint");
     else if (strcmp(PQcmdTuples(res), "0") == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook endpoint not found");
     closure(call->status == OD__STATUS__OK ? &empty : NULL, call);
@@ -391,9 +384,9 @@ static void webhooks_rotate_secret(Od__Webhooks_Service *service, const Od__Endp
                   "UPDATE webhook.endpoints SET previous_secret = secret, "
                   "previous_secret_expires_at = now() + interval '24 hours', secret = $3, "
                   "updated_at = now() WHERE org_id = $1 AND id = $2 "
-                  "RETURNING " ENDPOINT_COLUMNS ", " ISO("previous_secret_expires_at"),
+                  "RETURNING " ENDPOINT_COLUMNS ", " SQL_ISO_MS("previous_secret_expires_at"),
                   3, params);
-    endpoint_reply(call, res, "rotate secret", secret, 8, closure);
+    endpoint_reply(call, res, "rotate secret", secret, closure);
     PQclear(res);
 }
 
@@ -402,15 +395,15 @@ static void webhooks_rotate_secret(Od__Webhooks_Service *service, const Od__Endp
 static void delivery_from_row(PGresult *res, int row, Od__Delivery *d)
 {
     od__delivery__init(d);
-    d->id = PQgetvalue(res, row, 0);
-    d->event_id = PQgetvalue(res, row, 1);
-    d->event_type = PQgetvalue(res, row, 2);
-    d->endpoint_id = PQgetvalue(res, row, 3);
-    d->url = PQgetvalue(res, row, 4);
-    d->status = PQgetvalue(res, row, 5);
-    d->attempt_count = atoi(PQgetvalue(res, row, 6));
-    d->next_attempt_at = PQgetvalue(res, row, 7);
-    d->created_at = PQgetvalue(res, row, 8);
+    d->id = PQgetvalue(res, row, DELIVERY_COL_ID);
+    d->event_id = PQgetvalue(res, row, DELIVERY_COL_EVENT_ID);
+    d->event_type = PQgetvalue(res, row, DELIVERY_COL_EVENT_TYPE);
+    d->endpoint_id = PQgetvalue(res, row, DELIVERY_COL_ENDPOINT_ID);
+    d->url = PQgetvalue(res, row, DELIVERY_COL_URL);
+    d->status = PQgetvalue(res, row, DELIVERY_COL_STATUS);
+    d->attempt_count = atoi(PQgetvalue(res, row, DELIVERY_COL_ATTEMPTS));
+    d->next_attempt_at = PQgetvalue(res, row, DELIVERY_COL_NEXT_ATTEMPT_AT);
+    d->created_at = PQgetvalue(res, row, DELIVERY_COL_CREATED_AT);
 }
 
 /* Reads one delivery by id and replies with it. */
@@ -419,12 +412,11 @@ static void delivery_reply(struct rpc_call *call, const char *id, Od__Delivery_C
     Od__Delivery d;
     const char *params[] = {call->org_id, id};
     PGresult *res = db_exec(call->db,
-                            "SELECT " DELIVERY_COLUMNS " FROM webhook.deliveries d "
-                            "JOIN webhook.events e ON e.id = d.event_id "
-                            "WHERE d.org_id = $1 AND d.id = $2",
+                            "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
+                            " WHERE d.org_id = $1 AND d.id = $2",
                             2, params);
     if (!db_ok(res))
-        webhook_fail_sql(call, res, "read delivery");
+        rpc_fail_sql(call, res, "read delivery");
     else if (PQntuples(res) == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook delivery not found");
     if (call->status != OD__STATUS__OK) {
@@ -450,10 +442,10 @@ static void webhooks_test_endpoint(Od__Webhooks_Service *service, const Od__Endp
         closure(NULL, call);
         return;
     }
-    ids_new_ordered("evt_", event_id, sizeof event_id);
-    ids_new_ordered(WEBHOOK_DELIVERY_PREFIX, delivery_id, sizeof delivery_id);
+    ids_new_ordered(ID_PREFIX_EVENT, event_id, sizeof event_id);
+    ids_new_ordered(ID_PREFIX_WEBHOOK_DELIVERY, delivery_id, sizeof delivery_id);
     time_format_ms(time_now_ms(), now, sizeof now);
-    body = json_pack("{s:s, s:s, s:{s:s, s:s}}", "event", "webhook.test", "timestamp", now,
+    body = json_pack("{s:s, s:s, s:{s:s, s:s}}", "event", EVENT_WEBHOOK_TEST, "timestamp", now,
                      "data", "endpointId", in->id, "message", "This is a test event from Outdial.");
     text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -462,21 +454,22 @@ static void webhooks_test_endpoint(Od__Webhooks_Service *service, const Od__Endp
         closure(NULL, call);
         return;
     }
-    const char *params[] = {call->org_id, in->id, event_id, text, delivery_id};
+    const char *params[] = {call->org_id, in->id, event_id, text, delivery_id,
+                            EVENT_WEBHOOK_TEST};
     res = db_exec(call->db,
                   "WITH ep AS (SELECT id, url, enabled FROM webhook.endpoints "
                   "  WHERE org_id = $1 AND id = $2), "
                   "ev AS (INSERT INTO webhook.events (id, org_id, event_type, body, created_at) "
-                  "  SELECT $3, $1, 'webhook.test', $4, now() FROM ep WHERE ep.enabled "
+                  "  SELECT $3, $1, $6, $4, now() FROM ep WHERE ep.enabled "
                   "  RETURNING id), "
                   "d AS (INSERT INTO webhook.deliveries (id, org_id, event_id, endpoint_id, url, "
                   "  next_attempt_at) SELECT $5, $1, ev.id, ep.id, ep.url, now() FROM ev, ep "
                   "  RETURNING id) "
                   "SELECT (SELECT count(*) FROM ep), (SELECT count(*) FROM d)",
-                  5, params);
+                  6, params);
     free(text);
     if (!db_ok(res))
-        webhook_fail_sql(call, res, "test endpoint");
+        rpc_fail_sql(call, res, "test endpoint");
     else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook endpoint not found");
     else if (strcmp(PQgetvalue(res, 0, 1), "0") == 0)
@@ -486,8 +479,7 @@ static void webhooks_test_endpoint(Od__Webhooks_Service *service, const Od__Endp
         closure(NULL, call);
         return;
     }
-    if (app->dispatcher != NULL)
-        dispatcher_wake(app->dispatcher);
+    webhook_app_wake_deliveries(app);
     delivery_reply(call, delivery_id, closure);
 }
 
@@ -500,12 +492,13 @@ static void webhooks_list_deliveries(Od__Webhooks_Service *service,
     Od__Delivery *items = NULL, **ptrs = NULL;
     Od__DeliveryAttempt *attempts = NULL, **attempt_ptrs = NULL;
     PGresult *res = NULL, *count = NULL, *log = NULL;
-    char limit[16], offset[32];
-    char *ids = NULL;
-    size_t ids_len = 0;
-    int n, page = in->page > 0 ? in->page : 1, per = in->limit > 0 && in->limit <= 100 ? in->limit : 20;
+    char limit[RPC_PAGE_TEXT], offset[RPC_PAGE_TEXT];
+    struct copytext ids = {0};
+    const char *id_array;
+    int n;
 
-    if (endpoint_id_ok(call, in->endpoint_id) != 0)
+    if (endpoint_id_ok(call, in->endpoint_id) != 0 ||
+        rpc_page_params(call, in->page, in->limit, WEBHOOK_LIST_LIMIT_MAX, limit, offset) != 0)
         goto fail;
     const char *eparams[] = {call->org_id, in->endpoint_id};
     count = db_exec(call->db,
@@ -513,51 +506,52 @@ static void webhooks_list_deliveries(Od__Webhooks_Service *service,
                     "(SELECT count(*) FROM webhook.deliveries WHERE org_id = $1 AND endpoint_id = $2)",
                     2, eparams);
     if (!db_ok(count)) {
-        webhook_fail_sql(call, count, "count deliveries");
+        rpc_fail_sql(call, count, "count deliveries");
         goto fail;
     }
     if (strcmp(PQgetvalue(count, 0, 0), "0") == 0) {
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook endpoint not found");
         goto fail;
     }
-    snprintf(limit, sizeof limit, "%d", per);
-    snprintf(offset, sizeof offset, "%lld", (long long)(page - 1) * per);
     const char *params[] = {call->org_id, in->endpoint_id, limit, offset};
     res = db_exec(call->db,
-                  "SELECT " DELIVERY_COLUMNS " FROM webhook.deliveries d "
-                  "JOIN webhook.events e ON e.id = d.event_id "
-                  "WHERE d.org_id = $1 AND d.endpoint_id = $2 "
+                  "SELECT " DELIVERY_COLUMNS DELIVERY_FROM
+                  " WHERE d.org_id = $1 AND d.endpoint_id = $2 "
                   "ORDER BY d.created_at DESC, d.id DESC LIMIT $3::int OFFSET $4::bigint",
                   4, params);
     if (!db_ok(res)) {
-        webhook_fail_sql(call, res, "list deliveries");
+        rpc_fail_sql(call, res, "list deliveries");
         goto fail;
     }
     n = PQntuples(res);
     items = calloc((size_t)n + 1, sizeof *items);
     ptrs = calloc((size_t)n + 1, sizeof *ptrs);
-    ids = malloc((size_t)n * (IDS_MAX_LEN + 1) + 3);
-    if (items == NULL || ptrs == NULL || ids == NULL) {
+    if (items == NULL || ptrs == NULL) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         goto fail;
     }
-    /* The attempt log of the page's deliveries, in one statement; ids are [A-Za-z0-9_-]. */
-    ids[ids_len++] = '{';
+    /* The attempt log of the page's deliveries, in one statement. */
     for (int i = 0; i < n; i++) {
         delivery_from_row(res, i, &items[i]);
         ptrs[i] = &items[i];
-        ids_len += (size_t)sprintf(ids + ids_len, "%s%s", i ? "," : "", items[i].id);
+        copytext_array_add(&ids, items[i].id);
     }
-    ids[ids_len++] = '}';
-    ids[ids_len] = '\0';
-    const char *lparams[] = {ids};
+    if ((id_array = copytext_array_end(&ids)) == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto fail;
+    }
+    enum { ATTEMPT_COL_DELIVERY_ID, ATTEMPT_COL_ATTEMPTED_AT, ATTEMPT_COL_STATUS_CODE,
+           ATTEMPT_COL_LATENCY_MS, ATTEMPT_COL_ERROR, ATTEMPT_COL_NEXT_RETRY_AT };
+    const char *lparams[] = {call->org_id, id_array};
     log = db_exec(call->db,
-                  "SELECT delivery_id, " ISO("attempted_at") ", status_code, latency_ms, error, "
-                  "coalesce(" ISO("next_retry_at") ", '') FROM webhook.delivery_attempts "
-                  "WHERE delivery_id = ANY ($1::text[]) ORDER BY delivery_id, attempt",
-                  1, lparams);
+                  "SELECT delivery_id, " SQL_ISO_MS("attempted_at") ", status_code, latency_ms, "
+                  "error, coalesce(" SQL_ISO_MS("next_retry_at") ", '') "
+                  "FROM webhook.delivery_attempts "
+                  "WHERE org_id = $1 AND delivery_id = ANY ($2::text[]) "
+                  "ORDER BY delivery_id, attempt",
+                  2, lparams);
     if (!db_ok(log)) {
-        webhook_fail_sql(call, log, "list delivery attempts");
+        rpc_fail_sql(call, log, "list delivery attempts");
         goto fail;
     }
     attempts = calloc((size_t)PQntuples(log) + 1, sizeof *attempts);
@@ -570,14 +564,14 @@ static void webhooks_list_deliveries(Od__Webhooks_Service *service,
     for (int r = 0; r < PQntuples(log); r++) {
         Od__DeliveryAttempt *a = &attempts[r];
         od__delivery_attempt__init(a);
-        a->attempted_at = PQgetvalue(log, r, 1);
-        a->status_code = atoi(PQgetvalue(log, r, 2));
-        a->latency_ms = atoi(PQgetvalue(log, r, 3));
-        a->error = PQgetvalue(log, r, 4);
-        a->next_retry_at = PQgetvalue(log, r, 5);
+        a->attempted_at = PQgetvalue(log, r, ATTEMPT_COL_ATTEMPTED_AT);
+        a->status_code = atoi(PQgetvalue(log, r, ATTEMPT_COL_STATUS_CODE));
+        a->latency_ms = atoi(PQgetvalue(log, r, ATTEMPT_COL_LATENCY_MS));
+        a->error = PQgetvalue(log, r, ATTEMPT_COL_ERROR);
+        a->next_retry_at = PQgetvalue(log, r, ATTEMPT_COL_NEXT_RETRY_AT);
         attempt_ptrs[r] = a;
         for (int i = 0; i < n; i++) {
-            if (strcmp(items[i].id, PQgetvalue(log, r, 0)) == 0) {
+            if (strcmp(items[i].id, PQgetvalue(log, r, ATTEMPT_COL_DELIVERY_ID)) == 0) {
                 if (items[i].n_attempts == 0)
                     items[i].attempts = &attempt_ptrs[r];
                 items[i].n_attempts++;
@@ -597,7 +591,7 @@ out:
     free(ptrs);
     free(attempts);
     free(attempt_ptrs);
-    free(ids);
+    free(ids.data);
     PQclear(res);
     PQclear(count);
     PQclear(log);
@@ -610,7 +604,7 @@ static void webhooks_retry_delivery(Od__Webhooks_Service *service, const Od__Del
     const struct webhook_app *app = call->app;
     PGresult *res;
 
-    if (webhook_require_org(call) != 0 || !ids_valid(WEBHOOK_DELIVERY_PREFIX, in->id)) {
+    if (rpc_require_org(call) != 0 || !ids_valid(ID_PREFIX_WEBHOOK_DELIVERY, in->id)) {
         if (call->status == OD__STATUS__OK)
             rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook delivery not found");
         closure(NULL, call);
@@ -626,11 +620,12 @@ static void webhooks_retry_delivery(Od__Webhooks_Service *service, const Od__Del
                   "  WHERE d.org_id = $1 AND d.id = $2), "
                   "u AS (UPDATE webhook.deliveries x SET status = 'pending', "
                   "  next_attempt_at = now(), updated_at = now() FROM d "
-                  "  WHERE x.id = d.id AND d.status <> 'pending' AND d.enabled RETURNING x.id) "
+                  "  WHERE x.org_id = $1 AND x.id = d.id AND d.status <> 'pending' AND d.enabled "
+                  "  RETURNING x.id) "
                   "SELECT d.status, d.enabled, (SELECT count(*) FROM u) FROM d",
                   2, params);
     if (!db_ok(res))
-        webhook_fail_sql(call, res, "retry delivery");
+        rpc_fail_sql(call, res, "retry delivery");
     else if (PQntuples(res) == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook delivery not found");
     else if (strcmp(PQgetvalue(res, 0, 0), "pending") == 0)
@@ -642,8 +637,7 @@ static void webhooks_retry_delivery(Od__Webhooks_Service *service, const Od__Del
         closure(NULL, call);
         return;
     }
-    if (app->dispatcher != NULL)
-        dispatcher_wake(app->dispatcher);
+    webhook_app_wake_deliveries(app);
     delivery_reply(call, in->id, closure);
 }
 
@@ -653,7 +647,7 @@ static void webhooks_default_secret(Od__Webhooks_Service *service, const Od__Emp
     struct rpc_call *call = closure_data;
     Od__SecretReply reply = OD__SECRET_REPLY__INIT;
     char secret[WEBHOOK_SECRET_MAX];
-    if (webhook_require_org(call) != 0) {
+    if (rpc_require_org(call) != 0) {
         closure(NULL, call);
         return;
     }

@@ -3,21 +3,26 @@
  * Publish stores a batch in one statement (so in one transaction): the events, and one
  * delivery per destination (every enabled endpoint of the organization subscribed to the
  * event type, plus the event's own webhook_url). It answers OK only after that commit, so an
- * acknowledged event is durable. An id already stored is skipped (ON CONFLICT DO NOTHING):
- * a relay that re-sends a batch after losing our answer creates no duplicate deliveries. */
+ * acknowledged event is durable. An id already stored for the same organization is skipped
+ * (ON CONFLICT (org_id, id) DO NOTHING): a relay that re-sends a batch after losing our answer
+ * creates no duplicate deliveries, and one organization's event id never swallows another's.
+ * A batch spans organizations (one relay serves them all); every row carries its own. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
+
 #include "db.h"
+#include "endpoints.h"
 #include "ids.h"
 #include "log.h"
+#include "od_names.h"
 #include "rpc.h"
+#include "rpc_util.h"
 #include "timefmt.h"
-#include "webhooks.h"
-
-#define EVENTS_PUBLISH_MAX 1000
+#include "webhook_app.h"
 
 /* The body receivers get: the producer's payload with "event" and "timestamp" filled in when
  * the producer left them out (every payload carries both). NULL when payload is not a JSON
@@ -99,7 +104,7 @@ static void events_publish(Od__Events_Service *service, const Od__PublishRequest
                   "  created_at timestamptz)), "
                   "ins AS (INSERT INTO webhook.events (id, org_id, event_type, body, webhook_url, "
                   "  created_at) SELECT id, org_id, event_type, body, nullif(webhook_url, ''), "
-                  "  created_at FROM input ON CONFLICT (id) DO NOTHING "
+                  "  created_at FROM input ON CONFLICT (org_id, id) DO NOTHING "
                   "  RETURNING id, org_id, event_type, webhook_url), "
                   "dest AS (SELECT ins.id AS event_id, ins.org_id, ep.id AS endpoint_id, ep.url "
                   "  FROM ins JOIN webhook.endpoints ep ON ep.org_id = ins.org_id AND ep.enabled "
@@ -107,20 +112,21 @@ static void events_publish(Od__Events_Service *service, const Od__PublishRequest
                   "  UNION ALL SELECT id, org_id, NULL, webhook_url FROM ins "
                   "  WHERE webhook_url IS NOT NULL), "
                   "del AS (INSERT INTO webhook.deliveries (id, org_id, event_id, endpoint_id, url, "
-                  "  next_attempt_at) SELECT 'whd_' || replace(gen_random_uuid()::text, '-', ''), "
+                  "  next_attempt_at) SELECT '" ID_PREFIX_WEBHOOK_DELIVERY "' || "
+                  "  replace(gen_random_uuid()::text, '-', ''), "
                   "  org_id, event_id, endpoint_id, url, now() FROM dest RETURNING 1) "
                   "SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM del)",
                   1, params);
     if (!db_ok(res)) {
-        webhook_fail_sql(call, res, "publish events");
+        rpc_fail_sql(call, res, "publish events");
         goto fail;
     }
     stored = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     deliveries = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     reply.stored = (int32_t)stored;
     reply.duplicates = (int32_t)json_array_size(rows) - reply.stored;
-    if (deliveries > 0 && app->dispatcher != NULL)
-        dispatcher_wake(app->dispatcher);
+    if (deliveries > 0)
+        webhook_app_wake_deliveries(app);
     log_debug(call->request_id, "published %lld events (%d duplicates), %lld deliveries",
               stored, reply.duplicates, deliveries);
     closure(&reply, call);

@@ -5,7 +5,10 @@
 #include "config.h"
 #include "log.h"
 #include "service_runtime.h"
-#include "webhooks.h"
+#include "deliveries.h"
+#include "endpoints.h"
+#include "events.h"
+#include "webhook_app.h"
 
 static struct webhook_app webhook_app;
 
@@ -42,7 +45,10 @@ static void webhook_cleanup(struct service_runtime *rt)
     curl_global_cleanup();
 }
 
-/* The dispatcher starts before the RPC server: Publish and Test wake it through app. */
+static void webhook_dispatcher_wake(void *handle) { dispatcher_wake(handle); }
+
+/* The dispatcher starts before the RPC server: Publish, Test and Retry wake it through the
+ * app's injected wake-up. */
 static void *webhook_dispatcher_start(struct service_runtime *rt)
 {
     struct webhook_app *app = service_runtime_app(rt);
@@ -54,11 +60,16 @@ static void *webhook_dispatcher_start(struct service_runtime *rt)
     };
     if (config_int("WEBHOOK_DELIVERY", 1, 0, 1) == 0)
         return SERVICE_WORKER_DISABLED; /* a replica that only takes RPCs */
-    return app->dispatcher = dispatcher_start(app, &o);
+    if ((app->deliveries = dispatcher_start(app, &o)) != NULL)
+        app->wake_deliveries = webhook_dispatcher_wake;
+    return app->deliveries;
 }
 
-static void webhook_dispatcher_wake(void *handle) { dispatcher_wake(handle); }
-static void webhook_dispatcher_stop(void *handle) { dispatcher_stop(handle); }
+static void webhook_dispatcher_stop(void *handle)
+{
+    dispatcher_stop(handle);
+    webhook_app.deliveries = NULL; /* the RPC server is already stopped */
+}
 
 int main(void)
 {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "webhooks.h"
+#include "schedule.h"
 
 int retry_schedule_parse(const char *text, struct retry_schedule *s, char *err,
                          size_t err_size)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "ids.h"
-#include "webhooks.h"
+#include "signing.h"
 
 char *webhook_secret_new(char *buf, size_t size)
 {

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "webhooks.h"
+#include "ssrf.h"
 
 /* One refused IPv4 range: network, prefix length, name. */
 static const struct {

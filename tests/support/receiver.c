@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "webhooks.h"
+#include "signing.h"
 
 #define RECEIVER_BODY_MAX (1024 * 1024)
 

@@ -253,10 +253,17 @@ START_TEST(test_endpoint_org_isolation)
     char org[64], other[64], id[IDS_MAX_LEN];
     struct rpc_ctx ctx;
     Od__EndpointIdRequest req = OD__ENDPOINT_ID_REQUEST__INIT;
-    Od__Empty empty = OD__EMPTY__INIT;
+    Od__ListEndpointsRequest empty = OD__LIST_ENDPOINTS_REQUEST__INIT;
     new_org(org, sizeof org);
     new_org(other, sizeof other);
     create_endpoint(org, "http://127.0.0.1:9/a", "*", id, sizeof id, NULL, 0);
+    /* Lists are paged: a page out of range is INVALID, not clamped. */
+    rpc_ctx_init(&ctx, org, "svc", RPC_TIMEOUT_MS);
+    od__webhooks__list_endpoints(rpc_client_service(g_webhooks), &empty, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__INVALID);
+    rpc_ctx_release(&ctx);
+    empty.page = 1;
+    empty.limit = 100;
     req.id = id;
     rpc_ctx_init(&ctx, other, "svc", RPC_TIMEOUT_MS);
     od__webhooks__get_endpoint(rpc_client_service(g_webhooks), &req, NULL, &ctx);
@@ -275,6 +282,7 @@ START_TEST(test_endpoint_org_isolation)
     od__webhooks__list_endpoints(rpc_client_service(g_webhooks), &empty, NULL, &ctx);
     ck_status(ctx, OD__STATUS__OK);
     ck_assert_uint_eq(((Od__ListEndpointsReply *)ctx.reply)->n_data, 1);
+    ck_assert_int_eq(((Od__ListEndpointsReply *)ctx.reply)->total, 1);
     ck_assert_uint_eq(((Od__ListEndpointsReply *)ctx.reply)->data[0]->n_events, 1);
     ck_assert_str_eq(((Od__ListEndpointsReply *)ctx.reply)->data[0]->events[0], "*");
     ck_assert_str_eq(((Od__ListEndpointsReply *)ctx.reply)->data[0]->secret, "");
@@ -340,6 +348,13 @@ START_TEST(test_publish_is_idempotent)
     ts_sleep_ms(1000);
     ck_assert_uint_eq(receiver_count(r), 5);
     ck_assert_int_eq(scalar("SELECT count(*) FROM webhook.deliveries WHERE org_id = '%s'", org), 5);
+    /* Event ids are scoped by organization: another organization's event with one of the
+     * same ids is its own event, not a duplicate. */
+    char other[64];
+    new_org(other, sizeof other);
+    ck_assert_int_eq(publish(other, 5, "import.completed", NULL, ids, &duplicates), 5);
+    ck_assert_int_eq(duplicates, 0);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM webhook.events WHERE org_id = '%s'", other), 5);
     receiver_stop(r);
 }
 END_TEST
@@ -420,6 +435,13 @@ START_TEST(test_retry_log_and_manual_retry)
 
     Od__ListDeliveriesRequest lreq = OD__LIST_DELIVERIES_REQUEST__INIT;
     lreq.endpoint_id = id;
+    /* A page out of range is INVALID, not clamped. */
+    rpc_ctx_init(&ctx, org, "svc", RPC_TIMEOUT_MS);
+    od__webhooks__list_deliveries(rpc_client_service(g_webhooks), &lreq, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__INVALID);
+    rpc_ctx_release(&ctx);
+    lreq.page = 1;
+    lreq.limit = 20;
     rpc_ctx_init(&ctx, org, "svc", RPC_TIMEOUT_MS);
     od__webhooks__list_deliveries(rpc_client_service(g_webhooks), &lreq, NULL, &ctx);
     ck_status(ctx, OD__STATUS__OK);

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "contacts.h"
+#include "validate.h"
 
 #define E164_REASON "phoneNumber must be a valid E.164 phone number"
 #define LANGUAGE_REASON "language must be a BCP 47 language tag such as hi-IN"

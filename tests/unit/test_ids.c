@@ -153,6 +153,36 @@ START_TEST(ordered_is_unique_within_a_millisecond)
 }
 END_TEST
 
+/* Ids minted in one millisecond are not "previous + 1": after the 8 time and 3 sequence
+ * characters, each carries 11 fresh random characters. Two ids of the same millisecond must
+ * differ in their random part in more than its last character, and the random parts must not
+ * be guessable from each other: over many same-millisecond pairs, each random position
+ * differs most of the time (61/62 for independent characters). */
+START_TEST(ordered_random_part_is_fresh_within_a_millisecond)
+{
+    char prev[IDS_MAX_LEN], cur[IDS_MAX_LEN];
+    const size_t head = 4 + 8 + 3, random_chars = IDS_RANDOM_CHARS - 8 - 3;
+    int pairs = 0, differing[IDS_RANDOM_CHARS] = {0};
+    ids_new_ordered("cid_", prev, sizeof prev);
+    for (int i = 0; i < 20000; i++) {
+        ids_new_ordered("cid_", cur, sizeof cur);
+        if (memcmp(prev + 4, cur + 4, 8) == 0) { /* the same millisecond */
+            ck_assert_msg(strcmp(prev, cur) < 0, "%s does not sort before %s", prev, cur);
+            ck_assert_msg(memcmp(prev + head, cur + head, random_chars - 1) != 0,
+                          "%s and %s differ only in their last character", prev, cur);
+            for (size_t k = 0; k < random_chars; k++)
+                differing[k] += prev[head + k] != cur[head + k];
+            pairs++;
+        }
+        memcpy(prev, cur, sizeof cur);
+    }
+    ck_assert_int_gt(pairs, 100); /* 20,000 ids take a few milliseconds at most */
+    for (size_t k = 0; k < random_chars; k++)
+        ck_assert_msg(differing[k] > pairs * 9 / 10, "random char %zu repeats: %d of %d", k,
+                      differing[k], pairs);
+}
+END_TEST
+
 START_TEST(random_string_lengths)
 {
     static const size_t lengths[] = {0, 1, 22, 32, 43, 60};
@@ -289,6 +319,7 @@ static Suite *ids_suite(void)
     tcase_add_test(tc, ordered_sort_in_creation_order);
     tcase_add_test(tc, ordered_sort_within_a_millisecond);
     tcase_add_test(tc, ordered_is_unique_within_a_millisecond);
+    tcase_add_test(tc, ordered_random_part_is_fresh_within_a_millisecond);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("random");

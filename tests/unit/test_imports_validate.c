@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "contacts.h"
+#include "validate.h"
 
 START_TEST(webhook_urls)
 {

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "webhooks.h"
+#include "schedule.h"
+#include "signing.h"
+#include "ssrf.h"
 
 /* ---------------- signing ---------------- */
 

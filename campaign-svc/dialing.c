@@ -1,0 +1,761 @@
+/* The Dialing RPC service: what dialer-svc drives. These calls are NOT organization-scoped
+ * (the envelope's org_id is ""): a dialer serves every organization, so each query below
+ * spans all organizations and says so; leads are found by their globally unique id.
+ *
+ * Claim, in one transaction:
+ *   1. expired leases of running campaigns are re-leased to the caller with the SAME attempt
+ *      (Lease.reclaimed); expired leases of campaigns that no longer run go back to PENDING
+ *      with attempt_open set, so their next claim reuses the attempt too;
+ *   2. running campaigns (window open now, organization has credits) are visited through
+ *      their pacing rows, locked FOR UPDATE SKIP LOCKED so concurrent claimers spread over
+ *      campaigns; each row's token bucket refills at callsPerMinute/60 per second up to a
+ *      burst of max(1, callsPerMinute/60); in-flight is COUNTED (QUEUED + IN_PROGRESS leads)
+ *      inside the transaction, so no slot can stay stuck;
+ *   3. due PENDING leads are taken FOR UPDATE SKIP LOCKED and become QUEUED with a lease.
+ *      With respectContactLocalTime, leads whose own local window is closed get their
+ *      next_attempt_at moved to when it opens, so they leave the scan until then.
+ *
+ * An attempt number is counted once: a claim increments attempts unless attempt_open says
+ * the current attempt was leased and never finished (expired on a paused campaign, or handed
+ * back by ReleaseLeases). */
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaign.h"
+#include "copytext.h"
+#include "db.h"
+#include "log.h"
+#include "od_names.h"
+#include "outbox.h"
+#include "rpc_util.h"
+#include "timefmt.h"
+#include "tz.h"
+
+#define CLAIM_CAMPAIGNS_PER_CALL 32
+
+/* The columns every lease row returns (aliases: u = the updated lead, k = its campaign's
+ * claim row), in enum lease_col order. */
+enum lease_col { LC_ID, LC_CAMPAIGN, LC_ORG, LC_ATTEMPT, LC_PHONE, LC_CONTACT, LC_NAME,
+                 LC_VARIABLES, LC_EXPIRES, LC_RECLAIMED };
+
+struct claim_campaign {     /* strings point into the campaign result */
+    const char *org_id, *id, *from_number, *agent_id, *runtime_url, *first_message, *name,
+        *webhook_url;
+    int agent_version, call_timeout_seconds;
+};
+
+struct claim_result {
+    PGresult *results[CLAIM_CAMPAIGNS_PER_CALL + 2];
+    struct claim_campaign camp[CLAIM_CAMPAIGNS_PER_CALL + 2];
+    int nresults;
+    Od__Lease *leases;
+    Od__Lease **ptrs;
+    size_t n, cap;
+};
+
+static int claim_add_rows(struct claim_result *r, PGresult *res, const struct claim_campaign *c)
+{
+    int rows = PQntuples(res);
+    r->results[r->nresults] = res;
+    r->camp[r->nresults] = *c;
+    const struct claim_campaign *cc = &r->camp[r->nresults];
+    r->nresults++;
+    for (int i = 0; i < rows && r->n < r->cap; i++) {
+        Od__Lease *l = &r->leases[r->n];
+        od__lease__init(l);
+        l->lead_id = PQgetvalue(res, i, LC_ID);
+        l->campaign_id = PQgetvalue(res, i, LC_CAMPAIGN);
+        l->org_id = PQgetvalue(res, i, LC_ORG);
+        l->attempt = atoi(PQgetvalue(res, i, LC_ATTEMPT));
+        l->phone_number = PQgetvalue(res, i, LC_PHONE);
+        l->contact_id = PQgetvalue(res, i, LC_CONTACT);
+        l->contact_name = PQgetvalue(res, i, LC_NAME);
+        l->variables_json = PQgetvalue(res, i, LC_VARIABLES);
+        l->lease_expires_at = PQgetvalue(res, i, LC_EXPIRES);
+        l->reclaimed = PQgetvalue(res, i, LC_RECLAIMED)[0] == 't';
+        if (cc->id != NULL) {
+            l->from_number = (char *)cc->from_number;
+            l->agent_id = (char *)cc->agent_id;
+            l->agent_version = cc->agent_version;
+            l->runtime_url = (char *)cc->runtime_url;
+            l->first_message = (char *)cc->first_message;
+            l->call_timeout_seconds = cc->call_timeout_seconds;
+            l->campaign_name = (char *)cc->name;
+            l->webhook_url = (char *)cc->webhook_url;
+        }
+        r->ptrs[r->n++] = l;
+    }
+    return rows;
+}
+
+#define LEASE_RETURNING                                                                        \
+    " RETURNING l.id, l.campaign_id, l.org_id, l.attempts, l.phone_number,"                  \
+    " coalesce(l.contact_id, ''), coalesce(l.name, ''), l.variables::text, "                 \
+    SQL_ISO_MS("l.lease_expires_at")
+
+/* Step 1: expired leases. Spans every organization. Reclaimed leases come back with their
+ * campaign's dialing details joined in. */
+static const char reclaim_sql[] =
+    "WITH exp AS (SELECT l.org_id, l.campaign_id, l.id FROM campaign.leads l"
+    "   JOIN campaign.campaigns c ON c.org_id = l.org_id AND c.id = l.campaign_id"
+    "   WHERE l.status IN ('QUEUED', 'IN_PROGRESS') AND l.lease_expires_at < now()"
+    "   AND c.status = 'IN_PROGRESS'"
+    "   ORDER BY l.lease_expires_at LIMIT $1::int FOR UPDATE OF l SKIP LOCKED),"
+    " upd AS (UPDATE campaign.leads l SET status = 'QUEUED', lease_owner = $2,"
+    "   lease_expires_at = now() + make_interval(secs => $3::int), updated_at = now()"
+    "   FROM exp WHERE l.org_id = exp.org_id AND l.campaign_id = exp.campaign_id"
+    "   AND l.id = exp.id" LEASE_RETURNING ", true) "
+    "SELECT u.*, coalesce(c.from_number, ''), c.agent_id, c.agent_version,"
+    " coalesce(v.runtime_url, ''), coalesce(v.first_message, ''), c.call_timeout_minutes * 60,"
+    " c.name, coalesce(c.webhook_url, '')"
+    " FROM upd u JOIN campaign.campaigns c ON c.org_id = u.org_id AND c.id = u.campaign_id"
+    " LEFT JOIN campaign.agent_versions v ON v.org_id = c.org_id AND v.agent_id = c.agent_id"
+    "   AND v.version = c.agent_version";
+enum { RC_FROM = LC_RECLAIMED + 1, RC_AGENT, RC_VERSION, RC_RUNTIME, RC_FIRST, RC_TIMEOUT,
+       RC_NAME, RC_WEBHOOK };
+
+/* Expired leases of campaigns that do not run (paused, failed): back to PENDING, attempt
+ * kept open. Spans every organization. */
+static const char release_expired_sql[] =
+    "UPDATE campaign.leads l SET status = 'PENDING', attempt_open = true, lease_owner = NULL,"
+    " lease_expires_at = NULL, updated_at = now() WHERE l.id IN (SELECT l2.id"
+    "   FROM campaign.leads l2 JOIN campaign.campaigns c ON c.org_id = l2.org_id"
+    "   AND c.id = l2.campaign_id WHERE l2.status IN ('QUEUED', 'IN_PROGRESS')"
+    "   AND l2.lease_expires_at < now() AND c.status <> 'IN_PROGRESS'"
+    "   LIMIT 100 FOR UPDATE OF l2 SKIP LOCKED)";
+
+/* Step 2: running campaigns with credits, least recently visited first. Spans every
+ * organization. */
+static const char campaigns_sql[] =
+    "SELECT p.org_id, p.campaign_id, c.calls_per_minute, c.max_concurrent_calls,"
+    " coalesce(c.timezone, ''), coalesce(c.window_start, ''), coalesce(c.window_end, ''),"
+    " array_to_string(c.weekdays, ','), c.respect_contact_local_time,"
+    " coalesce(c.from_number, ''), c.agent_id, c.agent_version, coalesce(v.runtime_url, ''),"
+    " coalesce(v.first_message, ''), c.call_timeout_minutes * 60, c.name,"
+    " coalesce(c.webhook_url, '')"
+    " FROM campaign.pacing p JOIN campaign.campaigns c ON c.org_id = p.org_id"
+    "   AND c.id = p.campaign_id"
+    " LEFT JOIN campaign.agent_versions v ON v.org_id = c.org_id AND v.agent_id = c.agent_id"
+    "   AND v.version = c.agent_version"
+    " WHERE c.status = 'IN_PROGRESS' AND EXISTS (SELECT 1 FROM campaign.credit_balances b"
+    "   WHERE b.org_id = c.org_id AND b.balance > 0)"
+    " ORDER BY p.refilled_at LIMIT $1::int FOR UPDATE OF p SKIP LOCKED";
+enum { CS_ORG, CS_ID, CS_CPM, CS_MAXC, CS_TZ, CS_WSTART, CS_WEND, CS_WEEKDAYS, CS_RESPECT,
+       CS_FROM, CS_AGENT, CS_VERSION, CS_RUNTIME, CS_FIRST, CS_TIMEOUT, CS_NAME, CS_WEBHOOK };
+
+/* Refills the bucket (clock time: a claim that waited for the lock must not refill from its
+ * own start) and counts the campaign's leases in flight. */
+static const char refill_sql[] =
+    "UPDATE campaign.pacing SET tokens = least($3::float8, tokens + greatest(0,"
+    "   extract(epoch FROM clock_timestamp() - refilled_at)) * $4::float8),"
+    " refilled_at = greatest(refilled_at, clock_timestamp()),"
+    " in_flight = (SELECT count(*) FROM campaign.leads WHERE org_id = $1 AND campaign_id = $2"
+    "   AND status IN ('QUEUED', 'IN_PROGRESS'))"
+    " WHERE org_id = $1 AND campaign_id = $2 RETURNING tokens, in_flight";
+
+/* Step 3: take due leads ($5 = how many) and lease them. */
+static const char take_sql[] =
+    "WITH picked AS (SELECT id, attempt_open FROM campaign.leads WHERE org_id = $1"
+    "   AND campaign_id = $2 AND status = 'PENDING' AND next_attempt_at <= now()"
+    "   ORDER BY next_attempt_at LIMIT $5::int FOR UPDATE SKIP LOCKED)"
+    " UPDATE campaign.leads l SET status = 'QUEUED',"
+    " attempts = CASE WHEN l.attempt_open THEN l.attempts ELSE l.attempts + 1 END,"
+    " attempt_open = false, lease_owner = $3,"
+    " lease_expires_at = now() + make_interval(secs => $4::int), updated_at = now()"
+    " FROM picked p WHERE l.org_id = $1 AND l.campaign_id = $2 AND l.id = p.id"
+    LEASE_RETURNING ", p.attempt_open";
+/* The same for leads already chosen and locked by this transaction ($5 = their ids). */
+static const char take_ids_sql[] =
+    "WITH picked AS (SELECT id, attempt_open FROM campaign.leads WHERE org_id = $1"
+    "   AND campaign_id = $2 AND id = ANY ($5::text[]))"
+    " UPDATE campaign.leads l SET status = 'QUEUED',"
+    " attempts = CASE WHEN l.attempt_open THEN l.attempts ELSE l.attempts + 1 END,"
+    " attempt_open = false, lease_owner = $3,"
+    " lease_expires_at = now() + make_interval(secs => $4::int), updated_at = now()"
+    " FROM picked p WHERE l.org_id = $1 AND l.campaign_id = $2 AND l.id = p.id"
+    LEASE_RETURNING ", p.attempt_open";
+
+/* With respectContactLocalTime: choose up to want of the campaign's due leads whose own local
+ * window is open; defer the others to their opening. The chosen ids go into ids (a text[]
+ * literal). Returns how many were chosen, -1 on a database error. */
+static int claim_pick_local(struct db *db, const char *org, const char *id,
+                            const struct call_window *w, int want, int64_t now,
+                            struct copytext *ids)
+{
+    char limit[16];
+    snprintf(limit, sizeof limit, "%d", want * 4);
+    const char *params[] = {org, id, limit};
+    PGresult *res = db_exec(db,
+                            "SELECT id, coalesce(contact_tz, '') FROM campaign.leads"
+                            " WHERE org_id = $1 AND campaign_id = $2 AND status = 'PENDING'"
+                            " AND next_attempt_at <= now() ORDER BY next_attempt_at"
+                            " LIMIT $3::int FOR UPDATE SKIP LOCKED",
+                            3, params);
+    struct copytext defer_ids = {0}, defer_at = {0};
+    int chosen = 0, rc = -1;
+    if (!db_ok(res))
+        goto out;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const char *ztext = PQgetvalue(res, i, 1);
+        const struct tz_zone *zone = ztext[0] ? tz_get(ztext) : NULL;
+        if (zone == NULL || window_open(w, zone, now)) {
+            if (chosen < want) {
+                copytext_array_add(ids, PQgetvalue(res, i, 0));
+                chosen++;
+            }
+            continue;
+        }
+        int64_t next = window_next_open(w, zone, now);
+        char at[TIME_ISO_LEN];
+        time_format_ms((next < 0 ? now + 86400 : next) * 1000, at, sizeof at);
+        copytext_array_add(&defer_ids, PQgetvalue(res, i, 0));
+        copytext_array_add(&defer_at, at);
+    }
+    if (defer_ids.len > 0) {
+        const char *dp[] = {org, id, copytext_array_end(&defer_ids), copytext_array_end(&defer_at)};
+        if (dp[2] == NULL || dp[3] == NULL ||
+            db_command(db,
+                       "UPDATE campaign.leads l SET next_attempt_at = d.at FROM"
+                       " unnest($3::text[], $4::timestamptz[]) AS d(id, at)"
+                       " WHERE l.org_id = $1 AND l.campaign_id = $2 AND l.id = d.id",
+                       4, dp) != 0)
+            goto out;
+    }
+    rc = chosen;
+out:
+    PQclear(res);
+    free(defer_ids.data);
+    free(defer_at.data);
+    return rc;
+}
+
+static void dialing_claim(Od__Dialing_Service *service, const Od__ClaimRequest *in,
+                          Od__ClaimReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__ClaimReply reply = OD__CLAIM_REPLY__INIT;
+    struct claim_result r;
+    char cap_text[16], lease_text[16];
+    int lease = in->lease_seconds == 0 ? CAMPAIGN_LEASE_DEFAULT : in->lease_seconds;
+    PGresult *camps = NULL;
+    int64_t now = time_now_ms() / 1000;
+    (void)service;
+
+    memset(&r, 0, sizeof r);
+    if (in->capacity < 1 || in->capacity > CAMPAIGN_CLAIM_MAX || lease < 1 ||
+        lease > CAMPAIGN_LEASE_MAX || in->worker_id[0] == '\0' || strlen(in->worker_id) > 128) {
+        rpc_fail(call, OD__STATUS__INVALID,
+                 "workerId is required, capacity must be 1..%d and leaseSeconds 0..%d",
+                 CAMPAIGN_CLAIM_MAX, CAMPAIGN_LEASE_MAX);
+        goto done;
+    }
+    r.cap = (size_t)in->capacity;
+    r.leases = calloc(r.cap, sizeof *r.leases);
+    r.ptrs = calloc(r.cap, sizeof *r.ptrs);
+    if (r.leases == NULL || r.ptrs == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    snprintf(cap_text, sizeof cap_text, "%d", in->capacity);
+    snprintf(lease_text, sizeof lease_text, "%d", lease);
+    if (db_begin(call->db) != 0) {
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
+        goto done;
+    }
+    /* 1. expired leases (all organizations) */
+    {
+        const char *p[] = {cap_text, in->worker_id, lease_text};
+        PGresult *res = db_exec(call->db, reclaim_sql, 3, p);
+        if (!db_ok(res)) {
+            rpc_fail_sql(call, res, "reclaim leases");
+            PQclear(res);
+            goto rollback;
+        }
+        /* each reclaimed row carries its own campaign's details */
+        r.results[r.nresults++] = res;
+        for (int i = 0; i < PQntuples(res) && r.n < r.cap; i++) {
+            struct claim_campaign c = {
+                .from_number = PQgetvalue(res, i, RC_FROM), .agent_id = PQgetvalue(res, i, RC_AGENT),
+                .agent_version = atoi(PQgetvalue(res, i, RC_VERSION)),
+                .runtime_url = PQgetvalue(res, i, RC_RUNTIME),
+                .first_message = PQgetvalue(res, i, RC_FIRST),
+                .call_timeout_seconds = atoi(PQgetvalue(res, i, RC_TIMEOUT)),
+                .id = PQgetvalue(res, i, LC_CAMPAIGN), .org_id = PQgetvalue(res, i, LC_ORG)};
+            Od__Lease *l = &r.leases[r.n];
+            od__lease__init(l);
+            l->lead_id = PQgetvalue(res, i, LC_ID);
+            l->campaign_id = (char *)c.id;
+            l->org_id = (char *)c.org_id;
+            l->attempt = atoi(PQgetvalue(res, i, LC_ATTEMPT));
+            l->phone_number = PQgetvalue(res, i, LC_PHONE);
+            l->contact_id = PQgetvalue(res, i, LC_CONTACT);
+            l->contact_name = PQgetvalue(res, i, LC_NAME);
+            l->variables_json = PQgetvalue(res, i, LC_VARIABLES);
+            l->lease_expires_at = PQgetvalue(res, i, LC_EXPIRES);
+            l->reclaimed = true;
+            l->from_number = (char *)c.from_number;
+            l->agent_id = (char *)c.agent_id;
+            l->agent_version = c.agent_version;
+            l->runtime_url = (char *)c.runtime_url;
+            l->first_message = (char *)c.first_message;
+            l->call_timeout_seconds = c.call_timeout_seconds;
+            l->campaign_name = PQgetvalue(res, i, RC_NAME);
+            l->webhook_url = PQgetvalue(res, i, RC_WEBHOOK);
+            r.ptrs[r.n++] = l;
+        }
+        if (db_command(call->db, release_expired_sql, 0, NULL) != 0) {
+            rpc_fail(call, OD__STATUS__UNAVAILABLE, "release expired leases failed");
+            goto rollback;
+        }
+    }
+    if (r.n >= r.cap)
+        goto commit;
+    /* 2. running campaigns (all organizations) */
+    {
+        char limit[16];
+        snprintf(limit, sizeof limit, "%d", CLAIM_CAMPAIGNS_PER_CALL);
+        const char *p[] = {limit};
+        camps = db_exec(call->db, campaigns_sql, 1, p);
+        if (!db_ok(camps)) {
+            rpc_fail_sql(call, camps, "claim campaigns");
+            goto rollback;
+        }
+    }
+    for (int ci = 0; ci < PQntuples(camps) && r.n < r.cap; ci++) {
+        const char *org = PQgetvalue(camps, ci, CS_ORG), *id = PQgetvalue(camps, ci, CS_ID);
+        int cpm = atoi(PQgetvalue(camps, ci, CS_CPM)), maxc = atoi(PQgetvalue(camps, ci, CS_MAXC));
+        const char *zname = PQgetvalue(camps, ci, CS_TZ);
+        const struct tz_zone *zone = zname[0] ? tz_get(zname) : NULL;
+        struct call_window w;
+        int32_t weekdays[7];
+        size_t nwd = 0;
+        char err[128], burst[32], rate[32], want_text[16];
+        for (const char *p = PQgetvalue(camps, ci, CS_WEEKDAYS); *p && nwd < 7;) {
+            weekdays[nwd++] = (int32_t)strtol(p, (char **)&p, 10);
+            if (*p == ',')
+                p++;
+        }
+        if (window_init(&w, PQgetvalue(camps, ci, CS_WSTART), PQgetvalue(camps, ci, CS_WEND),
+                        weekdays, nwd, err, sizeof err) != 0)
+            continue;
+        if (!window_open(&w, zone, now))
+            continue; /* closed in the campaign's zone: nothing to refill for */
+        snprintf(burst, sizeof burst, "%.6f", cpm / 60.0 < 1 ? 1.0 : cpm / 60.0);
+        snprintf(rate, sizeof rate, "%.6f", cpm / 60.0);
+        const char *rp[] = {org, id, burst, rate};
+        PGresult *refill = db_exec(call->db, refill_sql, 4, rp);
+        if (!db_ok(refill) || PQntuples(refill) != 1) {
+            rpc_fail_sql(call, refill, "claim refill");
+            PQclear(refill);
+            goto rollback;
+        }
+        double tokens = strtod(PQgetvalue(refill, 0, 0), NULL);
+        int in_flight = atoi(PQgetvalue(refill, 0, 1));
+        PQclear(refill);
+        int want = (int)(r.cap - r.n);
+        if ((int)floor(tokens) < want)
+            want = (int)floor(tokens);
+        if (maxc - in_flight < want)
+            want = maxc - in_flight;
+        if (want <= 0)
+            continue;
+        PGresult *taken;
+        snprintf(want_text, sizeof want_text, "%d", want);
+        if (PQgetvalue(camps, ci, CS_RESPECT)[0] == 't') {
+            struct copytext ids = {0};
+            int chosen = claim_pick_local(call->db, org, id, &w, want, now, &ids);
+            const char *arr = copytext_array_end(&ids);
+            if (chosen < 0 || arr == NULL) {
+                free(ids.data);
+                rpc_fail(call, OD__STATUS__UNAVAILABLE, "claim leads failed");
+                goto rollback;
+            }
+            const char *tp[] = {org, id, in->worker_id, lease_text, arr};
+            taken = db_exec(call->db, take_ids_sql, 5, tp);
+            free(ids.data);
+        } else {
+            const char *tp[] = {org, id, in->worker_id, lease_text, want_text};
+            taken = db_exec(call->db, take_sql, 5, tp);
+        }
+        if (!db_ok(taken)) {
+            rpc_fail_sql(call, taken, "claim leads");
+            PQclear(taken);
+            goto rollback;
+        }
+        struct claim_campaign c = {
+            .org_id = org, .id = id, .from_number = PQgetvalue(camps, ci, CS_FROM),
+            .agent_id = PQgetvalue(camps, ci, CS_AGENT),
+            .agent_version = atoi(PQgetvalue(camps, ci, CS_VERSION)),
+            .runtime_url = PQgetvalue(camps, ci, CS_RUNTIME),
+            .first_message = PQgetvalue(camps, ci, CS_FIRST),
+            .call_timeout_seconds = atoi(PQgetvalue(camps, ci, CS_TIMEOUT)),
+            .name = PQgetvalue(camps, ci, CS_NAME), .webhook_url = PQgetvalue(camps, ci, CS_WEBHOOK)};
+        int got = claim_add_rows(&r, taken, &c);
+        if (got > 0) {
+            char got_text[16];
+            snprintf(got_text, sizeof got_text, "%d", got);
+            const char *up[] = {org, id, got_text};
+            if (db_command(call->db,
+                           "UPDATE campaign.pacing SET tokens = tokens - $3::int,"
+                           " in_flight = in_flight + $3::int WHERE org_id = $1 AND campaign_id = $2",
+                           3, up) != 0) {
+                rpc_fail(call, OD__STATUS__UNAVAILABLE, "claim pacing failed");
+                goto rollback;
+            }
+        }
+    }
+commit:
+    if (db_commit(call->db) != 0) {
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "claim commit failed");
+        goto rollback;
+    }
+    reply.leases = r.ptrs;
+    reply.n_leases = r.n;
+    goto done;
+rollback:
+    db_rollback(call->db);
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    PQclear(camps);
+    for (int i = 0; i < r.nresults; i++)
+        PQclear(r.results[i]);
+    free(r.leases);
+    free(r.ptrs);
+}
+
+static void dialing_attempt_started(Od__Dialing_Service *service,
+                                    const Od__AttemptStartedRequest *in,
+                                    Od__Empty_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__Empty empty = OD__EMPTY__INIT;
+    char attempt[16], lease[16];
+    PGresult *res = NULL;
+    (void)service;
+
+    int secs = in->lease_seconds == 0 ? CAMPAIGN_LEASE_DEFAULT : in->lease_seconds;
+    if (secs < 1 || secs > CAMPAIGN_LEASE_MAX || in->attempt < 1) {
+        rpc_fail(call, OD__STATUS__INVALID, "attempt must be >= 1 and leaseSeconds 0..%d",
+                 CAMPAIGN_LEASE_MAX);
+        goto done;
+    }
+    snprintf(attempt, sizeof attempt, "%d", in->attempt);
+    snprintf(lease, sizeof lease, "%d", secs);
+    const char *params[] = {in->lead_id, attempt, in->worker_id, in->call_id, lease};
+    /* By lead id across organizations. */
+    res = db_exec(call->db,
+                  "WITH l0 AS (SELECT id, status, attempts, lease_owner FROM campaign.leads"
+                  "   WHERE id = $1),"
+                  " upd AS (UPDATE campaign.leads l SET status = 'IN_PROGRESS',"
+                  "   lease_expires_at = now() + make_interval(secs => $5::int),"
+                  "   last_call_id = coalesce(nullif($4, ''), last_call_id), updated_at = now()"
+                  "   WHERE l.id = $1 AND l.attempts = $2::int AND l.status IN ('QUEUED', 'IN_PROGRESS')"
+                  "   AND (l.lease_owner = $3 OR $3 = '') RETURNING 1)"
+                  " SELECT (SELECT count(*) FROM l0), (SELECT count(*) FROM upd),"
+                  " (SELECT status || ' attempt ' || attempts || ' leased by '"
+                  "   || coalesce(lease_owner, 'nobody') FROM l0)",
+                  5, params);
+    if (!db_ok(res))
+        rpc_fail_sql(call, res, "attempt started");
+    else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "lead not found");
+    else if (strcmp(PQgetvalue(res, 0, 1), "0") == 0)
+        rpc_fail(call, OD__STATUS__CONFLICT, "lease lost: lead is %s", PQgetvalue(res, 0, 2));
+done:
+    closure(call->status == OD__STATUS__OK ? &empty : NULL, call);
+    PQclear(res);
+}
+
+/* campaign.lead_completed, as in reference 003. */
+static char *lead_completed_payload(const char *campaign_id, const char *campaign_name,
+                                    const char *lead_id, const char *phone, const char *status,
+                                    const char *disposition, int attempts, const char *call_id,
+                                    const Od__AttemptFinishedRequest *in)
+{
+    char now[TIME_ISO_LEN];
+    json_t *outcome = json_pack("{s:s, s:i}", "outcome", in->outcome, "durationSeconds",
+                                (int)in->duration_seconds);
+    if (outcome == NULL)
+        return NULL;
+    json_object_set_new(outcome, "answeredBy",
+                        in->answered_by[0] ? json_string(in->answered_by) : json_null());
+    json_t *lead = json_pack("{s:s, s:s, s:s, s:i, s:o}", "id", lead_id, "phoneNumber", phone,
+                             "status", status, "attempts", attempts, "outcome", outcome);
+    if (lead == NULL)
+        return NULL;
+    json_object_set_new(lead, "disposition", disposition[0] ? json_string(disposition) : json_null());
+    json_object_set_new(lead, "callId", call_id[0] ? json_string(call_id) : json_null());
+    json_t *root = json_pack("{s:s, s:s, s:{s:s, s:s}, s:o}", "event",
+                             EVENT_CAMPAIGN_LEAD_COMPLETED, "timestamp",
+                             time_format_ms(time_now_ms(), now, sizeof now), "campaign", "id",
+                             campaign_id, "name", campaign_name, "lead", lead);
+    if (root == NULL)
+        return NULL;
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    return text;
+}
+
+static void dialing_attempt_finished(Od__Dialing_Service *service,
+                                     const Od__AttemptFinishedRequest *in,
+                                     Od__AttemptFinishedReply_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    struct campaign_app *app = call->app;
+    Od__AttemptFinishedReply reply = OD__ATTEMPT_FINISHED_REPLY__INIT;
+    struct retry_decision d;
+    PGresult *camp = NULL, *lead = NULL, *upd = NULL;
+    char *payload = NULL;
+    bool events = false;
+    (void)service;
+
+    if (in->attempt < 1 || !retry_outcome_known(in->outcome) || in->duration_seconds < 0 ||
+        strlen(in->disposition) > 256 || strlen(in->call_id) > 128) {
+        rpc_fail(call, OD__STATUS__INVALID,
+                 "attempt must be >= 1, durationSeconds >= 0 and outcome one of completed, "
+                 "voicemail, busy, no_answer, failed, timeout, canceled, dnc, carrier_error");
+        goto done;
+    }
+    const char *key[] = {in->lead_id};
+    if (db_begin(call->db) != 0) {
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
+        goto done;
+    }
+    /* The campaign row first (the lock order of every campaign change), then the lead. The
+     * lead is found by id across organizations. */
+    camp = db_exec(call->db,
+                   "SELECT c.org_id, c.id, c.name, c.status, c.max_retries, c.retry_delay_minutes,"
+                   " array_to_string(c.retry_on, ','), coalesce(c.webhook_url, '')"
+                   " FROM campaign.campaigns c"
+                   " JOIN campaign.leads l ON l.org_id = c.org_id AND l.campaign_id = c.id"
+                   " WHERE l.id = $1 FOR UPDATE OF c",
+                   1, key);
+    if (!db_ok(camp)) {
+        rpc_fail_sql(call, camp, "attempt finished");
+        goto rollback;
+    }
+    if (PQntuples(camp) == 0) {
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "lead not found");
+        goto rollback;
+    }
+    const char *org = PQgetvalue(camp, 0, 0), *campaign_id = PQgetvalue(camp, 0, 1);
+    lead = db_exec(call->db,
+                   "SELECT status, attempts, last_finished_attempt, phone_number,"
+                   " coalesce(disposition, ''), coalesce(last_call_id, ''), "
+                   SQL_ISO_MS("next_attempt_at") " FROM campaign.leads WHERE id = $1 FOR UPDATE",
+                   1, key);
+    if (!db_ok(lead) || PQntuples(lead) != 1) {
+        rpc_fail_sql(call, lead, "attempt finished");
+        goto rollback;
+    }
+    const char *status = PQgetvalue(lead, 0, 0);
+    int attempts = atoi(PQgetvalue(lead, 0, 1)), finished = atoi(PQgetvalue(lead, 0, 2));
+    if (in->attempt <= finished) {
+        reply.duplicate = true;
+        reply.lead_status = (char *)status;
+        reply.next_attempt_at = PQgetvalue(lead, 0, 6);
+        db_rollback(call->db);
+        goto done;
+    }
+    if (in->attempt != attempts) {
+        rpc_fail(call, OD__STATUS__CONFLICT, "attempt %d is not the lead's current attempt (%d)",
+                 in->attempt, attempts);
+        goto rollback;
+    }
+    char retry_buf[256], *retry_on[CAMPAIGN_RETRY_ON_MAX];
+    size_t n_retry = 0;
+    snprintf(retry_buf, sizeof retry_buf, "%s", PQgetvalue(camp, 0, 6));
+    for (char *save = NULL, *w = strtok_r(retry_buf, ",", &save);
+         w != NULL && n_retry < CAMPAIGN_RETRY_ON_MAX; w = strtok_r(NULL, ",", &save))
+        retry_on[n_retry++] = w;
+    retry_decide(in->outcome, attempts, atoi(PQgetvalue(camp, 0, 4)),
+                 atoi(PQgetvalue(camp, 0, 5)), (const char *const *)retry_on, n_retry, &d);
+    /* A lead that is no longer open (its campaign was cancelled meanwhile) keeps its status;
+     * the outcome is still recorded and the call still debited. */
+    bool open = strcmp(status, LEAD_PENDING) == 0 || strcmp(status, LEAD_QUEUED) == 0 ||
+                strcmp(status, LEAD_IN_PROGRESS) == 0;
+    const char *new_status = open ? d.lead_status : status;
+    bool retry = open && d.retry;
+    char attempt[16], delay[16];
+    snprintf(attempt, sizeof attempt, "%d", in->attempt);
+    snprintf(delay, sizeof delay, "%d", d.delay_minutes);
+    const char *up[] = {in->lead_id, new_status, retry ? "t" : "f", delay, in->outcome,
+                        in->disposition, in->call_id, attempt};
+    upd = db_exec(call->db,
+                  "UPDATE campaign.leads SET status = $2,"
+                  " next_attempt_at = CASE WHEN $3::bool"
+                  "   THEN now() + make_interval(mins => $4::int) ELSE next_attempt_at END,"
+                  " last_outcome = $5, disposition = coalesce(nullif($6, ''), disposition),"
+                  " last_call_id = coalesce(nullif($7, ''), last_call_id),"
+                  " last_finished_attempt = $8::int, lease_owner = NULL, lease_expires_at = NULL,"
+                  " attempt_open = false, updated_at = now() WHERE id = $1"
+                  " RETURNING " SQL_ISO_MS("next_attempt_at") ", coalesce(disposition, ''),"
+                  " coalesce(last_call_id, '')",
+                  8, up);
+    if (!db_ok(upd) || PQntuples(upd) != 1) {
+        rpc_fail_sql(call, upd, "attempt finished");
+        goto rollback;
+    }
+    int64_t minutes = (in->duration_seconds + 59) / 60;
+    if (credits_debit_attempt(app, call->db, org, campaign_id, in->lead_id, in->attempt,
+                              minutes) != 0) {
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "debiting credits failed");
+        goto rollback;
+    }
+    if (open && !retry) {
+        payload = lead_completed_payload(campaign_id, PQgetvalue(camp, 0, 2), in->lead_id,
+                                         PQgetvalue(lead, 0, 3), new_status,
+                                         PQgetvalue(upd, 0, 1), in->attempt,
+                                         PQgetvalue(upd, 0, 2), in);
+        if (payload == NULL ||
+            outbox_add(call->db, "campaign", EVENT_CAMPAIGN_LEAD_COMPLETED, org,
+                       PQgetvalue(camp, 0, 7), payload) != 0) {
+            rpc_fail(call, OD__STATUS__UNAVAILABLE, "recording the event failed");
+            goto rollback;
+        }
+        events = true;
+        int done_rc = campaign_complete_if_done(call->db, org, campaign_id);
+        if (done_rc < 0) {
+            rpc_fail(call, OD__STATUS__UNAVAILABLE, "completing the campaign failed");
+            goto rollback;
+        }
+    }
+    if (db_commit(call->db) != 0) {
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "commit failed");
+        goto rollback;
+    }
+    if (events || minutes > 0)
+        campaign_wake_outbox(app);
+    reply.lead_status = (char *)new_status;
+    reply.retry = retry;
+    reply.next_attempt_at = PQgetvalue(upd, 0, 0);
+    goto done;
+rollback:
+    db_rollback(call->db);
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    free(payload);
+    PQclear(camp);
+    PQclear(lead);
+    PQclear(upd);
+}
+
+/* ReleaseLeases and RenewLeases: the caller's leases named by (lead, attempt). */
+static void dialing_leases(struct rpc_call *call, const Od__LeasesRequest *in, bool release,
+                           Od__LeasesReply_Closure closure)
+{
+    Od__LeasesReply reply = OD__LEASES_REPLY__INIT;
+    struct copytext ids = {0}, attempts = {0};
+    char lease[16];
+    PGresult *res = NULL;
+    int secs = in->lease_seconds == 0 ? CAMPAIGN_LEASE_DEFAULT : in->lease_seconds;
+
+    if (in->n_leases > CAMPAIGN_CLAIM_MAX || secs < 1 || secs > CAMPAIGN_LEASE_MAX ||
+        in->worker_id[0] == '\0') {
+        rpc_fail(call, OD__STATUS__INVALID, "workerId is required, at most %d leases",
+                 CAMPAIGN_CLAIM_MAX);
+        goto done;
+    }
+    for (size_t i = 0; i < in->n_leases; i++) {
+        char a[16];
+        snprintf(a, sizeof a, "%d", in->leases[i]->attempt);
+        copytext_array_add(&ids, in->leases[i]->lead_id);
+        copytext_array_add(&attempts, a);
+    }
+    snprintf(lease, sizeof lease, "%d", secs);
+    const char *params[] = {copytext_array_end(&ids), copytext_array_end(&attempts),
+                            in->worker_id, lease};
+    if (params[0] == NULL || params[1] == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    /* By lead id across organizations; only the caller's own live leases change. A released
+     * lead keeps its attempt (attempt_open): the next claim reuses it, flagged reclaimed. */
+    res = db_exec(call->db,
+                  release
+                      ? "UPDATE campaign.leads l SET status = 'PENDING', attempt_open = true,"
+                        " next_attempt_at = now(), lease_owner = NULL, lease_expires_at = NULL,"
+                        " updated_at = now() FROM unnest($1::text[], $2::int[]) AS r(id, attempt)"
+                        " WHERE l.id = r.id AND l.attempts = r.attempt AND l.lease_owner = $3"
+                        " AND l.status IN ('QUEUED', 'IN_PROGRESS') AND $4::int > 0"
+                      : "UPDATE campaign.leads l SET"
+                        " lease_expires_at = now() + make_interval(secs => $4::int),"
+                        " updated_at = now() FROM unnest($1::text[], $2::int[]) AS r(id, attempt)"
+                        " WHERE l.id = r.id AND l.attempts = r.attempt AND l.lease_owner = $3"
+                        " AND l.status IN ('QUEUED', 'IN_PROGRESS')",
+                  4, params);
+    if (!db_ok(res))
+        rpc_fail_sql(call, res, release ? "release leases" : "renew leases");
+    else
+        reply.count = atoi(PQcmdTuples(res));
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    PQclear(res);
+    free(ids.data);
+    free(attempts.data);
+}
+
+static void dialing_release_leases(Od__Dialing_Service *service, const Od__LeasesRequest *in,
+                                   Od__LeasesReply_Closure closure, void *closure_data)
+{
+    (void)service;
+    dialing_leases(closure_data, in, true, closure);
+}
+
+static void dialing_renew_leases(Od__Dialing_Service *service, const Od__LeasesRequest *in,
+                                 Od__LeasesReply_Closure closure, void *closure_data)
+{
+    (void)service;
+    dialing_leases(closure_data, in, false, closure);
+}
+
+static void dialing_record_disposition(Od__Dialing_Service *service,
+                                       const Od__DispositionRequest *in,
+                                       Od__Empty_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__Empty empty = OD__EMPTY__INIT;
+    char attempt[16];
+    PGresult *res = NULL;
+    (void)service;
+
+    if (in->disposition[0] == '\0' || strlen(in->disposition) > 256) {
+        rpc_fail(call, OD__STATUS__INVALID, "disposition is required (at most 256 bytes)");
+        goto done;
+    }
+    if (in->variables_json[0]) {
+        json_t *v = json_loads(in->variables_json, 0, NULL);
+        bool ok = json_is_object(v);
+        json_decref(v);
+        if (!ok) {
+            rpc_fail(call, OD__STATUS__INVALID, "variables must be a JSON object");
+            goto done;
+        }
+    }
+    snprintf(attempt, sizeof attempt, "%d", in->attempt);
+    const char *params[] = {in->lead_id, attempt, in->disposition,
+                            in->variables_json[0] ? in->variables_json : NULL};
+    /* By lead id across organizations. Only the current attempt's (or attempt 0: "the
+     * latest") disposition is kept; setting the same one twice changes nothing. A late
+     * report for an older attempt is accepted and ignored. */
+    res = db_exec(call->db,
+                  "WITH l0 AS (SELECT id FROM campaign.leads WHERE id = $1),"
+                  " upd AS (UPDATE campaign.leads SET disposition = $3,"
+                  "   variables = CASE WHEN $4::jsonb IS NULL THEN variables"
+                  "     ELSE variables || $4::jsonb END, updated_at = now()"
+                  "   WHERE id = $1 AND ($2::int = 0 OR attempts = $2::int) RETURNING 1)"
+                  " SELECT (SELECT count(*) FROM l0), (SELECT count(*) FROM upd)",
+                  4, params);
+    if (!db_ok(res))
+        rpc_fail_sql(call, res, "record disposition");
+    else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "lead not found");
+done:
+    closure(call->status == OD__STATUS__OK ? &empty : NULL, call);
+    PQclear(res);
+}
+
+Od__Dialing_Service campaign_dialing_service = OD__DIALING__INIT(dialing_);

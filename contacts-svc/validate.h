@@ -1,0 +1,25 @@
+/* Field rules for contacts and import rows (validate.c), applied by the service: the gateway
+ * only checks JSON types. Shared by contacts.c, bulk.c, imports.c and import_worker.c. */
+#ifndef CONTACTS_SVC_VALIDATE_H
+#define CONTACTS_SVC_VALIDATE_H
+
+#include "contacts.pb-c.h"
+
+#define CONTACTS_NAME_MAX 256       /* bytes */
+#define CONTACTS_LANGUAGE_MAX 35    /* BCP 47 tags are short */
+#define CONTACTS_METADATA_MAX 16384 /* bytes of compact JSON, per request */
+#define IMPORTS_WEBHOOK_URL_MAX 2048 /* bytes */
+
+/* NULL when the row is acceptable, else the reason ("phoneNumber must be ..."). */
+const char *contacts_validate_input(const Od__ContactInput *in);
+
+/* 1 if tag looks like a BCP 47 language tag (e.g. "hi-IN", "en", "zh-Hant-TW"). */
+int contacts_language_valid(const char *tag);
+
+/* NULL when an import row is acceptable (the contact rules, and a name is required). */
+const char *imports_validate_row(const Od__ContactInput *in);
+
+/* 1 if url is an http:// or https:// URL with a host, printable ASCII, at most 2,048 bytes. */
+int imports_webhook_url_valid(const char *url);
+
+#endif

@@ -1,0 +1,970 @@
+/* The dialer loop: claim due leads from campaign-svc, write each attempt's call row, ask the
+ * carrier, report AttemptStarted; and the sweeps that end what callbacks did not (timeouts,
+ * lost callbacks, finishes and reports that are due).
+ *
+ * Threads, each with its own database connection; the dial and sweep threads each own a
+ * struct carrier (one curl handle: lib/carrier.h):
+ *   claim  - counts the calls this replica follows, claims up to the free capacity, re-checks
+ *            the DNC list for the batch (one CheckDnc per organization), queues the rest;
+ *   dial   - DIALER_THREADS of them: take a lease from the queue, insert the call row keyed
+ *            (lead_id, attempt), then place the call, or reconcile with the carrier when the
+ *            row already existed (the attempt of a dead worker);
+ *   sweep  - every DIALER_SWEEP_MS: hang up calls past timeout_at, fetch calls with no
+ *            callback for DIALER_STALE_MS, finalize finishes that are due, re-send reports
+ *            that were not acknowledged. The sweeps look at every replica's calls (claims with
+ *            FOR UPDATE SKIP LOCKED keep replicas out of each other's way).
+ * The queue, counters and flags of struct dialer_loop are guarded by its lock.
+ *
+ * Capacity: the calls this replica follows are its call rows not reported yet (reported_at
+ * IS NULL, worker_id = DIALER_ID) plus the leases waiting in its queue.
+ *
+ * Stop (SIGTERM): claiming stops at once; leases still queued were never placed and go back
+ * to campaign-svc (ReleaseLeases); the dial threads finish the lease they hold; then the loop
+ * follows its calls for up to DIALER_GRACE_MS (the sweeps keep running) and exits. Calls still
+ * in flight are finished by callbacks on any replica and by the other replicas' sweeps. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "dialer.h"
+#include "dialer_sql.h"
+#include "ids.h"
+#include "log.h"
+#include "od_names.h"
+#include "rpc.h"
+#include "service_runtime.h"
+#include "timefmt.h"
+
+#define DIALER_CLAIM_MAX 100       /* leases per Claim */
+#define DIALER_CLAIM_LEASE_S 60    /* a claimed lease, until AttemptStarted extends it */
+#define DIALER_CREATE_LEASE_S 30   /* a row's worker_lease_until while its call is created */
+#define DIALER_SWEEP_BATCH 50
+#define DIALER_LIST_MAX 20
+
+struct dial_job {
+    struct dial_job *next;
+    char *lead_id, *campaign_id, *org_id, *to, *from, *contact_id, *contact_name, *agent_id,
+        *runtime_url, *first_message, *variables_json;
+    int attempt;
+    int timeout_s;
+    bool reclaimed;
+};
+
+struct dialer_thread;
+
+struct dialer_loop {
+    struct dialer_app *app;
+    pthread_mutex_t lock;
+    pthread_cond_t claim_cond; /* the claim thread: woken, or stopping */
+    pthread_cond_t work_cond;  /* the dial threads: a job was queued, or quitting */
+    pthread_cond_t sweep_cond;
+    struct dial_job *head, *tail;
+    int queued;    /* jobs in the queue */
+    int working;   /* jobs a dial thread holds */
+    bool woken;
+    bool stopping; /* no more claims */
+    bool quit;     /* dial threads exit once their job is done */
+    bool sweep_quit;
+    pthread_t claim_thread, sweep_thread;
+    pthread_t *dial_threads;
+    int ndial;                    /* dial threads running */
+    struct dialer_thread *threads; /* [0] the sweep's, [1..] the dial threads' */
+    int nthreads;
+    bool claim_started, sweep_started;
+};
+
+static void dial_job_free(struct dial_job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->lead_id);
+    free(j->campaign_id);
+    free(j->org_id);
+    free(j->to);
+    free(j->from);
+    free(j->contact_id);
+    free(j->contact_name);
+    free(j->agent_id);
+    free(j->runtime_url);
+    free(j->first_message);
+    free(j->variables_json);
+    free(j);
+}
+
+static struct dial_job *dial_job_new(const Od__Lease *l)
+{
+    struct dial_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return NULL;
+    j->lead_id = strdup(l->lead_id);
+    j->campaign_id = strdup(l->campaign_id);
+    j->org_id = strdup(l->org_id);
+    j->to = strdup(l->phone_number);
+    j->from = strdup(l->from_number);
+    j->contact_id = strdup(l->contact_id);
+    j->contact_name = strdup(l->contact_name);
+    j->agent_id = strdup(l->agent_id);
+    j->runtime_url = strdup(l->runtime_url);
+    j->first_message = strdup(l->first_message);
+    j->variables_json = strdup(l->variables_json[0] ? l->variables_json : "{}");
+    j->attempt = l->attempt;
+    j->timeout_s = l->call_timeout_seconds > 0 ? l->call_timeout_seconds : 300;
+    j->reclaimed = l->reclaimed;
+    if (!j->lead_id || !j->campaign_id || !j->org_id || !j->to || !j->from || !j->contact_id ||
+        !j->contact_name || !j->agent_id || !j->runtime_url || !j->first_message ||
+        !j->variables_json) {
+        dial_job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+static const char *nz(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+/* ---------------- campaign-svc calls ---------------- */
+
+static int dialer_attempt_started(struct dialer_app *app, const struct dial_job *j,
+                                  const char *call_id)
+{
+    Od__AttemptStartedRequest in = OD__ATTEMPT_STARTED_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    int rc = 0;
+    in.lead_id = j->lead_id;
+    in.attempt = j->attempt;
+    in.worker_id = app->dialer_id;
+    in.call_id = (char *)call_id;
+    in.lease_seconds = j->timeout_s + app->lease_margin_s;
+    rpc_ctx_init(&ctx, "", call_id, app->rpc_timeout_ms);
+    od__dialing__attempt_started(app->dialing, &in, NULL, &ctx);
+    if (ctx.status != OD__STATUS__OK) {
+        /* The call is placed either way: its end is still reported (AttemptFinished is
+         * idempotent), and a lost lease is re-claimed and reconciled with this row. */
+        log_warn(call_id, "AttemptStarted %s attempt %d: %s %s", j->lead_id, j->attempt,
+                 rpc_status_name(ctx.status), ctx.message);
+        rc = -1;
+    }
+    rpc_ctx_release(&ctx);
+    return rc;
+}
+
+static void dialer_release(struct dialer_app *app, struct dial_job **jobs, int n)
+{
+    Od__LeasesRequest in = OD__LEASES_REQUEST__INIT;
+    Od__LeaseRef *refs, **ptrs;
+    struct rpc_ctx ctx;
+    if (n == 0)
+        return;
+    refs = calloc((size_t)n, sizeof *refs);
+    ptrs = calloc((size_t)n, sizeof *ptrs);
+    if (refs == NULL || ptrs == NULL) {
+        free(refs);
+        free(ptrs);
+        return; /* the leases expire instead */
+    }
+    for (int i = 0; i < n; i++) {
+        od__lease_ref__init(&refs[i]);
+        refs[i].lead_id = jobs[i]->lead_id;
+        refs[i].attempt = jobs[i]->attempt;
+        ptrs[i] = &refs[i];
+    }
+    in.worker_id = app->dialer_id;
+    in.n_leases = (size_t)n;
+    in.leases = ptrs;
+    rpc_ctx_init(&ctx, "", "dialer-release", app->rpc_timeout_ms);
+    od__dialing__release_leases(app->dialing, &in, NULL, &ctx);
+    if (ctx.status != OD__STATUS__OK)
+        log_warn(NULL, "ReleaseLeases (%d): %s %s; they expire instead", n,
+                 rpc_status_name(ctx.status), ctx.message);
+    else
+        log_info(NULL, "released %d leases never dialed", n);
+    rpc_ctx_release(&ctx);
+    free(refs);
+    free(ptrs);
+}
+
+static void dialer_finish_dnc(struct dialer_app *app, const struct dial_job *j)
+{
+    Od__AttemptFinishedRequest in = OD__ATTEMPT_FINISHED_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    in.lead_id = j->lead_id;
+    in.attempt = j->attempt;
+    in.outcome = (char *)OUTCOME_DNC;
+    rpc_ctx_init(&ctx, "", j->lead_id, app->rpc_timeout_ms);
+    od__dialing__attempt_finished(app->dialing, &in, NULL, &ctx);
+    if (ctx.status != OD__STATUS__OK) /* the lease expires; the next claim checks again */
+        log_warn(NULL, "AttemptFinished dnc %s: %s %s", j->lead_id, rpc_status_name(ctx.status),
+                 ctx.message);
+    else
+        log_info(NULL, "lead %s skipped: %s is on the do-not-call list", j->lead_id, j->to);
+    rpc_ctx_release(&ctx);
+}
+
+/* Re-checks the batch against the DNC list, one CheckDnc per organization. Listed jobs are
+ * finished as "dnc" and freed (set to NULL). -1 when contacts-svc could not answer: then the
+ * caller dials nothing (a number may have been added since the campaign started). */
+static int dialer_dnc_filter(struct dialer_app *app, struct dial_job **jobs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (jobs[i] == NULL)
+            continue;
+        const char *org = jobs[i]->org_id;
+        bool seen = false;
+        for (int k = 0; k < i && !seen; k++)
+            seen = jobs[k] != NULL && strcmp(jobs[k]->org_id, org) == 0;
+        if (seen)
+            continue;
+        char **numbers = calloc((size_t)n, sizeof *numbers);
+        Od__CheckDncRequest in = OD__CHECK_DNC_REQUEST__INIT;
+        struct rpc_ctx ctx;
+        if (numbers == NULL)
+            return -1;
+        for (int k = i; k < n; k++)
+            if (jobs[k] != NULL && strcmp(jobs[k]->org_id, org) == 0)
+                numbers[in.n_phone_numbers++] = jobs[k]->to;
+        in.phone_numbers = numbers;
+        rpc_ctx_init(&ctx, org, "dialer-dnc", app->rpc_timeout_ms);
+        od__dnc__check_dnc(app->dnc, &in, NULL, &ctx);
+        free(numbers);
+        if (ctx.status != OD__STATUS__OK) {
+            log_warn(NULL, "CheckDnc: %s %s", rpc_status_name(ctx.status), ctx.message);
+            rpc_ctx_release(&ctx);
+            return -1;
+        }
+        Od__CheckDncReply *out = (Od__CheckDncReply *)ctx.reply;
+        for (size_t l = 0; l < out->n_listed; l++)
+            for (int k = i; k < n; k++)
+                if (jobs[k] != NULL && strcmp(jobs[k]->org_id, org) == 0 &&
+                    strcmp(jobs[k]->to, out->listed[l]) == 0) {
+                    dialer_finish_dnc(app, jobs[k]);
+                    dial_job_free(jobs[k]);
+                    jobs[k] = NULL;
+                }
+        rpc_ctx_release(&ctx);
+    }
+    return 0;
+}
+
+/* ---------------- the claim thread ---------------- */
+
+/* Calls this replica follows: its rows not reported yet. -1 on a database failure. */
+static int dialer_following(struct dialer_app *app, struct db *db)
+{
+    const char *p[] = {app->dialer_id};
+    PGresult *res = db_exec(db,
+                            "SELECT count(*) FROM dialer.calls WHERE worker_id = $1 AND "
+                            "reported_at IS NULL",
+                            1, p);
+    int n = db_ok(res) ? atoi(PQgetvalue(res, 0, 0)) : -1;
+    PQclear(res);
+    return n;
+}
+
+/* Claims up to `want` leases and queues what survives the DNC check. Returns how many leases
+ * came back (-1 on failure). */
+static int dialer_claim_batch(struct dialer_loop *loop, int want)
+{
+    struct dialer_app *app = loop->app;
+    Od__ClaimRequest in = OD__CLAIM_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    struct dial_job **jobs;
+    int n;
+
+    in.worker_id = app->dialer_id;
+    in.capacity = want;
+    in.lease_seconds = DIALER_CLAIM_LEASE_S;
+    rpc_ctx_init(&ctx, "", "dialer-claim", app->rpc_timeout_ms);
+    od__dialing__claim(app->dialing, &in, NULL, &ctx);
+    if (ctx.status != OD__STATUS__OK) {
+        log_warn(NULL, "Claim: %s %s", rpc_status_name(ctx.status), ctx.message);
+        rpc_ctx_release(&ctx);
+        return -1;
+    }
+    Od__ClaimReply *out = (Od__ClaimReply *)ctx.reply;
+    n = (int)out->n_leases;
+    if (n == 0) {
+        rpc_ctx_release(&ctx);
+        return 0;
+    }
+    jobs = calloc((size_t)n, sizeof *jobs);
+    for (int i = 0; jobs != NULL && i < n; i++)
+        jobs[i] = dial_job_new(out->leases[i]);
+    rpc_ctx_release(&ctx);
+    if (jobs == NULL)
+        return -1; /* the leases expire and are claimed again */
+    if (dialer_dnc_filter(app, jobs, n) != 0) {
+        int kept = 0;
+        for (int i = 0; i < n; i++)
+            if (jobs[i] != NULL)
+                jobs[kept++] = jobs[i];
+        dialer_release(app, jobs, kept);
+        for (int i = 0; i < kept; i++)
+            dial_job_free(jobs[i]);
+        free(jobs);
+        return -1;
+    }
+    pthread_mutex_lock(&loop->lock);
+    for (int i = 0; i < n; i++) {
+        if (jobs[i] == NULL)
+            continue;
+        if (loop->tail != NULL)
+            loop->tail->next = jobs[i];
+        else
+            loop->head = jobs[i];
+        loop->tail = jobs[i];
+        loop->queued++;
+    }
+    pthread_cond_broadcast(&loop->work_cond);
+    pthread_mutex_unlock(&loop->lock);
+    free(jobs);
+    return n;
+}
+
+static void dialer_wait(struct dialer_loop *loop, pthread_cond_t *cond, int ms, bool *flag)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&loop->lock);
+    while (!*flag && !loop->stopping &&
+           pthread_cond_timedwait(cond, &loop->lock, &until) == 0)
+        ;
+    *flag = false;
+    pthread_mutex_unlock(&loop->lock);
+}
+
+static void *dialer_claim_main(void *arg)
+{
+    struct dialer_loop *loop = arg;
+    struct dialer_app *app = loop->app;
+    struct db *db = db_open(service_runtime_database_url(app->rt), 30000);
+
+    while (db != NULL) {
+        int following, local, free_slots, got = 0;
+        pthread_mutex_lock(&loop->lock);
+        bool stopping = loop->stopping;
+        local = loop->queued + loop->working;
+        pthread_mutex_unlock(&loop->lock);
+        if (stopping)
+            break;
+        following = dialer_following(app, db);
+        free_slots = following < 0 ? 0 : app->capacity - following - local;
+        if (free_slots > 0) {
+            int want = free_slots < DIALER_CLAIM_MAX ? free_slots : DIALER_CLAIM_MAX;
+            got = dialer_claim_batch(loop, want);
+            if (got == want)
+                continue; /* more may be due at once */
+        }
+        dialer_wait(loop, &loop->claim_cond, got < 0 ? 1000 : app->poll_ms, &loop->woken);
+    }
+    db_close(db);
+    return NULL;
+}
+
+/* ---------------- the dial threads ---------------- */
+
+struct dialer_thread {
+    struct dialer_loop *loop;
+    struct db *db;
+    struct carrier *carrier;
+};
+
+static void dialer_callback_url(struct dialer_app *app, const char *path, const char *call_id,
+                                char *out, size_t size)
+{
+    snprintf(out, size, "%s%s?callId=%s", app->public_base_url, path, call_id);
+}
+
+/* Epoch seconds of an RFC 2822 time ("Thu, 30 Jul 2015 20:00:00 +0000"), -1 if unreadable. */
+static long long dialer_rfc2822(const char *text)
+{
+    struct tm tm;
+    const char *end;
+    memset(&tm, 0, sizeof tm);
+    end = strptime(text, "%a, %d %b %Y %H:%M:%S %z", &tm);
+    if (end == NULL)
+        return -1;
+    return (long long)timegm(&tm) - tm.tm_gmtoff;
+}
+
+/* The carrier knows the call: store its CallSid, apply its status, start the attempt. */
+static void dialer_adopt(struct dialer_thread *t, const struct dial_job *j, const char *call_id,
+                         const struct carrier_call *cc)
+{
+    struct dialer_app *app = t->loop->app;
+    struct dialer_carrier_update u = {.call_id = call_id,
+                                      .call_sid = cc->sid,
+                                      .status = cc->status,
+                                      .answered_by = cc->answered_by,
+                                      .duration_seconds = cc->duration_seconds};
+    dialer_attempt_started(app, j, call_id);
+    dialer_mark_started(app, t->db, call_id, call_id, cc->sid, j->timeout_s);
+    if (dialer_apply_update(app, t->db, call_id, &u) < 0)
+        log_warn(call_id, "adopting %s: status not applied; the sweep fetches it again", cc->sid);
+}
+
+/* Looks for the call among the carrier's calls to j->to since the row was written: a CallSid
+ * that no call row holds, started no earlier than the row (with 2 minutes for clock skew).
+ * 1 and *found when there is one, 0 when there is none, -1 when the carrier did not answer. */
+static int dialer_find_at_carrier(struct dialer_thread *t, const struct dial_job *j,
+                                  const char *created_day, long long created_epoch,
+                                  struct carrier_call *found)
+{
+    struct carrier_call calls[DIALER_LIST_MAX];
+    char err[256];
+    int n = 0;
+    if (carrier_list_calls_to(t->carrier, j->to, created_day, calls, DIALER_LIST_MAX, &n, err,
+                              sizeof err) != CARRIER_OK) {
+        log_warn(j->lead_id, "listing calls to %s: %s", j->to, err);
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        long long started = dialer_rfc2822(calls[i].start_time);
+        const char *p[] = {calls[i].sid};
+        PGresult *res;
+        bool known;
+        if (started >= 0 && started < created_epoch - 120)
+            continue;
+        res = db_exec(t->db, "SELECT 1 FROM dialer.calls WHERE call_sid = $1", 1, p);
+        if (!db_ok(res)) {
+            PQclear(res);
+            return -1;
+        }
+        known = PQntuples(res) > 0;
+        PQclear(res);
+        if (!known) {
+            *found = calls[i];
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Asks the carrier for the call of row call_id (owned by this worker), then starts the
+ * attempt. */
+static void dialer_place(struct dialer_thread *t, const struct dial_job *j, const char *call_id)
+{
+    struct dialer_app *app = t->loop->app;
+    char twiml_url[DIALER_URL_MAX + 96], status_url[DIALER_URL_MAX + 96], err[256];
+    struct carrier_call cc;
+    struct carrier_call_request req = {
+        .to = j->to,
+        .from = nz(j->from),
+        .twiml_url = twiml_url,
+        .status_callback = status_url,
+        .ring_timeout_seconds = 0,
+        .machine_detection = true,
+    };
+    int rc;
+
+    dialer_callback_url(app, "/v1/carrier/twiml", call_id, twiml_url, sizeof twiml_url);
+    dialer_callback_url(app, "/v1/carrier/status", call_id, status_url, sizeof status_url);
+    memset(&cc, 0, sizeof cc);
+    rc = carrier_create_call(t->carrier, &req, &cc, err, sizeof err);
+    if (rc == CARRIER_OK) {
+        dialer_attempt_started(app, j, call_id);
+        dialer_mark_started(app, t->db, call_id, call_id, cc.sid, j->timeout_s);
+        return;
+    }
+    log_warn(call_id, "placing the call to %s: %s", j->to, err);
+    if (rc == CARRIER_TRANSIENT) {
+        /* The carrier may have taken the call and lost the answer: it is never re-sent, but
+         * looked for (a callback with ?callId= may also have stored its CallSid already). */
+        const char *p[] = {call_id};
+        PGresult *res = db_exec(t->db,
+                                "SELECT coalesce(call_sid, '') AS call_sid, to_char(created_at "
+                                "AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, extract(epoch FROM "
+                                "created_at)::bigint AS epoch FROM dialer.calls WHERE id = $1",
+                                1, p);
+        if (db_ok(res) && PQntuples(res) == 1) {
+            bool has_sid = dialer_col(res, 0, "call_sid")[0] != '\0';
+            int found = has_sid ? 1
+                                : dialer_find_at_carrier(t, j, dialer_col(res, 0, "day"),
+                                                         atoll(dialer_col(res, 0, "epoch")), &cc);
+            if (found == 1) {
+                if (has_sid) {
+                    dialer_attempt_started(app, j, call_id);
+                    dialer_mark_started(app, t->db, call_id, call_id, "", j->timeout_s);
+                } else {
+                    dialer_adopt(t, j, call_id, &cc);
+                }
+                PQclear(res);
+                return;
+            }
+        }
+        PQclear(res);
+    }
+    /* Not placed: the attempt ends as a carrier error (the campaign's retry policy decides). */
+    dialer_attempt_started(app, j, call_id);
+    dialer_mark_started(app, t->db, call_id, call_id, "", j->timeout_s);
+    dialer_end_call(app, t->db, call_id, call_id, CALL_FAILED,
+                    rc == CARRIER_REJECTED ? OUTCOME_FAILED : OUTCOME_CARRIER_ERROR, err);
+}
+
+/* The row (lead_id, attempt) existed: the attempt was started before, by a worker that died
+ * or lost its lease. Never dial blindly: adopt the carrier's call when there is one. */
+static void dialer_reconcile(struct dialer_thread *t, const struct dial_job *j)
+{
+    static const char row_sql[] =
+        "SELECT id, coalesce(call_sid, '') AS call_sid, completed_at IS NOT NULL AS ended, "
+        "coalesce(worker_lease_until > now(), false) AS creating, "
+        "extract(epoch FROM worker_lease_until - now())::integer AS creating_s, "
+        "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
+        "extract(epoch FROM created_at)::bigint AS epoch FROM dialer.calls "
+        "WHERE lead_id = $1 AND attempt = $2";
+    static const char take_sql[] =
+        "UPDATE dialer.calls SET worker_id = $2, worker_lease_until = now() + make_interval(secs "
+        "=> $3::integer), timeout_at = now() + make_interval(secs => $4::integer + 30), "
+        "updated_at = now() WHERE id = $1 AND call_sid IS NULL AND completed_at IS NULL AND "
+        "(worker_lease_until IS NULL OR worker_lease_until <= now()) RETURNING id";
+    struct dialer_app *app = t->loop->app;
+    char attempt[16], call_id[64], lease_s[16], timeout_s[16], err[256];
+    struct carrier_call cc;
+
+    snprintf(attempt, sizeof attempt, "%d", j->attempt);
+    for (int round = 0; round < 10; round++) {
+        const char *p[] = {j->lead_id, attempt};
+        PGresult *res = db_exec(t->db, row_sql, 2, p);
+        if (!db_ok(res) || PQntuples(res) != 1) {
+            log_warn(j->lead_id, "reconcile: %s", PQresultErrorMessage(res));
+            PQclear(res);
+            return; /* the lease expires and is claimed again */
+        }
+        snprintf(call_id, sizeof call_id, "%s", dialer_col(res, 0, "id"));
+        const char *sid = dialer_col(res, 0, "call_sid");
+        log_info(call_id, "reconciling %s attempt %d (CallSid '%s')", j->lead_id, j->attempt, sid);
+        if (strcmp(dialer_col(res, 0, "ended"), "t") == 0) {
+            PQclear(res);
+            dialer_attempt_started(app, j, call_id);
+            dialer_mark_started(app, t->db, call_id, call_id, "", j->timeout_s);
+            dialer_finish(app, t->db, call_id, call_id, false);
+            return;
+        }
+        if (sid[0] != '\0') {
+            int rc;
+            memset(&cc, 0, sizeof cc);
+            rc = carrier_fetch_call(t->carrier, sid, &cc, err, sizeof err);
+            PQclear(res);
+            if (rc == CARRIER_OK) {
+                dialer_adopt(t, j, call_id, &cc);
+            } else {
+                dialer_attempt_started(app, j, call_id);
+                dialer_mark_started(app, t->db, call_id, call_id, "", j->timeout_s);
+                if (rc == CARRIER_NOT_FOUND)
+                    dialer_end_call(app, t->db, call_id, call_id, CALL_FAILED,
+                                    OUTCOME_CARRIER_ERROR, "the carrier does not know the call");
+                /* else: the lost-callback sweep fetches it later */
+            }
+            return;
+        }
+        if (strcmp(dialer_col(res, 0, "creating"), "t") == 0) {
+            /* another worker may be creating this very call: wait for its row lease */
+            int wait_s = atoi(dialer_col(res, 0, "creating_s"));
+            PQclear(res);
+            for (int waited = 0; waited <= wait_s * 10; waited++) {
+                pthread_mutex_lock(&t->loop->lock);
+                bool quit = t->loop->quit;
+                pthread_mutex_unlock(&t->loop->lock);
+                if (quit)
+                    return;
+                struct timespec ts = {0, 100 * 1000000L};
+                nanosleep(&ts, NULL);
+            }
+            continue;
+        }
+        int found = dialer_find_at_carrier(t, j, dialer_col(res, 0, "day"),
+                                           atoll(dialer_col(res, 0, "epoch")), &cc);
+        PQclear(res);
+        if (found < 0)
+            return; /* the carrier did not answer: the lease expires and we try again */
+        if (found == 1) {
+            dialer_adopt(t, j, call_id, &cc);
+            return;
+        }
+        snprintf(lease_s, sizeof lease_s, "%d", DIALER_CREATE_LEASE_S);
+        snprintf(timeout_s, sizeof timeout_s, "%d", j->timeout_s);
+        const char *q[] = {call_id, app->dialer_id, lease_s, timeout_s};
+        res = db_exec(t->db, take_sql, 4, q);
+        bool taken = db_ok(res) && PQntuples(res) == 1;
+        PQclear(res);
+        if (taken) {
+            log_info(call_id, "no call at the carrier for %s attempt %d: dialing", j->lead_id,
+                     j->attempt);
+            dialer_place(t, j, call_id);
+            return;
+        }
+    }
+}
+
+static void dialer_dial(struct dialer_thread *t, const struct dial_job *j)
+{
+    static const char insert_sql[] =
+        "INSERT INTO dialer.calls (org_id, id, lead_id, attempt, campaign_id, agent_id, "
+        "contact_id, contact_name, to_number, from_number, variables, runtime_url, first_message, "
+        "worker_id, worker_lease_until, call_timeout_seconds, timeout_at) VALUES ($1, $2, $3, "
+        "$4::integer, $5, $6, $7, $8, $9, $10, coalesce($11::jsonb, '{}'), $12, $13, $14, now() "
+        "+ make_interval(secs => $15::integer), $16::integer, now() + make_interval(secs => "
+        "$16::integer + 30)) ON CONFLICT (lead_id, attempt) DO NOTHING RETURNING id";
+    struct dialer_app *app = t->loop->app;
+    char id[IDS_MAX_LEN], attempt[16], lease_s[16], timeout_s[16];
+    PGresult *res;
+    bool inserted;
+
+    ids_new_ordered(ID_PREFIX_CALL, id, sizeof id);
+    snprintf(attempt, sizeof attempt, "%d", j->attempt);
+    snprintf(lease_s, sizeof lease_s, "%d", DIALER_CREATE_LEASE_S);
+    snprintf(timeout_s, sizeof timeout_s, "%d", j->timeout_s);
+    const char *p[] = {j->org_id,        id,           j->lead_id,         attempt,
+                       j->campaign_id,   nz(j->agent_id), nz(j->contact_id), nz(j->contact_name),
+                       j->to,            nz(j->from),  nz(j->variables_json), nz(j->runtime_url),
+                       nz(j->first_message), app->dialer_id, lease_s,       timeout_s};
+    res = db_exec(t->db, insert_sql, 16, p);
+    if (!db_ok(res)) {
+        log_warn(j->lead_id, "call row: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return; /* never dialed: the lease expires and is claimed again */
+    }
+    inserted = PQntuples(res) == 1;
+    PQclear(res);
+    if (inserted)
+        dialer_place(t, j, id);
+    else
+        dialer_reconcile(t, j);
+}
+
+static void *dialer_dial_main(void *arg)
+{
+    struct dialer_thread *t = arg;
+    struct dialer_loop *loop = t->loop;
+
+    pthread_mutex_lock(&loop->lock);
+    for (;;) {
+        struct dial_job *j = loop->head;
+        if (loop->quit)
+            break;
+        if (j == NULL) {
+            pthread_cond_wait(&loop->work_cond, &loop->lock);
+            continue;
+        }
+        if ((loop->head = j->next) == NULL)
+            loop->tail = NULL;
+        loop->queued--;
+        loop->working++;
+        pthread_mutex_unlock(&loop->lock);
+
+        dialer_dial(t, j);
+        dial_job_free(j);
+
+        pthread_mutex_lock(&loop->lock);
+        loop->working--;
+        loop->woken = true;
+        pthread_cond_signal(&loop->claim_cond);
+    }
+    pthread_mutex_unlock(&loop->lock);
+    return NULL;
+}
+
+/* ---------------- the sweep thread ---------------- */
+
+/* Runs a claim statement returning (id, call_sid) rows; NULL on failure (logged). */
+static PGresult *dialer_sweep_claim(struct db *db, const char *sql, int nparams,
+                                    const char *const *params)
+{
+    PGresult *res = db_exec(db, sql, nparams, params);
+    if (!db_ok(res)) {
+        log_warn(NULL, "sweep: %s", PQresultErrorMessage(res));
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+static void dialer_sweep_once(struct dialer_app *app, struct db *db, struct carrier *carrier)
+{
+    static const char timeouts_sql[] =
+        "UPDATE dialer.calls SET timeout_at = now() + interval '30 seconds' WHERE id IN (SELECT "
+        "id FROM dialer.calls WHERE reported_at IS NULL AND completed_at IS NULL AND call_sid IS "
+        "NOT NULL AND timeout_at < now() ORDER BY timeout_at LIMIT 50 FOR UPDATE SKIP LOCKED) "
+        "RETURNING id, call_sid";
+    static const char stale_sql[] =
+        "UPDATE dialer.calls SET check_after = now() + make_interval(secs => $1::integer / "
+        "1000.0) WHERE id IN (SELECT id FROM dialer.calls WHERE reported_at IS NULL AND "
+        "completed_at IS NULL AND call_sid IS NOT NULL AND coalesce(last_event_at, created_at) < "
+        "now() - make_interval(secs => $1::integer / 1000.0) AND (check_after IS NULL OR "
+        "check_after < now()) LIMIT 50 FOR UPDATE SKIP LOCKED) RETURNING id, call_sid";
+    static const char due_sql[] =
+        "SELECT id FROM dialer.calls WHERE reported_at IS NULL AND finalized_at IS NULL AND "
+        "completed_at IS NOT NULL AND finish_due_at <= now() LIMIT 100";
+    static const char reports_sql[] =
+        "UPDATE dialer.calls SET report_after = now() + interval '15 seconds' WHERE id IN "
+        "(SELECT id FROM dialer.calls WHERE reported_at IS NULL AND finalized_at IS NOT NULL AND "
+        "attempt_started AND report_after <= now() LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id";
+    char err[256], stale_ms[16];
+    PGresult *res;
+
+    /* calls past their timeout: record TIMED_OUT first (so the carrier's "completed" after the
+     * hang-up changes nothing), then hang up */
+    if ((res = dialer_sweep_claim(db, timeouts_sql, 0, NULL)) != NULL) {
+        for (int i = 0; i < PQntuples(res); i++) {
+            const char *id = dialer_col(res, i, "id"), *sid = dialer_col(res, i, "call_sid");
+            log_info(id, "call %s passed its timeout: hanging up", sid);
+            dialer_end_call(app, db, id, id, CALL_TIMED_OUT, OUTCOME_TIMEOUT, "call timeout");
+            int rc = carrier_hangup(carrier, sid, err, sizeof err);
+            if (rc != CARRIER_OK && rc != CARRIER_NOT_FOUND)
+                log_warn(id, "hanging up %s: %s", sid, err);
+        }
+        PQclear(res);
+    }
+    /* calls with no callback for a while: ask the carrier */
+    snprintf(stale_ms, sizeof stale_ms, "%d", app->stale_ms);
+    const char *sp[] = {stale_ms};
+    if ((res = dialer_sweep_claim(db, stale_sql, 1, sp)) != NULL) {
+        for (int i = 0; i < PQntuples(res); i++) {
+            const char *id = dialer_col(res, i, "id"), *sid = dialer_col(res, i, "call_sid");
+            struct carrier_call cc;
+            memset(&cc, 0, sizeof cc);
+            int rc = carrier_fetch_call(carrier, sid, &cc, err, sizeof err);
+            if (rc == CARRIER_OK) {
+                struct dialer_carrier_update u = {.call_id = id,
+                                                  .call_sid = cc.sid,
+                                                  .status = cc.status,
+                                                  .answered_by = cc.answered_by,
+                                                  .duration_seconds = cc.duration_seconds};
+                dialer_apply_update(app, db, id, &u);
+            } else if (rc == CARRIER_NOT_FOUND) {
+                dialer_end_call(app, db, id, id, CALL_FAILED, OUTCOME_CARRIER_ERROR,
+                                "the carrier does not know the call");
+            } else {
+                log_warn(id, "fetching %s: %s", sid, err);
+            }
+        }
+        PQclear(res);
+    }
+    /* finishes whose wait for the agent's outcome is over */
+    if ((res = dialer_sweep_claim(db, due_sql, 0, NULL)) != NULL) {
+        for (int i = 0; i < PQntuples(res); i++)
+            dialer_finish(app, db, dialer_col(res, i, "id"), dialer_col(res, i, "id"), false);
+        PQclear(res);
+    }
+    /* reports campaign-svc did not acknowledge */
+    if ((res = dialer_sweep_claim(db, reports_sql, 0, NULL)) != NULL) {
+        for (int i = 0; i < PQntuples(res); i++)
+            dialer_finish(app, db, dialer_col(res, i, "id"), dialer_col(res, i, "id"), false);
+        PQclear(res);
+    }
+}
+
+static void *dialer_sweep_main(void *arg)
+{
+    struct dialer_thread *t = arg;
+    struct dialer_loop *loop = t->loop;
+    for (;;) {
+        pthread_mutex_lock(&loop->lock);
+        bool quit = loop->sweep_quit;
+        pthread_mutex_unlock(&loop->lock);
+        if (quit)
+            break;
+        dialer_sweep_once(loop->app, t->db, t->carrier);
+        /* sleep sweep_ms, unless told to quit */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += loop->app->sweep_ms / 1000;
+        until.tv_nsec += (long)(loop->app->sweep_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&loop->lock);
+        while (!loop->sweep_quit &&
+               pthread_cond_timedwait(&loop->sweep_cond, &loop->lock, &until) == 0)
+            ;
+        pthread_mutex_unlock(&loop->lock);
+    }
+    return NULL;
+}
+
+/* ---------------- start, wake, stop ---------------- */
+
+static int dialer_thread_open(struct dialer_loop *loop, struct dialer_thread *t)
+{
+    t->loop = loop;
+    t->db = db_open(service_runtime_database_url(loop->app->rt), 30000);
+    t->carrier = carrier_open(&loop->app->carrier);
+    return t->db != NULL && t->carrier != NULL ? 0 : -1;
+}
+
+static void dialer_thread_close(struct dialer_thread *t)
+{
+    if (t->carrier != NULL)
+        carrier_close(t->carrier);
+    if (t->db != NULL)
+        db_close(t->db);
+}
+
+static void dialer_loop_free(struct dialer_loop *loop)
+{
+    for (int i = 0; i < loop->nthreads; i++)
+        dialer_thread_close(&loop->threads[i]);
+    free(loop->threads);
+    free(loop->dial_threads);
+    while (loop->head != NULL) {
+        struct dial_job *j = loop->head;
+        loop->head = j->next;
+        dial_job_free(j);
+    }
+    pthread_cond_destroy(&loop->claim_cond);
+    pthread_cond_destroy(&loop->work_cond);
+    pthread_cond_destroy(&loop->sweep_cond);
+    pthread_mutex_destroy(&loop->lock);
+    free(loop);
+}
+
+/* Joins the threads that were started (in the order that lets each finish its work). */
+static void dialer_loop_join(struct dialer_loop *loop, bool release_queue);
+
+void *dialer_loop_start(struct service_runtime *rt)
+{
+    struct dialer_app *app = service_runtime_app(rt);
+    struct dialer_loop *loop = calloc(1, sizeof *loop);
+    if (loop == NULL)
+        return NULL;
+    loop->app = app;
+    pthread_mutex_init(&loop->lock, NULL);
+    pthread_cond_init(&loop->claim_cond, NULL);
+    pthread_cond_init(&loop->work_cond, NULL);
+    pthread_cond_init(&loop->sweep_cond, NULL);
+    loop->nthreads = app->dial_threads + 1;
+    loop->threads = calloc((size_t)loop->nthreads, sizeof *loop->threads);
+    loop->dial_threads = calloc((size_t)app->dial_threads, sizeof *loop->dial_threads);
+    if (loop->threads == NULL || loop->dial_threads == NULL) {
+        dialer_loop_free(loop);
+        return NULL;
+    }
+    for (int i = 0; i < loop->nthreads; i++)
+        if (dialer_thread_open(loop, &loop->threads[i]) != 0) {
+            log_error(NULL, "dialer loop: database or carrier driver unavailable");
+            dialer_loop_free(loop);
+            return NULL;
+        }
+    if (pthread_create(&loop->sweep_thread, NULL, dialer_sweep_main, &loop->threads[0]) != 0)
+        goto fail;
+    loop->sweep_started = true;
+    for (; loop->ndial < app->dial_threads; loop->ndial++)
+        if (pthread_create(&loop->dial_threads[loop->ndial], NULL, dialer_dial_main,
+                           &loop->threads[loop->ndial + 1]) != 0)
+            goto fail;
+    if (pthread_create(&loop->claim_thread, NULL, dialer_claim_main, loop) != 0)
+        goto fail;
+    loop->claim_started = true;
+    log_info(NULL, "dialer %s: capacity %d, %d dial threads, carrier %s, callbacks to %s",
+             app->dialer_id, app->capacity, app->dial_threads, app->carrier.base_url,
+             app->public_base_url);
+    return loop;
+fail:
+    log_error(NULL, "dialer loop: cannot start its threads");
+    dialer_loop_join(loop, true);
+    if (loop->sweep_started) {
+        pthread_mutex_lock(&loop->lock);
+        loop->sweep_quit = true;
+        pthread_cond_broadcast(&loop->sweep_cond);
+        pthread_mutex_unlock(&loop->lock);
+        pthread_join(loop->sweep_thread, NULL);
+    }
+    dialer_loop_free(loop);
+    return NULL;
+}
+
+void dialer_loop_wake(void *handle)
+{
+    struct dialer_loop *loop = handle;
+    pthread_mutex_lock(&loop->lock);
+    loop->woken = true;
+    pthread_cond_signal(&loop->claim_cond);
+    pthread_mutex_unlock(&loop->lock);
+}
+
+static void dialer_loop_join(struct dialer_loop *loop, bool release_queue)
+{
+    struct dial_job **jobs = NULL;
+    int n = 0;
+
+    /* 1. no more claims */
+    pthread_mutex_lock(&loop->lock);
+    loop->stopping = true;
+    pthread_cond_broadcast(&loop->claim_cond);
+    pthread_mutex_unlock(&loop->lock);
+    if (loop->claim_started)
+        pthread_join(loop->claim_thread, NULL);
+    loop->claim_started = false;
+
+    /* 2. the queued leases were never dialed: hand them back at once */
+    pthread_mutex_lock(&loop->lock);
+    if (loop->queued > 0 && (jobs = calloc((size_t)loop->queued, sizeof *jobs)) != NULL)
+        for (struct dial_job *j = loop->head; j != NULL; j = j->next)
+            jobs[n++] = j;
+    if (jobs != NULL) {
+        loop->head = loop->tail = NULL;
+        loop->queued = 0;
+    }
+    loop->quit = true;
+    pthread_cond_broadcast(&loop->work_cond);
+    pthread_mutex_unlock(&loop->lock);
+    if (release_queue)
+        dialer_release(loop->app, jobs, n);
+    for (int i = 0; i < n; i++)
+        dial_job_free(jobs[i]);
+    free(jobs);
+
+    /* 3. the dial threads finish the lease they hold */
+    for (int i = 0; i < loop->ndial; i++)
+        pthread_join(loop->dial_threads[i], NULL);
+    loop->ndial = 0;
+}
+
+void dialer_loop_stop(void *handle)
+{
+    struct dialer_loop *loop = handle;
+    struct dialer_app *app;
+    int64_t give_up;
+    if (loop == NULL)
+        return;
+    app = loop->app;
+    dialer_loop_join(loop, true);
+
+    /* 4. follow the calls in flight for the grace period (the sweeps keep running; this
+     * thread counts on a connection of its own: the sweep's belongs to the sweep) */
+    struct db *db = db_open(service_runtime_database_url(app->rt), 5000);
+    give_up = time_monotonic_ms() + app->grace_ms;
+    while (db != NULL && loop->sweep_started && time_monotonic_ms() < give_up) {
+        if (dialer_following(app, db) == 0)
+            break;
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (db != NULL) {
+        int left = dialer_following(app, db);
+        if (left > 0)
+            log_info(NULL, "dialer %s stops with %d calls in flight: callbacks on any replica "
+                     "finish them", app->dialer_id, left);
+        db_close(db);
+    }
+    if (loop->sweep_started) {
+        pthread_mutex_lock(&loop->lock);
+        loop->sweep_quit = true;
+        pthread_cond_broadcast(&loop->sweep_cond);
+        pthread_mutex_unlock(&loop->lock);
+        pthread_join(loop->sweep_thread, NULL);
+        loop->sweep_started = false;
+    }
+    dialer_loop_free(loop);
+}

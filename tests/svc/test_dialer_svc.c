@@ -1,0 +1,451 @@
+/* dialer-svc against the real stack: contacts-svc, campaign-svc, one or three dialer-svc
+ * replicas, the gateway (which receives the carrier's callbacks) and carrier-sim (the carrier,
+ * which also plays the voice agent), each on fresh ports against one throwaway database.
+ *
+ * Numbers choose what carrier-sim plays by their last digit: 0-5 a person answers, 6 busy,
+ * 7 no answer, 8 failed, 9 voicemail; "00" answers and never hangs up. */
+#include <check.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "campaigns.pb-c.h"
+#include "carrier.h"
+#include "dnc.pb-c.h"
+#include "od_names.h"
+#include "rpc.h"
+#include "testsupport.h"
+
+#define RPC_TIMEOUT_MS 30000
+#define AUTH_TOKEN "test_auth_token_0123456789"
+#define ACCOUNT_SID "ACtest0123456789abcdef0123456789ab"
+#define DIALERS 3
+
+static struct ts_db *g_db;
+static struct ts_proc *g_contacts, *g_campaign, *g_gateway, *g_sim, *g_dialers[DIALERS];
+static struct rpc_client *g_campaign_client, *g_contacts_client;
+static char g_base[64], g_sim_base[64], g_org[64], g_key[128];
+static char g_campaign_url[64], g_contacts_url[64];
+static int g_dialer_rpc[DIALERS], g_dialer_health[DIALERS];
+
+#define ck_status(ctx, expected)                                                               \
+    ck_assert_msg((ctx).status == (expected), "expected %s, got %s: %s",                      \
+                  rpc_status_name(expected), rpc_status_name((ctx).status), (ctx).message)
+
+static void start_dialer(int i, const char *dialer_urls)
+{
+    char bin[PATH_MAX], e_db[700], e_rpc[80], e_health[80], e_camp[96], e_cont[96], e_carrier[96],
+        e_public[96], e_id[48], name[32];
+    (void)dialer_urls;
+    ts_binary("dialer-svc/dialer-svc", bin, sizeof bin);
+    snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "dialer"));
+    snprintf(e_rpc, sizeof e_rpc, "RPC_LISTEN=tcp://127.0.0.1:%d", g_dialer_rpc[i]);
+    snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", g_dialer_health[i]);
+    snprintf(e_camp, sizeof e_camp, "CAMPAIGN_SVC_URL=%s", g_campaign_url);
+    snprintf(e_cont, sizeof e_cont, "CONTACTS_SVC_URL=%s", g_contacts_url);
+    snprintf(e_carrier, sizeof e_carrier, "CARRIER_BASE_URL=%s", g_sim_base);
+    snprintf(e_public, sizeof e_public, "PUBLIC_BASE_URL=%s", g_base);
+    snprintf(e_id, sizeof e_id, "DIALER_ID=dialer-%d", i + 1);
+    snprintf(name, sizeof name, "dialer-svc-%d", i + 1);
+    const char *env[] = {e_db, e_rpc, e_health, e_camp, e_cont, e_carrier, e_public, e_id,
+                         "CARRIER_ACCOUNT_SID=" ACCOUNT_SID, "CARRIER_AUTH_TOKEN=" AUTH_TOKEN,
+                         "CARRIER_DEFAULT_FROM=+15550001111", "DIALER_CAPACITY=10",
+                         "DIALER_SWEEP_MS=200", "DIALER_STALE_MS=5000", "DIALER_POLL_MS=50",
+                         "DIALER_GRACE_MS=2000", "OUTCOME_WAIT_MS=3000", "RPC_WORKERS=4",
+                         "WEBHOOK_SVC_URL=", NULL};
+    g_dialers[i] = ts_proc_start(name, bin, NULL, env);
+}
+
+static void stack_setup(void)
+{
+    char bin[PATH_MAX], e_db[700], e_rpc[80], e_health[80], e_svc[96], e_svc2[96], e_svc3[300],
+        e_port[40], e_sim[96], e_public[96];
+    int contacts_rpc = ts_free_port(), campaign_rpc = ts_free_port(), http_port = ts_free_port(),
+        sim_port = ts_free_port();
+    char dialer_urls[256] = "";
+
+    g_db = ts_db_create();
+    snprintf(g_contacts_url, sizeof g_contacts_url, "tcp://127.0.0.1:%d", contacts_rpc);
+    snprintf(g_campaign_url, sizeof g_campaign_url, "tcp://127.0.0.1:%d", campaign_rpc);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", http_port);
+    snprintf(g_sim_base, sizeof g_sim_base, "http://127.0.0.1:%d", sim_port);
+    for (int i = 0; i < DIALERS; i++) {
+        g_dialer_rpc[i] = ts_free_port();
+        g_dialer_health[i] = ts_free_port();
+        size_t len = strlen(dialer_urls);
+        snprintf(dialer_urls + len, sizeof dialer_urls - len, "%stcp://127.0.0.1:%d",
+                 i ? "," : "", g_dialer_rpc[i]);
+    }
+
+    ts_binary("contacts-svc/contacts-svc", bin, sizeof bin);
+    snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "contacts"));
+    snprintf(e_rpc, sizeof e_rpc, "RPC_LISTEN=%s", g_contacts_url);
+    snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", ts_free_port());
+    const char *contacts_env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4", "WEBHOOK_SVC_URL=",
+                                  NULL};
+    g_contacts = ts_proc_start("contacts-svc", bin, NULL, contacts_env);
+
+    ts_binary("campaign-svc/campaign-svc", bin, sizeof bin);
+    snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "campaign"));
+    snprintf(e_rpc, sizeof e_rpc, "RPC_LISTEN=%s", g_campaign_url);
+    snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", ts_free_port());
+    snprintf(e_svc, sizeof e_svc, "CONTACTS_SVC_URL=%s", g_contacts_url);
+    const char *campaign_env[] = {e_db, e_rpc, e_health, e_svc, "RPC_WORKERS=4",
+                                  "SCHEDULER_POLL_MS=100", "WEBHOOK_SVC_URL=", NULL};
+    g_campaign = ts_proc_start("campaign-svc", bin, NULL, campaign_env);
+
+    ts_binary("gateway/gateway", bin, sizeof bin);
+    snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "gateway"));
+    snprintf(e_port, sizeof e_port, "HTTP_PORT=%d", http_port);
+    snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", ts_free_port());
+    snprintf(e_svc, sizeof e_svc, "CONTACTS_SVC_URL=%s", g_contacts_url);
+    snprintf(e_svc2, sizeof e_svc2, "CAMPAIGN_SVC_URL=%s", g_campaign_url);
+    snprintf(e_svc3, sizeof e_svc3, "DIALER_SVC_URL=%s", dialer_urls);
+    snprintf(e_public, sizeof e_public, "PUBLIC_BASE_URL=%s", g_base);
+    const char *gateway_env[] = {e_db, "HTTP_BIND=127.0.0.1", e_port, e_health, e_svc, e_svc2,
+                                 e_svc3, e_public, "CARRIER_AUTH_TOKEN=" AUTH_TOKEN,
+                                 "HTTP_THREADS=4", "RPC_TIMEOUT_MS=30000", NULL};
+    g_gateway = ts_proc_start("gateway", bin, NULL, gateway_env);
+
+    /* carrier-sim: its settings as carrier-sim/main.c reads them */
+    ts_binary("carrier-sim/carrier-sim", bin, sizeof bin);
+    snprintf(e_sim, sizeof e_sim, "CARRIER_SIM_LISTEN=http://127.0.0.1:%d", sim_port);
+    snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", sim_port);
+    const char *sim_env[] = {e_sim, e_health, "CARRIER_ACCOUNT_SID=" ACCOUNT_SID,
+                             "CARRIER_AUTH_TOKEN=" AUTH_TOKEN, "CARRIER_SIM_RING_MS=200",
+                             "CARRIER_SIM_TALK_MS=500", NULL};
+    g_sim = ts_proc_start("carrier-sim", bin, NULL, sim_env);
+
+    ts_proc_wait_ready(g_contacts, 30000);
+    ts_proc_wait_ready(g_campaign, 30000);
+    ts_proc_wait_ready(g_gateway, 30000);
+    ts_proc_wait_ready(g_sim, 30000);
+    ts_org_create(g_db, "Dialer Org", "enterprise", g_org, sizeof g_org, g_key, sizeof g_key);
+    g_campaign_client = rpc_client_open(NULL, g_campaign_url);
+    g_contacts_client = rpc_client_open(NULL, g_contacts_url);
+    ck_assert_ptr_nonnull(g_campaign_client);
+    ck_assert_ptr_nonnull(g_contacts_client);
+}
+
+static void stack_teardown(void)
+{
+    for (int i = 0; i < DIALERS; i++)
+        ts_proc_free(g_dialers[i]);
+    ts_proc_free(g_sim);
+    ts_proc_free(g_gateway);
+    ts_proc_free(g_campaign);
+    ts_proc_free(g_contacts);
+    rpc_client_close(g_campaign_client);
+    rpc_client_close(g_contacts_client);
+    ts_db_drop(g_db);
+}
+
+static ProtobufCService *svc(const ProtobufCServiceDescriptor *d)
+{
+    return rpc_client_service_for(g_campaign_client, d);
+}
+
+/* An agent, a campaign with uploaded leads (numbers), started. */
+static void campaign_start(const char *const *numbers, int n, int max_retries,
+                           int max_concurrent, int timeout_minutes, char *id, size_t id_size)
+{
+    struct rpc_ctx ctx;
+    char agent[64];
+    Od__AgentInput a = OD__AGENT_INPUT__INIT;
+    a.name = "Agent";
+    a.first_message = "Hello";
+    a.runtime_url = "wss://agent.example/stream";
+    a.variables_json = "{}";
+    rpc_ctx_init(&ctx, g_org, "t-agent", RPC_TIMEOUT_MS);
+    od__agents__create(svc(&od__agents__descriptor), &a, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    snprintf(agent, sizeof agent, "%s", ((Od__Agent *)ctx.reply)->id);
+    rpc_ctx_release(&ctx);
+
+    Od__CreditAmountRequest g = OD__CREDIT_AMOUNT_REQUEST__INIT;
+    g.amount = 100000;
+    g.reason = "grant";
+    rpc_ctx_init(&ctx, g_org, "t-grant", RPC_TIMEOUT_MS);
+    od__credits__grant(svc(&od__credits__descriptor), &g, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+
+    Od__CampaignInput c = OD__CAMPAIGN_INPUT__INIT;
+    c.name = "Dialer test";
+    c.flow_id = agent;
+    c.calls_per_minute = 600;
+    c.max_concurrent_calls = max_concurrent;
+    c.max_retries = max_retries;
+    c.retry_delay_minutes = 0;
+    c.call_timeout_minutes = timeout_minutes;
+    c.set_name = c.set_flow_id = c.set_calls_per_minute = c.set_max_concurrent_calls = true;
+    c.set_max_retries = c.set_retry_delay_minutes = c.set_call_timeout_minutes = true;
+    rpc_ctx_init(&ctx, g_org, "t-campaign", RPC_TIMEOUT_MS);
+    od__campaigns__create(svc(&od__campaigns__descriptor), &c, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    snprintf(id, id_size, "%s", ((Od__Campaign *)ctx.reply)->id);
+    rpc_ctx_release(&ctx);
+
+    Od__UploadLeadsRequest up = OD__UPLOAD_LEADS_REQUEST__INIT;
+    Od__LeadInput *inputs = calloc((size_t)n, sizeof *inputs), **ptrs = calloc((size_t)n, sizeof *ptrs);
+    for (int i = 0; i < n; i++) {
+        od__lead_input__init(&inputs[i]);
+        inputs[i].phone_number = (char *)numbers[i];
+        inputs[i].name = "Lead";
+        inputs[i].variables_json = "{\"plan\":\"gold & silver\"}";
+        ptrs[i] = &inputs[i];
+    }
+    up.campaign_id = id;
+    up.n_leads = (size_t)n;
+    up.leads = ptrs;
+    rpc_ctx_init(&ctx, g_org, "t-upload", RPC_TIMEOUT_MS);
+    od__leads__upload(svc(&od__leads__descriptor), &up, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    ck_assert_int_eq(((Od__UploadLeadsReply *)ctx.reply)->inserted, n);
+    rpc_ctx_release(&ctx);
+    free(inputs);
+    free(ptrs);
+
+    Od__CampaignActionRequest act = OD__CAMPAIGN_ACTION_REQUEST__INIT;
+    act.id = id;
+    act.action = "start";
+    rpc_ctx_init(&ctx, g_org, "t-start", RPC_TIMEOUT_MS);
+    od__campaigns__act(svc(&od__campaigns__descriptor), &act, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+}
+
+static void campaign_wait_completed(const char *id, int timeout_ms)
+{
+    int64_t give_up = ts_now_ms() + timeout_ms;
+    Od__IdRequest in = OD__ID_REQUEST__INIT;
+    in.id = (char *)id;
+    for (;;) {
+        struct rpc_ctx ctx;
+        rpc_ctx_init(&ctx, g_org, "t-progress", RPC_TIMEOUT_MS);
+        od__campaigns__get_progress(svc(&od__campaigns__descriptor), &in, NULL, &ctx);
+        ck_status(ctx, OD__STATUS__OK);
+        bool done = strcmp(((Od__Progress *)ctx.reply)->status, CAMPAIGN_COMPLETED) == 0;
+        rpc_ctx_release(&ctx);
+        if (done)
+            return;
+        ck_assert_msg(ts_now_ms() < give_up, "campaign %s not COMPLETED within %d ms", id,
+                      timeout_ms);
+        ts_sleep_ms(200);
+    }
+}
+
+static long long scalar_q(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static long long scalar_q(const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    return ts_db_scalar(g_db, sql);
+}
+
+/* carrier-sim's /sim/stats: no number got more calls than attempts were made for it. */
+static void check_sim_stats(int max_concurrent)
+{
+    struct ts_http_res res;
+    char url[128];
+    snprintf(url, sizeof url, "%s/sim/stats", g_sim_base);
+    ck_assert_int_eq(ts_http("GET", url, NULL, NULL, 0, &res), 0);
+    ck_assert_int_eq(res.status, 200);
+    ck_assert_ptr_nonnull(res.json);
+    json_t *by_to = json_object_get(res.json, "byTo");
+    const char *number;
+    json_t *entry;
+    json_object_foreach(by_to, number, entry)
+    {
+        long long attempts = scalar_q("SELECT count(*) FROM dialer.calls WHERE to_number = '%s' "
+                                      "AND call_sid IS NOT NULL", number);
+        ck_assert_msg(json_integer_value(json_object_get(entry, "calls")) <= attempts,
+                      "%s dialed %lld times for %lld attempts", number,
+                      (long long)json_integer_value(json_object_get(entry, "calls")), attempts);
+    }
+    if (max_concurrent > 0)
+        ck_assert_int_le(json_integer_value(json_object_get(res.json, "maxConcurrent")),
+                         max_concurrent);
+    ts_http_res_free(&res);
+}
+
+START_TEST(test_bad_signature_403)
+{
+    char url[128], sig[64], header[128];
+    struct ts_http_res res;
+    const char *body = "CallSid=CA0123&CallStatus=completed";
+    long long before = ts_db_scalar(g_db, "SELECT count(*) FROM dialer.carrier_events");
+    const char *form[] = {"Content-Type: application/x-www-form-urlencoded", NULL};
+
+    snprintf(url, sizeof url, "%s/v1/carrier/status?callId=call_nope", g_base);
+    ck_assert_int_eq(ts_http("POST", url, form, body, strlen(body), &res), 0);
+    ck_assert_int_eq(res.status, 403);
+    ts_http_res_free(&res);
+
+    const char *bad[] = {"Content-Type: application/x-www-form-urlencoded",
+                         "X-Twilio-Signature: 0/KCTR6DLpKmkAf8muzZqo1nDgQ=", NULL};
+    ck_assert_int_eq(ts_http("POST", url, bad, body, strlen(body), &res), 0);
+    ck_assert_int_eq(res.status, 403);
+    ts_http_res_free(&res);
+    snprintf(url, sizeof url, "%s/v1/carrier/twiml?callId=call_nope", g_base);
+    ck_assert_int_eq(ts_http("POST", url, bad, body, strlen(body), &res), 0);
+    ck_assert_int_eq(res.status, 403);
+    ts_http_res_free(&res);
+    ck_assert_int_eq(ts_db_scalar(g_db, "SELECT count(*) FROM dialer.carrier_events"), before);
+
+    /* signed correctly: accepted (an unknown call is only kept for audit) */
+    struct carrier_param params[] = {{"CallSid", "CA0123"}, {"CallStatus", "completed"}};
+    snprintf(url, sizeof url, "%s/v1/carrier/status?callId=call_nope", g_base);
+    ck_assert_int_eq(carrier_signature(AUTH_TOKEN, url, params, 2, sig, sizeof sig), 0);
+    snprintf(header, sizeof header, "X-Twilio-Signature: %s", sig);
+    const char *good[] = {"Content-Type: application/x-www-form-urlencoded", header, NULL};
+    ck_assert_int_eq(ts_http("POST", url, good, body, strlen(body), &res), 0);
+    ck_assert_msg(res.status == 204, "signed callback: %ld %s", res.status, res.body);
+    ts_http_res_free(&res);
+    ck_assert_int_eq(ts_db_scalar(g_db, "SELECT count(*) FROM dialer.carrier_events"), before + 1);
+}
+END_TEST
+
+/* Person, busy (retried once), no answer, voicemail, failed; a DNC-listed number is skipped. */
+START_TEST(test_campaign_outcomes)
+{
+    static const char *const numbers[] = {"+15550100001", "+15550100002", "+15550100006",
+                                          "+15550100007", "+15550100009", "+15550100008",
+                                          "+15550100003"};
+    char id[64], url[256], auth[160];
+    struct rpc_ctx ctx;
+    struct ts_http_res res;
+
+    /* the last number goes on the DNC list after upload: the dial-time check skips it */
+    Od__DncEntryInput d = OD__DNC_ENTRY_INPUT__INIT;
+    d.phone_number = "+15550100003";
+    d.reason = "asked";
+    start_dialer(0, NULL);
+    ts_proc_wait_ready(g_dialers[0], 30000);
+    rpc_ctx_init(&ctx, g_org, "t-dnc", RPC_TIMEOUT_MS);
+    od__dnc__add(rpc_client_service_for(g_contacts_client, &od__dnc__descriptor), &d, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+
+    campaign_start(numbers, 7, 1, 3, 1, id, sizeof id);
+    campaign_wait_completed(id, 90000);
+
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                              "to_number = '+15550100003'", id), 0);
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                              "to_number = '+15550100006'", id), 2); /* busy: retried once */
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                              "to_number = '+15550100001' AND status = 'COMPLETED'", id), 1);
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                              "to_number = '+15550100009' AND status = 'VOICEMAIL'", id), 1);
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                              "reported_at IS NULL", id), 0);
+    /* the agent's outcome arrived through the outcome token */
+    ck_assert_int_ge(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                              "outcome_at IS NOT NULL", id), 1);
+    ck_assert_int_ge(scalar_q("SELECT count(*) FROM dialer.outbox WHERE payload->>'campaignId' "
+                              "= '%s' AND event_type = 'call.completed'", id), 1);
+    check_sim_stats(3);
+
+    /* the API: reference 001's shape */
+    snprintf(url, sizeof url, "%s/v1/campaigns/%s/calls?limit=100", g_base, id);
+    snprintf(auth, sizeof auth, "x-api-key: %s", g_key);
+    const char *h[] = {auth, NULL};
+    ck_assert_int_eq(ts_http("GET", url, h, NULL, 0, &res), 0);
+    ck_assert_int_eq(res.status, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(res.json, "total")), 7);
+    json_t *first = json_array_get(json_object_get(res.json, "data"), 0);
+    ck_assert_uint_eq(json_object_size(first), 10);
+    ck_assert_ptr_nonnull(json_object_get(first, "callSid"));
+    ck_assert_ptr_nonnull(json_object_get(first, "attempts"));
+    ts_http_res_free(&res);
+
+    snprintf(url, sizeof url, "%s/v1/calls?campaignId=%s&status=busy", g_base, id);
+    ck_assert_int_eq(ts_http("GET", url, h, NULL, 0, &res), 0);
+    ck_assert_int_eq(res.status, 200);
+    ck_assert_int_eq(json_integer_value(json_object_get(res.json, "total")), 2);
+    ts_http_res_free(&res);
+    ts_proc_stop_ok(g_dialers[0]);
+}
+END_TEST
+
+/* Three replicas, one killed with SIGKILL mid-campaign: it completes, every lead got its
+ * attempts, no number was dialed twice for one attempt, the cap held. */
+START_TEST(test_crash_three_replicas)
+{
+    enum { N = 30 };
+    static char store[N][16];
+    const char *numbers[N];
+    char id[64];
+    for (int i = 0; i < N; i++) {
+        snprintf(store[i], sizeof store[i], "+1555020%04d", i * 10 + 1); /* persons */
+        numbers[i] = store[i];
+    }
+    for (int i = 0; i < DIALERS; i++) {
+        if (g_dialers[i] == NULL || !ts_proc_running(g_dialers[i])) {
+            ts_proc_free(g_dialers[i]);
+            start_dialer(i, NULL);
+        }
+        ts_proc_wait_ready(g_dialers[i], 30000);
+    }
+    campaign_start(numbers, N, 0, 5, 1, id, sizeof id);
+    /* kill one while it holds calls */
+    int64_t give_up = ts_now_ms() + 30000;
+    while (ts_db_scalar(g_db, "SELECT count(*) FROM dialer.calls WHERE worker_id = 'dialer-2' "
+                              "AND reported_at IS NULL") == 0 &&
+           ts_now_ms() < give_up)
+        ts_sleep_ms(20);
+    ts_proc_kill(g_dialers[1]);
+    campaign_wait_completed(id, 180000);
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s'", id), N);
+    ck_assert_int_eq(scalar_q("SELECT count(DISTINCT lead_id) FROM dialer.calls WHERE "
+                              "campaign_id = '%s' AND attempt = 1", id), N);
+    check_sim_stats(5);
+    ts_proc_stop_ok(g_dialers[0]);
+    ts_proc_stop_ok(g_dialers[2]);
+}
+END_TEST
+
+/* A call that never hangs up (number ending 00) is hung up after callTimeoutMinutes. */
+START_TEST(test_call_timeout)
+{
+    static const char *const numbers[] = {"+15550300100"};
+    char id[64];
+    if (g_dialers[0] == NULL || !ts_proc_running(g_dialers[0])) {
+        ts_proc_free(g_dialers[0]);
+        start_dialer(0, NULL);
+    }
+    ts_proc_wait_ready(g_dialers[0], 30000);
+    campaign_start(numbers, 1, 0, 1, 1, id, sizeof id);
+    campaign_wait_completed(id, 150000);
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                              "status = 'TIMED_OUT' AND outcome = 'timeout'", id), 1);
+    ts_proc_stop_ok(g_dialers[0]);
+}
+END_TEST
+
+int main(void)
+{
+    ts_init("dialer_svc");
+    Suite *s = suite_create("dialer_svc");
+    TCase *tc = tcase_create("stack");
+    tcase_add_unchecked_fixture(tc, stack_setup, stack_teardown);
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_bad_signature_403);
+    tcase_add_test(tc, test_campaign_outcomes);
+    tcase_add_test(tc, test_crash_three_replicas);
+    tcase_add_test(tc, test_call_timeout);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return ts_finish(failed);
+}

@@ -1,0 +1,40 @@
+/* Which destination addresses outbound requests may reach (ssrf.c): the checks at
+ * registration and on every socket the dispatcher opens. */
+#ifndef WEBHOOK_SVC_SSRF_H
+#define WEBHOOK_SVC_SSRF_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+#define SSRF_ALLOW_MAX 32
+
+struct ssrf_cidr {
+    int family;            /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int prefix;
+};
+
+/* The operator's allow-list (WEBHOOK_ALLOW_CIDRS): addresses in it pass even when they are in
+ * a refused range. */
+struct ssrf_policy {
+    int n;
+    struct ssrf_cidr allow[SSRF_ALLOW_MAX];
+};
+
+/* Parses "127.0.0.0/8,::1/128" ("" allows nothing extra). 0, or -1 with err filled. */
+int ssrf_policy_parse(const char *text, struct ssrf_policy *policy, char *err, size_t err_size);
+/* The refused range an address falls in ("loopback", "private", "link-local", "multicast",
+ * "unspecified", "reserved"), or NULL for a public address. IPv4-mapped IPv6 addresses are
+ * judged as the IPv4 address they carry. */
+const char *ssrf_address_class(const struct sockaddr *sa);
+/* NULL when policy lets sa be reached; else a reason such as "10.1.2.3 is a private address"
+ * written into buf. */
+const char *ssrf_check_address(const struct ssrf_policy *policy, const struct sockaddr *sa,
+                               char *buf, size_t size);
+/* Checks a URL as given at registration: http or https, a host, and every address the host
+ * resolves to allowed. 0, or -1 with the reason in err ("url resolves to 10.0.0.1, a private
+ * address"). Blocks on DNS. */
+int ssrf_check_url(const struct ssrf_policy *policy, const char *url, char *err,
+                   size_t err_size);
+
+#endif
