@@ -5,11 +5,11 @@
  * packed protobuf, in import_payloads) and wakes the import workers (import_worker.c), which
  * validate the rows and do the upserts in chunks. Every statement is scoped to the caller's
  * organization; another organization's import is NOT_FOUND. */
+#include "imports.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "imports.h"
 
 #include "contacts_app.h"
 #include "db.h"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "json_util.h"
 
 static json_t *calls_text(const char *s)
@@ -80,7 +81,7 @@ int calls_json_outcome(const json_t *body, Od__CallOutcomeRequest *in, char *err
     if (recording[0] == '\0' &&
         json_field_string(body, "", "recording_url", 2048, &recording, err, err_size) ==
             JSON_FIELD_BAD) {
-        free(vars);
+        arena_json_free(vars);
         return -1;
     }
     in->disposition = (char *)(disposition ? disposition : "");
@@ -94,6 +95,6 @@ int calls_json_outcome(const json_t *body, Od__CallOutcomeRequest *in, char *err
 void calls_json_outcome_free(Od__CallOutcomeRequest *in)
 {
     if (in->variables_json != NULL && in->variables_json[0] != '\0')
-        free(in->variables_json);
+        arena_json_free(in->variables_json);
     in->variables_json = (char *)"";
 }

@@ -73,15 +73,16 @@ static int scan_common_field(struct arena *a, const struct json_scan_pair *pr, O
     return 0;
 }
 
-/* A bulk row, as contacts_json_input maps it: other keys are ignored, metadata is the object's
- * text. */
+/* A bulk row, as contacts_json_input maps it: metadata is the object's text. A row with any
+ * other key (an alias such as phone_number, or a key that becomes metadata) is left to the
+ * jansson path, so the usual row stays on this one. */
 static int scan_bulk_row(struct arena *a, const struct json_scan_pair *pairs, size_t n,
                          Od__ContactInput *in)
 {
     for (size_t i = 0; i < n; i++) {
         const struct json_scan_pair *pr = &pairs[i];
         int rc = scan_common_field(a, pr, in);
-        if (rc < 0)
+        if (rc < 0 || (rc == 0 && !scan_key_is(pr, "metadata")))
             return -1;
         if (rc == 0 && scan_key_is(pr, "metadata") && pr->kind != 'n') {
             char *end;

@@ -30,14 +30,18 @@ enum contacts_scan_result {
     CONTACTS_SCAN_FALLBACK = 1, /* outside the subset (or no arena, or out of memory) */
 };
 
-/* {"contacts": [...]} -> out. Everything out holds is allocated from the calling thread's
- * current arena (lib/arena.h; FALLBACK without one) and dies with it; contacts_json_bulk_free
- * recognises such a request and frees nothing. `out` is zeroed on FALLBACK. */
+/* Ownership, decided by the caller through the path it takes: a request these readers fill
+ * (CONTACTS_SCAN_OK) is allocated from the calling thread's current arena (lib/arena.h;
+ * FALLBACK without one) and dies with it: the caller frees nothing (never
+ * contacts_json_bulk_free or imports_json_submit_free, which free heap memory). A request the
+ * jansson mappers fill (contacts_json_bulk_request, imports_json_submit) is heap memory the
+ * caller frees with those functions.
+ *
+ * {"contacts": [...]} -> out. `out` is zeroed on FALLBACK. */
 enum contacts_scan_result contacts_scan_bulk(const char *body, size_t len,
                                              Od__BulkUpsertRequest *out);
 
-/* {"contacts": [...], "audienceId"?, "webhookUrl"?} -> out, the same way;
- * imports_json_submit_free recognises it. */
+/* {"contacts": [...], "audienceId"?, "webhookUrl"?} -> out, the same way (arena-owned). */
 enum contacts_scan_result contacts_scan_import(const char *body, size_t len,
                                                Od__SubmitImportRequest *out);
 

@@ -36,6 +36,7 @@
 
 #include "arena.h"
 #include "gateway.h"
+#include "idempotency.h"
 #include "ids.h"
 #include "log.h"
 #include "timefmt.h"
@@ -413,6 +414,7 @@ static void http_handle(struct gateway *gw, struct http_exchange *ex)
     const char *method = ex->method, *url = ex->url;
     const struct route *route;
     bool path_known, authorized;
+    struct idempotency_claim idempotency = {0};
 
     memset(&req, 0, sizeof req);
     route = router_find(method, url, req.params, param_store, sizeof param_store, &path_known,
@@ -450,12 +452,18 @@ static void http_handle(struct gateway *gw, struct http_exchange *ex)
     req.scope = identity.scope;
     req.body = ex->body ? ex->body : "";
     req.body_len = ex->body_len;
-    route->handler(&req, &res);
-    if (res.body == NULL && res.text == NULL && res.status != 204)
-        api_error(&res, 500, "handler produced no response", NULL);
+    /* Idempotency-Key on POST (idempotency.h): run once, or answer from the stored answer */
+    if (idempotency_begin(gw, &req, &idempotency, &res)) {
+        route->handler(&req, &res);
+        if (res.body == NULL && res.text == NULL && res.status != 204)
+            api_error(&res, 500, "handler produced no response", NULL);
+        idempotency_finish(gw, &idempotency, &res);
+    }
 build:
     http_build(ex, &res, &rate, authorized ? identity.org_id : NULL,
                res.status == 405 ? allow : NULL);
+    if (idempotency.replayed && ex->response != NULL)
+        MHD_add_response_header(ex->response, "Idempotent-Replayed", "true");
     json_decref(res.body);
     free(res.text);
 }

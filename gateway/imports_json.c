@@ -259,10 +259,6 @@ int imports_json_submit(const json_t *body, Od__SubmitImportRequest *out, char *
 
 void imports_json_submit_free(Od__SubmitImportRequest *req)
 {
-    if (req->contacts != NULL && arena_owns(arena_current(), req->contacts)) {
-        od__submit_import_request__init(req); /* contacts_scan_import's: the arena holds it */
-        return;
-    }
     imports_free_rows(req->contacts, req->n_contacts);
     imports_free_string(req->audience_id);
     imports_free_string(req->webhook_url);

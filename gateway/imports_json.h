@@ -32,6 +32,8 @@ void imports_json_row_free(Od__ContactInput *in);
  * an empty one, more than 10,000 rows, or audienceId/webhookUrl not strings. */
 int imports_json_submit(const json_t *body, Od__SubmitImportRequest *out, char *err,
                         size_t err_size);
+/* Frees what imports_json_submit allocated (heap). Never for a request contacts_scan_import
+ * filled: that one lives in the request's arena (contacts_scan.h). */
 void imports_json_submit_free(Od__SubmitImportRequest *req);
 
 /* POST /v1/contacts/import with a JSON body: an array of rows, or {"contacts": [...]}

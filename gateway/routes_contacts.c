@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "body_problems.h"
 #include "contact_reads.h"
 #include "contacts_json.h"
 #include "contacts_scan.h"
@@ -22,10 +23,12 @@ static void contacts_bulk(struct api_request *req, struct api_response *res)
     struct rpc_ctx ctx;
     char err[JSON_ERROR_MAX];
     json_t *body = NULL;
-
     /* The one-pass reader takes the usual body; anything else (errors included) goes through
-     * jansson, which words the 400s. */
-    if (contacts_scan_bulk(req->body, req->body_len, &in) != CONTACTS_SCAN_OK) {
+     * jansson, which words the 400s. Ownership follows the path (contacts_scan.h): the
+     * reader's request lives in the request's arena, jansson's is heap we free. */
+    bool scanned = contacts_scan_bulk(req->body, req->body_len, &in) == CONTACTS_SCAN_OK;
+
+    if (!scanned) {
         if ((body = api_parse_body(req, res)) == NULL)
             return;
         if (contacts_json_bulk_request(body, &in, err, sizeof err) != 0) {
@@ -35,7 +38,8 @@ static void contacts_bulk(struct api_request *req, struct api_response *res)
         }
     }
     CONTACTS_CALL(req, ctx, od__contacts__bulk_upsert, &in);
-    contacts_json_bulk_free(&in);
+    if (!scanned)
+        contacts_json_bulk_free(&in);
     json_decref(body);
     if (ctx.status != OD__STATUS__OK) {
         api_rpc_error(req, res, ctx.status, ctx.message);
@@ -66,16 +70,18 @@ static void contacts_create(struct api_request *req, struct api_response *res)
 {
     Od__ContactInput in;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX];
+    struct body_problems problems;
     json_t *body = api_parse_body(req, res);
 
     if (body == NULL)
         return;
-    if (contacts_json_input(body, "", &in, err, sizeof err) != 0) {
-        api_error(res, 400, err, NULL);
+    body_problems_init(&problems);
+    if (contacts_json_input_problems(body, "", &in, &problems) != 0) {
+        body_problems_answer(&problems, res); /* every problem, in details */
         json_decref(body);
         return;
     }
+    body_problems_free(&problems);
     CONTACTS_CALL(req, ctx, od__contacts__create, &in);
     if (in.metadata_json != protobuf_c_empty_string)
         arena_json_free(in.metadata_json);
@@ -155,33 +161,23 @@ static const struct route_async contacts_get_async = {contacts_get_start, contac
 static void contacts_update(struct api_request *req, struct api_response *res)
 {
     Od__UpdateContactRequest in = OD__UPDATE_CONTACT_REQUEST__INIT;
+    struct body_problems problems;
     struct rpc_ctx ctx;
-    const char *name = NULL, *phone = NULL, *language = NULL;
-    char *metadata = NULL, err[JSON_ERROR_MAX];
     json_t *body;
 
     if (contacts_check_id(req, res) != 0 || (body = api_parse_body(req, res)) == NULL)
         return;
-    if (json_field_string(body, "", "name", 4096, &name, err, sizeof err) < 0 ||
-        json_field_string(body, "", "phoneNumber", 4096, &phone, err, sizeof err) < 0 ||
-        json_field_string(body, "", "language", 4096, &language, err, sizeof err) < 0 ||
-        json_field_object_text(body, "", "metadata", 65536, &metadata, err, sizeof err) < 0) {
-        api_error(res, 400, err, NULL);
+    body_problems_init(&problems);
+    if (contacts_json_update(body, &in, &problems) != 0) {
+        body_problems_answer(&problems, res); /* every problem, in details */
         json_decref(body);
         return;
     }
+    body_problems_free(&problems);
     in.id = (char *)req->params[0];
-    /* A key present with null clears name or language; phoneNumber cannot be cleared. */
-    in.set_name = json_object_get(body, "name") != NULL;
-    in.name = (char *)(name ? name : "");
-    in.set_phone_number = phone != NULL || json_object_get(body, "phoneNumber") != NULL;
-    in.phone_number = (char *)(phone ? phone : "");
-    in.set_language = json_object_get(body, "language") != NULL;
-    in.language = (char *)(language ? language : "");
-    in.set_metadata = metadata != NULL;
-    in.metadata_json = metadata ? metadata : (char *)"";
     CONTACTS_CALL(req, ctx, od__contacts__update, &in);
-    arena_json_free(metadata);
+    if (in.set_metadata)
+        arena_json_free(in.metadata_json);
     json_decref(body);
     contacts_reply(req, res, &ctx, 200);
 }

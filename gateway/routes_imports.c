@@ -22,8 +22,11 @@ static void imports_submit(struct api_request *req, struct api_response *res)
     struct rpc_ctx ctx;
     char err[JSON_ERROR_MAX];
 
-    /* As contacts_bulk: the one-pass reader first, jansson for the rest and for the 400s. */
-    if (contacts_scan_import(req->body, req->body_len, &in) != CONTACTS_SCAN_OK) {
+    /* As contacts_bulk: the one-pass reader first (its request lives in the request's arena),
+     * jansson for the rest and for the 400s (heap, freed here). */
+    bool scanned = contacts_scan_import(req->body, req->body_len, &in) == CONTACTS_SCAN_OK;
+
+    if (!scanned) {
         json_t *body = api_parse_body(req, res);
         if (body == NULL)
             return;
@@ -35,7 +38,8 @@ static void imports_submit(struct api_request *req, struct api_response *res)
         json_decref(body);
     }
     API_CALL(req, ctx, req->gw->imports, od__imports__submit, &in);
-    imports_json_submit_free(&in);
+    if (!scanned)
+        imports_json_submit_free(&in);
     if (ctx.status != OD__STATUS__OK) {
         api_rpc_error(req, res, ctx.status, ctx.message);
     } else {

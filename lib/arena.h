@@ -9,7 +9,10 @@
  * pool of 1 MiB chunks that stay paged in between requests.
  *
  * Ownership: everything allocated from an arena dies at arena_reset()/arena_destroy(); nothing
- * may keep a pointer into it beyond that. An arena is used by one thread at a time. */
+ * may keep a pointer into it beyond that, and nothing frees it piecemeal (free() on arena
+ * memory is a bug). Whether a module returns arena or heap memory is part of its interface,
+ * stated in its header, and the caller frees accordingly. An arena is used by one thread at a
+ * time. */
 #ifndef OD_ARENA_H
 #define OD_ARENA_H
 
@@ -25,7 +28,11 @@ void arena_destroy(struct arena *a);
 void *arena_alloc(struct arena *a, size_t size);
 /* Forgets every allocation; chunks go back to the pool. */
 void arena_reset(struct arena *a);
-/* 1 if p points into memory this arena handed out; 0 for a NULL arena. */
+/* 1 if p points into memory this arena handed out; 0 for a NULL arena. For tests and
+ * assertions only: whether memory is arena or heap is decided by the caller, by which
+ * function built it, and written down at that module's boundary (e.g. gateway/contacts_scan.h:
+ * the reader's requests live in the arena; the jansson mappers' are heap). Never branch on
+ * arena_owns(arena_current(), p) to decide whether to free. */
 int arena_owns(const struct arena *a, const void *p);
 /* Bytes handed out since the last reset (for tests and logs). */
 size_t arena_used(const struct arena *a);

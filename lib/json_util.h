@@ -22,7 +22,7 @@ enum json_field_result json_field_int(const json_t *obj, const char *where, cons
                                       char *err, size_t err_size);
 enum json_field_result json_field_bool(const json_t *obj, const char *where, const char *key,
                                        int *out, char *err, size_t err_size);
-/* An object field serialized compactly (caller frees *out with free()). */
+/* An object field serialized compactly (caller frees *out with arena_json_free(): jansson made it, in the arena when one is entered). */
 enum json_field_result json_field_object_text(const json_t *obj, const char *where,
                                               const char *key, size_t max_len, char **out,
                                               char *err, size_t err_size);

@@ -198,8 +198,10 @@ static void dispatcher_flush(struct dispatcher *d)
                   json_array_size(d->results), PQresultErrorMessage(res));
         json_array_clear(d->results);
     } else {
-        if (PQgetvalue(res, 0, 2)[0] != '\0')
-            log_warn(NULL, "webhook endpoints disabled: %s", PQgetvalue(res, 0, 2));
+        enum { FLUSHED_COL_UPDATED, FLUSHED_COL_LOGGED, FLUSHED_COL_DISABLED };
+        if (PQgetvalue(res, 0, FLUSHED_COL_DISABLED)[0] != '\0')
+            log_warn(NULL, "webhook endpoints disabled: %s",
+                     PQgetvalue(res, 0, FLUSHED_COL_DISABLED));
         json_array_clear(d->results);
     }
     PQclear(res);

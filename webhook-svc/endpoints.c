@@ -456,6 +456,7 @@ static void webhooks_test_endpoint(Od__Webhooks_Service *service, const Od__Endp
     }
     const char *params[] = {call->org_id, in->id, event_id, text, delivery_id,
                             EVENT_WEBHOOK_TEST};
+    enum { TESTED_COL_ENDPOINTS, TESTED_COL_DELIVERIES };
     res = db_exec(call->db,
                   "WITH ep AS (SELECT id, url, enabled FROM webhook.endpoints "
                   "  WHERE org_id = $1 AND id = $2), "
@@ -470,9 +471,9 @@ static void webhooks_test_endpoint(Od__Webhooks_Service *service, const Od__Endp
     free(text);
     if (!db_ok(res))
         rpc_fail_sql(call, res, "test endpoint");
-    else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+    else if (strcmp(PQgetvalue(res, 0, TESTED_COL_ENDPOINTS), "0") == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook endpoint not found");
-    else if (strcmp(PQgetvalue(res, 0, 1), "0") == 0)
+    else if (strcmp(PQgetvalue(res, 0, TESTED_COL_DELIVERIES), "0") == 0)
         rpc_fail(call, OD__STATUS__CONFLICT, "webhook endpoint is disabled");
     PQclear(res);
     if (call->status != OD__STATUS__OK) {
@@ -509,7 +510,8 @@ static void webhooks_list_deliveries(Od__Webhooks_Service *service,
         rpc_fail_sql(call, count, "count deliveries");
         goto fail;
     }
-    if (strcmp(PQgetvalue(count, 0, 0), "0") == 0) {
+    enum { COUNT_COL_ENDPOINTS, COUNT_COL_DELIVERIES };
+    if (strcmp(PQgetvalue(count, 0, COUNT_COL_ENDPOINTS), "0") == 0) {
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook endpoint not found");
         goto fail;
     }
@@ -581,7 +583,7 @@ static void webhooks_list_deliveries(Od__Webhooks_Service *service,
     }
     reply.n_data = (size_t)n;
     reply.data = ptrs;
-    reply.total = strtoll(PQgetvalue(count, 0, 1), NULL, 10);
+    reply.total = strtoll(PQgetvalue(count, 0, COUNT_COL_DELIVERIES), NULL, 10);
     closure(&reply, call);
     goto out;
 fail:
@@ -611,6 +613,7 @@ static void webhooks_retry_delivery(Od__Webhooks_Service *service, const Od__Del
         return;
     }
     const char *params[] = {call->org_id, in->id};
+    enum { RETRIED_COL_STATUS, RETRIED_COL_ENABLED, RETRIED_COL_CHANGED };
     /* One more attempt now; if it fails, the schedule continues from where it stood. */
     res = db_exec(call->db,
                   "WITH d AS (SELECT d.id, d.status, "
@@ -628,9 +631,9 @@ static void webhooks_retry_delivery(Od__Webhooks_Service *service, const Od__Del
         rpc_fail_sql(call, res, "retry delivery");
     else if (PQntuples(res) == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "webhook delivery not found");
-    else if (strcmp(PQgetvalue(res, 0, 0), "pending") == 0)
+    else if (strcmp(PQgetvalue(res, 0, RETRIED_COL_STATUS), "pending") == 0)
         rpc_fail(call, OD__STATUS__CONFLICT, "webhook delivery is already pending");
-    else if (PQgetvalue(res, 0, 1)[0] != 't')
+    else if (PQgetvalue(res, 0, RETRIED_COL_ENABLED)[0] != 't')
         rpc_fail(call, OD__STATUS__CONFLICT, "webhook endpoint is disabled");
     PQclear(res);
     if (call->status != OD__STATUS__OK) {

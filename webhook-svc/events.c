@@ -121,8 +121,9 @@ static void events_publish(Od__Events_Service *service, const Od__PublishRequest
         rpc_fail_sql(call, res, "publish events");
         goto fail;
     }
-    stored = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    deliveries = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    enum { PUBLISHED_COL_STORED, PUBLISHED_COL_DELIVERIES };
+    stored = strtoll(PQgetvalue(res, 0, PUBLISHED_COL_STORED), NULL, 10);
+    deliveries = strtoll(PQgetvalue(res, 0, PUBLISHED_COL_DELIVERIES), NULL, 10);
     reply.stored = (int32_t)stored;
     reply.duplicates = (int32_t)json_array_size(rows) - reply.stored;
     if (deliveries > 0)

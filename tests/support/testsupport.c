@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ static struct ts_db *ts_dbs[TS_MAX_DBS];
 /* Variables a child inherits from the test's own environment. */
 static const char *const ts_inherited[] = {
     "PATH", "HOME", "TMPDIR", "LOG_LEVEL", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS",
+    "TSAN_OPTIONS",
     "PSQL", "LANG", "LC_ALL", NULL,
 };
 
@@ -801,6 +803,63 @@ static size_t ts_http_on_header(char *data, size_t size, size_t nmemb, void *arg
     return n;
 }
 
+/* ---- recording the gateway's answers for the OpenAPI contract test ----
+ * With OUTDIAL_RECORD_RESPONSES=<dir> (set by tests/contract/openapi/CMakeLists.txt on the
+ * end-to-end tests), every answer that carries X-Request-Id (i.e. comes from the gateway) is
+ * appended to <dir>/<test binary>.jsonl as {method, url, status, contentType, body, truncated};
+ * the file is truncated by the first record of the process. validate.mjs checks each one
+ * against docs/openapi.json. Bodies over TS_RECORD_BODY_MAX are recorded truncated (and not
+ * validated); at most TS_RECORD_MAX answers per process. */
+#define TS_RECORD_BODY_MAX (256 * 1024)
+#define TS_RECORD_MAX 20000
+
+static pthread_mutex_t ts_record_lock = PTHREAD_MUTEX_INITIALIZER;
+static int ts_record_fd = -1;
+static int ts_record_count;
+
+static void ts_http_record(const char *method, const char *url, const struct ts_http_res *res)
+{
+    const char *dir = getenv("OUTDIAL_RECORD_RESPONSES");
+    const char *type = ts_http_header(res, "Content-Type");
+    bool truncated = res->body_len > TS_RECORD_BODY_MAX;
+    char path[PATH_MAX];
+    json_t *line;
+    char *text;
+
+    if (dir == NULL || dir[0] == '\0' || res->status == 0 ||
+        ts_http_header(res, "X-Request-Id") == NULL)
+        return;
+    line = json_pack("{s:s, s:s, s:i, s:s, s:s%, s:b}", "method", method, "url", url, "status",
+                     (int)res->status, "contentType", type ? type : "", "body",
+                     res->body ? res->body : "", truncated ? (size_t)0 : res->body_len,
+                     "truncated", truncated);
+    if (line == NULL) /* a body that is not UTF-8: record it as such */
+        line = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b}", "method", method, "url", url,
+                         "status", (int)res->status, "contentType", type ? type : "", "body",
+                         "", "truncated", 1);
+    text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    json_decref(line);
+    if (text == NULL)
+        return;
+    pthread_mutex_lock(&ts_record_lock);
+    if (ts_record_fd < 0 && ts_record_count == 0) {
+        mkdir(dir, 0755);
+        /* one file per test binary (several share a ts_init name) */
+        snprintf(path, sizeof path, "%s/%s.jsonl", dir, program_invocation_short_name);
+        ts_record_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    }
+    if (ts_record_fd >= 0 && ts_record_count < TS_RECORD_MAX) {
+        size_t len = strlen(text);
+        text[len] = '\n'; /* replaces the NUL: one write of one line */
+        if (write(ts_record_fd, text, len + 1) < 0)
+            fprintf(stderr, "[%s] OUTDIAL_RECORD_RESPONSES: %s\n", ts_name, strerror(errno));
+        text[len] = '\0';
+    }
+    ts_record_count++;
+    pthread_mutex_unlock(&ts_record_lock);
+    free(text);
+}
+
 int ts_http_client_request(struct ts_http_client *c, const char *method, const char *url,
                            const char *const headers[], const char *body, size_t body_len,
                            long timeout_ms, struct ts_http_res *res)
@@ -860,6 +919,7 @@ int ts_http_client_request(struct ts_http_client *c, const char *method, const c
         res->json = json_loadb(res->body, res->body_len, 0, NULL);
     if (rc != CURLE_OK && res->status == 0)
         return -1;
+    ts_http_record(method, url, res);
     return res->status > 0 ? 0 : -1;
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body_problems.h"
 #include "contacts_json.h"
 #include "json_util.h"
 
@@ -132,11 +133,11 @@ START_TEST(bulk_maps_valid_rows)
     ck_assert_ptr_eq(r->metadata_json, protobuf_c_empty_string); /* "no metadata given" */
     ck_assert(is_empty_string(r->invalid_reason));
 
-    r = req.contacts[2]; /* nulls read as absent; unknown keys ignored */
+    r = req.contacts[2]; /* nulls read as absent; another key becomes metadata (issue 14) */
     ck_assert_str_eq(r->name, "");
     ck_assert_str_eq(r->phone_number, "+442071838750");
     ck_assert_str_eq(r->language, "");
-    ck_assert_ptr_eq(r->metadata_json, protobuf_c_empty_string);
+    ck_assert_str_eq(r->metadata_json, "{\"extra\":[1,2,3]}");
     ck_assert(is_empty_string(r->invalid_reason));
 
     r = req.contacts[3]; /* the gateway checks types only; the service judges the phone */
@@ -345,6 +346,106 @@ START_TEST(input_errors_name_the_field)
 }
 END_TEST
 
+/* ---- the one contact input: aliases, extra keys, every problem (issue 14) ---- */
+
+START_TEST(input_takes_snake_case_aliases)
+{
+    Od__ContactInput in;
+    char reason[JSON_ERROR_MAX];
+    json_t *body = load("{\"name\": \"Priya\", \"phone_number\": \"+919876543210\"}");
+    ck_assert_int_eq(contacts_json_input(body, "", &in, reason, sizeof reason), 0);
+    ck_assert_str_eq(in.phone_number, "+919876543210");
+    json_decref(body);
+
+    body = load("{\"phone\": \"+919876543211\"}");
+    ck_assert_int_eq(contacts_json_input(body, "", &in, reason, sizeof reason), 0);
+    ck_assert_str_eq(in.phone_number, "+919876543211");
+    json_decref(body);
+
+    body = load("{\"phoneNumber\": \"+919876543210\", \"phone_number\": \"+919876543211\"}");
+    ck_assert_int_eq(contacts_json_input(body, "contacts[2].", &in, reason, sizeof reason), -1);
+    ck_assert_str_eq(reason, "contacts[2].phoneNumber and contacts[2].phone_number set the same "
+                             "field: give only one");
+    json_decref(body);
+}
+END_TEST
+
+START_TEST(input_extra_keys_become_metadata)
+{
+    Od__ContactInput in;
+    char reason[JSON_ERROR_MAX];
+    /* as imports do (reference 002): other keys first, the metadata object over them */
+    json_t *body = load("{\"phoneNumber\": \"+919876543210\", \"city\": \"Mumbai\","
+                        " \"tier\": \"standard\", \"metadata\": {\"tier\": \"premium\", \"x\": 1}}");
+    ck_assert_int_eq(contacts_json_input(body, "", &in, reason, sizeof reason), 0);
+    ck_assert_str_eq(in.metadata_json, "{\"city\":\"Mumbai\",\"tier\":\"premium\",\"x\":1}");
+    free(in.metadata_json);
+    json_decref(body);
+}
+END_TEST
+
+START_TEST(input_lists_every_problem)
+{
+    Od__ContactInput in;
+    struct body_problems p;
+    json_t *body = load("{\"name\": 1, \"phoneNumber\": [], \"language\": {}}");
+    body_problems_init(&p);
+    ck_assert_int_eq(contacts_json_input_problems(body, "", &in, &p), -1);
+    ck_assert_int_eq(p.count, 3);
+    ck_assert_uint_eq(json_array_size(p.details), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p.details, 0), "field")),
+                     "name");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p.details, 2), "field")),
+                     "language");
+    ck_assert_str_eq(p.first, "name must be a string");
+    body_problems_free(&p);
+    json_decref(body);
+}
+END_TEST
+
+START_TEST(update_maps_aliases_and_nulls)
+{
+    Od__UpdateContactRequest in = OD__UPDATE_CONTACT_REQUEST__INIT;
+    struct body_problems p;
+    json_t *body = load("{\"phone_number\": \"+14155550100\", \"name\": null}");
+    body_problems_init(&p);
+    ck_assert_int_eq(contacts_json_update(body, &in, &p), 0);
+    ck_assert(in.set_phone_number);
+    ck_assert_str_eq(in.phone_number, "+14155550100");
+    ck_assert(in.set_name); /* null clears it */
+    ck_assert_str_eq(in.name, "");
+    ck_assert(!in.set_language);
+    ck_assert(!in.set_metadata);
+    body_problems_free(&p);
+    json_decref(body);
+}
+END_TEST
+
+START_TEST(update_refuses_keys_that_mean_nothing)
+{
+    Od__UpdateContactRequest in = OD__UPDATE_CONTACT_REQUEST__INIT;
+    struct body_problems p;
+    /* a key that means nothing is 400 naming it, never a 200 that changed nothing */
+    json_t *body = load("{\"phonenumber\": \"+14155550100\", \"email\": \"a@b.c\", "
+                        "\"language\": 7, \"phoneNumber\": null}");
+    body_problems_init(&p);
+    ck_assert_int_eq(contacts_json_update(body, &in, &p), -1);
+    ck_assert_int_eq(p.count, 4);
+    ck_assert_str_eq(p.first, "phonenumber is not a field of a contact update");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p.details, 1), "field")),
+                     "email");
+    body_problems_free(&p);
+    json_decref(body);
+
+    body = load("{}");
+    body_problems_init(&p);
+    ck_assert_int_eq(contacts_json_update(body, &in, &p), -1);
+    ck_assert_str_eq(p.first, "the update names no field to change");
+    body_problems_free(&p);
+    json_decref(body);
+}
+END_TEST
+
 /* ---- contacts_json_bulk_reply ---- */
 
 START_TEST(bulk_reply_text_parses_to_the_reply)
@@ -379,9 +480,9 @@ START_TEST(bulk_reply_text_parses_to_the_reply)
     json_t *v = json_loads(text, 0, NULL);
     ck_assert_msg(v != NULL, "not JSON: %s", text);
     json_t *expected = json_pack(
-        "{s:i, s:i, s:i, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}], s:[{s:i, s:s, s:s}]}", "created", 1,
+        "{s:i, s:i, s:i, s:[{s:s, s:s, s:s}, {s:s, s:n, s:s}], s:[{s:i, s:s, s:s}]}", "created", 1,
         "updated", 1, "failed", 1, "contacts", "id", "cid_a", "name", "Priya \"P\" Sharma",
-        "phoneNumber", "+919876543210", "id", "cid_b", "name", "", "phoneNumber", "+919123456789",
+        "phoneNumber", "+919876543210", "id", "cid_b", "name", /* null */ "phoneNumber", "+919123456789",
         "errors", "index", 2, "phoneNumber", "12", "reason",
         "phoneNumber must be a valid E.164 phone number");
     ck_assert(json_equal(v, expected));
@@ -460,7 +561,7 @@ START_TEST(contact_empty_fields)
 {
     Od__Contact c = OD__CONTACT__INIT; /* every string "" */
     assert_dump(contacts_json_contact(&c),
-                "{\"createdAt\":\"\",\"id\":\"\",\"language\":null,\"metadata\":{},\"name\":\"\","
+                "{\"createdAt\":\"\",\"id\":\"\",\"language\":null,\"metadata\":{},\"name\":null,"
                 "\"phoneNumber\":\"\",\"updatedAt\":\"\"}");
 }
 END_TEST
@@ -485,6 +586,11 @@ static Suite *contacts_json_suite(void)
     tcase_add_test(tc, input_ok);
     tcase_add_test(tc, input_defaults);
     tcase_add_test(tc, input_errors_name_the_field);
+    tcase_add_test(tc, input_takes_snake_case_aliases);
+    tcase_add_test(tc, input_extra_keys_become_metadata);
+    tcase_add_test(tc, input_lists_every_problem);
+    tcase_add_test(tc, update_maps_aliases_and_nulls);
+    tcase_add_test(tc, update_refuses_keys_that_mean_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("contact");
