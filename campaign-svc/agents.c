@@ -20,8 +20,6 @@
 #include "od_names.h"
 #include "rpc_util.h"
 
-static const char *nullable(const char *s) { return s != NULL && s[0] ? s : NULL; }
-
 /* ---------------- agents ---------------- */
 
 #define AGENT_COLUMNS                                                                          \
@@ -31,8 +29,9 @@ static const char *nullable(const char *s) { return s != NULL && s[0] ? s : NULL
 enum agent_col { AC_ID, AC_NAME, AC_LANGUAGE, AC_VOICE, AC_FIRST, AC_PROMPT, AC_VARIABLES,
                  AC_RUNTIME_URL, AC_VERSION, AC_CREATED, AC_UPDATED };
 
-static void agent_from_row(PGresult *res, int row, Od__Agent *a)
+static void agent_from_row(const PGresult *res, int row, void *message)
 {
+    Od__Agent *a = message;
     od__agent__init(a);
     a->id = PQgetvalue(res, row, AC_ID);
     a->name = PQgetvalue(res, row, AC_NAME);
@@ -86,16 +85,9 @@ static void agent_reply_one(struct rpc_call *call, PGresult *res, const char *wh
                             Od__Agent_Closure closure)
 {
     Od__Agent agent;
-    if (!db_ok(res))
-        rpc_fail_sql(call, res, what);
-    else if (PQntuples(res) == 0)
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "agent not found");
-    if (call->status != OD__STATUS__OK) {
-        closure(NULL, call);
-        return;
-    }
-    agent_from_row(res, 0, &agent);
-    closure(&agent, call);
+    if (rpc_one_row(call, res, what, "agent not found") == 0)
+        agent_from_row(res, 0, &agent);
+    closure(call->status == OD__STATUS__OK ? &agent : NULL, call);
 }
 
 /* Writes the agent's current row as version `version` (inside the caller's transaction). */
@@ -121,11 +113,15 @@ static void agents_create(Od__Agents_Service *service, const Od__AgentInput *in,
         goto out;
     }
     ids_new_ordered(ID_PREFIX_AGENT, id, sizeof id);
-    const char *params[] = {call->org_id,          id,
-                            in->name,              nullable(in->language),
-                            nullable(in->voice),   nullable(in->first_message),
-                            nullable(in->prompt),  in->variables_json[0] ? in->variables_json : "{}",
-                            nullable(in->runtime_url)};
+    const char *params[] = {call->org_id,
+                            id,
+                            in->name,
+                            rpc_nullable(in->language),
+                            rpc_nullable(in->voice),
+                            rpc_nullable(in->first_message),
+                            rpc_nullable(in->prompt),
+                            in->variables_json[0] ? in->variables_json : "{}",
+                            rpc_nullable(in->runtime_url)};
     if (db_begin(call->db) != 0) {
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
         goto out;
@@ -157,54 +153,40 @@ static void agents_get(Od__Agents_Service *service, const Od__IdRequest *in,
                        Od__Agent_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
+    Od__Agent agent;
+    PGresult *res = rpc_fetch_by_id(call,
+                                    "SELECT " AGENT_COLUMNS " FROM campaign.agents"
+                                    " WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
+                                    in->id, "get agent", "agent not found", agent_from_row,
+                                    &agent);
     (void)service;
-    if (rpc_require_org(call) != 0) {
-        closure(NULL, call);
-        return;
-    }
-    const char *params[] = {call->org_id, in->id};
-    PGresult *res = db_exec(call->db,
-                            "SELECT " AGENT_COLUMNS " FROM campaign.agents"
-                            " WHERE org_id = $1 AND id = $2 AND deleted_at IS NULL",
-                            2, params);
-    agent_reply_one(call, res, "get agent", closure);
+
+    closure(res != NULL ? &agent : NULL, call);
     PQclear(res);
 }
+
+#define AGENTS_WHERE                                                                           \
+    " WHERE org_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR name ILIKE $2)"
 
 static void agents_list(Od__Agents_Service *service, const Od__ListRequest *in,
                         Od__ListAgentsReply_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
     Od__ListAgentsReply reply = OD__LIST_AGENTS_REPLY__INIT;
-    Od__Agent *store = NULL;
-    PGresult *count = NULL, *rows = NULL;
+    struct rpc_list list;
+    const struct rpc_list_query q = {
+        .what = "list agents",
+        .count_sql = "SELECT count(*) FROM campaign.agents" AGENTS_WHERE,
+        .rows_sql = "SELECT " AGENT_COLUMNS " FROM campaign.agents" AGENTS_WHERE
+                    " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+        .page = in->page, .limit = in->limit, .max_limit = 100, .search = in->search,
+    };
     (void)service;
 
-#define AGENTS_WHERE " WHERE org_id = $1 AND deleted_at IS NULL AND ($2::text IS NULL OR name ILIKE $2)"
-    if (rpc_list_page(call, "list agents", "SELECT count(*) FROM campaign.agents" AGENTS_WHERE,
-                      "SELECT " AGENT_COLUMNS " FROM campaign.agents" AGENTS_WHERE
-                      " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                      in->page, in->limit, 100, in->search, NULL, 0, &count, &rows) != 0)
-        goto done;
-#undef AGENTS_WHERE
-    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-    reply.n_data = (size_t)PQntuples(rows);
-    store = calloc(reply.n_data + 1, sizeof *store);
-    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
-    if (store == NULL || reply.data == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < reply.n_data; i++) {
-        agent_from_row(rows, (int)i, &store[i]);
-        reply.data[i] = &store[i];
-    }
-done:
+    if (rpc_list_map(call, &q, sizeof(Od__Agent), agent_from_row, &list) == 0)
+        RPC_LIST_REPLY(reply, list);
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
-    PQclear(count);
-    PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_list_free(&list);
 }
 
 static void agents_update(Od__Agents_Service *service, const Od__AgentInput *in,
@@ -225,12 +207,12 @@ static void agents_update(Od__Agents_Service *service, const Od__AgentInput *in,
         call->org_id,
         in->id,
         in->set_name ? "t" : "f",          in->name,
-        in->set_language ? "t" : "f",      nullable(in->language),
-        in->set_voice ? "t" : "f",         nullable(in->voice),
-        in->set_first_message ? "t" : "f", nullable(in->first_message),
-        in->set_prompt ? "t" : "f",        nullable(in->prompt),
+        in->set_language ? "t" : "f",      rpc_nullable(in->language),
+        in->set_voice ? "t" : "f",         rpc_nullable(in->voice),
+        in->set_first_message ? "t" : "f", rpc_nullable(in->first_message),
+        in->set_prompt ? "t" : "f",        rpc_nullable(in->prompt),
         in->set_variables ? "t" : "f",     in->variables_json[0] ? in->variables_json : "{}",
-        in->set_runtime_url ? "t" : "f",   nullable(in->runtime_url),
+        in->set_runtime_url ? "t" : "f",   rpc_nullable(in->runtime_url),
     };
     if (db_begin(call->db) != 0) {
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
@@ -317,8 +299,9 @@ Od__Agents_Service campaign_agents_service = OD__AGENTS__INIT(agents_);
 #define PHONE_COLUMNS "id, phone_number, label, is_default, " SQL_ISO_MS("created_at")
 enum phone_col { PC_ID, PC_NUMBER, PC_LABEL, PC_DEFAULT, PC_CREATED };
 
-static void phone_from_row(PGresult *res, int row, Od__PhoneNumber *p)
+static void phone_from_row(const PGresult *res, int row, void *message)
 {
+    Od__PhoneNumber *p = message;
     od__phone_number__init(p);
     p->id = PQgetvalue(res, row, PC_ID);
     p->phone_number = PQgetvalue(res, row, PC_NUMBER);
@@ -398,60 +381,39 @@ static void phone_numbers_get(Od__PhoneNumbers_Service *service, const Od__IdReq
 {
     struct rpc_call *call = closure_data;
     Od__PhoneNumber pn;
-    PGresult *res = NULL;
+    PGresult *res = rpc_fetch_by_id(call,
+                                    "SELECT " PHONE_COLUMNS " FROM campaign.phone_numbers"
+                                    " WHERE org_id = $1 AND id = $2",
+                                    in->id, "get phone number", "phone number not found",
+                                    phone_from_row, &pn);
     (void)service;
-    if (rpc_require_org(call) != 0)
-        goto done;
-    const char *params[] = {call->org_id, in->id};
-    res = db_exec(call->db,
-                  "SELECT " PHONE_COLUMNS " FROM campaign.phone_numbers WHERE org_id = $1 AND id = $2",
-                  2, params);
-    if (!db_ok(res))
-        rpc_fail_sql(call, res, "get phone number");
-    else if (PQntuples(res) == 0)
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "phone number not found");
-    else
-        phone_from_row(res, 0, &pn);
-done:
-    closure(call->status == OD__STATUS__OK ? &pn : NULL, call);
+
+    closure(res != NULL ? &pn : NULL, call);
     PQclear(res);
 }
+
+#define PN_WHERE                                                                               \
+    " WHERE org_id = $1 AND ($2::text IS NULL OR label ILIKE $2 OR phone_number LIKE $2)"
 
 static void phone_numbers_list(Od__PhoneNumbers_Service *service, const Od__ListRequest *in,
                                Od__ListPhoneNumbersReply_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
     Od__ListPhoneNumbersReply reply = OD__LIST_PHONE_NUMBERS_REPLY__INIT;
-    Od__PhoneNumber *store = NULL;
-    PGresult *count = NULL, *rows = NULL;
+    struct rpc_list list;
+    const struct rpc_list_query q = {
+        .what = "list phone numbers",
+        .count_sql = "SELECT count(*) FROM campaign.phone_numbers" PN_WHERE,
+        .rows_sql = "SELECT " PHONE_COLUMNS " FROM campaign.phone_numbers" PN_WHERE
+                    " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+        .page = in->page, .limit = in->limit, .max_limit = 100, .search = in->search,
+    };
     (void)service;
 
-#define PN_WHERE " WHERE org_id = $1 AND ($2::text IS NULL OR label ILIKE $2 OR phone_number LIKE $2)"
-    if (rpc_list_page(call, "list phone numbers",
-                      "SELECT count(*) FROM campaign.phone_numbers" PN_WHERE,
-                      "SELECT " PHONE_COLUMNS " FROM campaign.phone_numbers" PN_WHERE
-                      " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                      in->page, in->limit, 100, in->search, NULL, 0, &count, &rows) != 0)
-        goto done;
-#undef PN_WHERE
-    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-    reply.n_data = (size_t)PQntuples(rows);
-    store = calloc(reply.n_data + 1, sizeof *store);
-    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
-    if (store == NULL || reply.data == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < reply.n_data; i++) {
-        phone_from_row(rows, (int)i, &store[i]);
-        reply.data[i] = &store[i];
-    }
-done:
+    if (rpc_list_map(call, &q, sizeof(Od__PhoneNumber), phone_from_row, &list) == 0)
+        RPC_LIST_REPLY(reply, list);
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
-    PQclear(count);
-    PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_list_free(&list);
 }
 
 static void phone_numbers_delete(Od__PhoneNumbers_Service *service, const Od__IdRequest *in,

@@ -89,7 +89,7 @@ struct campaign_msg {
 };
 
 /* Fills m from row `row` of res (first column at `first`, CAMPAIGN_COLUMNS order). */
-void campaign_from_row(PGresult *res, int row, int first, struct campaign_msg *m);
+void campaign_from_row(const PGresult *res, int row, int first, struct campaign_msg *m);
 
 /* The JSON payload of a campaign.* event:
  * {"event":..,"timestamp":..,"campaign":{id,name,status,statusReason,...}}. malloc'd, NULL

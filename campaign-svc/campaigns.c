@@ -25,7 +25,7 @@
 
 /* ---------------- rows and events ---------------- */
 
-void campaign_from_row(PGresult *res, int row, int first, struct campaign_msg *m)
+void campaign_from_row(const PGresult *res, int row, int first, struct campaign_msg *m)
 {
     Od__Campaign *c = &m->msg;
 #define V(col) PQgetvalue(res, row, first + (col))
@@ -460,6 +460,13 @@ static void settings_params_free(struct settings_params *sp)
     free(sp->retry_on.data);
 }
 
+/* rpc_row_map_fn: a struct campaign_msg (msg first, so the message's address is the
+ * struct's) from CAMPAIGN_COLUMNS at column 0. */
+static void campaign_map_row(const PGresult *res, int row, void *message)
+{
+    campaign_from_row(res, row, 0, message);
+}
+
 static void campaign_reply_row(struct rpc_call *call, PGresult *res, Od__Campaign_Closure closure)
 {
     struct campaign_msg m;
@@ -521,28 +528,15 @@ static void campaigns_get(Od__Campaigns_Service *service, const Od__IdRequest *i
                           Od__Campaign_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
-    PGresult *res = NULL;
+    struct campaign_msg m;
+    PGresult *res = rpc_fetch_by_id(call,
+                                    "SELECT " CAMPAIGN_COLUMNS " FROM campaign.campaigns c"
+                                    " WHERE c.org_id = $1 AND c.id = $2",
+                                    in->id, "get campaign", "campaign not found",
+                                    campaign_map_row, &m);
     (void)service;
-    if (rpc_require_org(call) != 0)
-        goto fail;
-    const char *params[] = {call->org_id, in->id};
-    res = db_exec(call->db,
-                  "SELECT " CAMPAIGN_COLUMNS " FROM campaign.campaigns c"
-                  " WHERE c.org_id = $1 AND c.id = $2",
-                  2, params);
-    if (!db_ok(res)) {
-        rpc_fail_sql(call, res, "get campaign");
-        goto fail;
-    }
-    if (PQntuples(res) == 0) {
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "campaign not found");
-        goto fail;
-    }
-    campaign_reply_row(call, res, closure);
-    PQclear(res);
-    return;
-fail:
-    closure(NULL, call);
+
+    closure(res != NULL ? &m.msg : NULL, call);
     PQclear(res);
 }
 
@@ -562,45 +556,30 @@ static void campaigns_list(Od__Campaigns_Service *service, const Od__ListRequest
 {
     struct rpc_call *call = closure_data;
     Od__ListCampaignsReply reply = OD__LIST_CAMPAIGNS_REPLY__INIT;
-    struct campaign_msg *store = NULL;
-    PGresult *count = NULL, *rows = NULL;
+    struct rpc_list list = {0};
+    const char *extra[] = {in->status[0] ? in->status : NULL};
+    const struct rpc_list_query q = {
+        .what = "list campaigns",
+        .count_sql = "SELECT count(*) FROM campaign.campaigns c WHERE c.org_id = $1"
+                     " AND ($2::text IS NULL OR c.name ILIKE $2)"
+                     " AND ($3::text IS NULL OR c.status = $3)",
+        .rows_sql = "SELECT " CAMPAIGN_COLUMNS " FROM campaign.campaigns c WHERE c.org_id = $1"
+                    " AND ($2::text IS NULL OR c.name ILIKE $2)"
+                    " AND ($5::text IS NULL OR c.status = $5)"
+                    " ORDER BY c.id DESC LIMIT $3::int OFFSET $4::bigint",
+        .page = in->page, .limit = in->limit, .max_limit = 100, .search = in->search,
+        .extra = extra, .nextra = 1,
+    };
     (void)service;
 
-    if (in->status[0] && !campaign_status_valid(in->status)) {
+    if (in->status[0] && !campaign_status_valid(in->status))
         rpc_fail(call, OD__STATUS__INVALID,
                  "status must be one of DRAFT, SCHEDULED, IN_PROGRESS, PAUSED, COMPLETED, "
                  "CANCELLED, FAILED");
-        goto done;
-    }
-    const char *extra[] = {in->status[0] ? in->status : NULL};
-    if (rpc_list_page(call, "list campaigns",
-                      "SELECT count(*) FROM campaign.campaigns c WHERE c.org_id = $1"
-                      " AND ($2::text IS NULL OR c.name ILIKE $2)"
-                      " AND ($3::text IS NULL OR c.status = $3)",
-                      "SELECT " CAMPAIGN_COLUMNS " FROM campaign.campaigns c WHERE c.org_id = $1"
-                      " AND ($2::text IS NULL OR c.name ILIKE $2)"
-                      " AND ($5::text IS NULL OR c.status = $5)"
-                      " ORDER BY c.id DESC LIMIT $3::int OFFSET $4::bigint",
-                      in->page, in->limit, 100, in->search, extra, 1, &count, &rows) != 0)
-        goto done;
-    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-    reply.n_data = (size_t)PQntuples(rows);
-    store = calloc(reply.n_data + 1, sizeof *store);
-    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
-    if (store == NULL || reply.data == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < reply.n_data; i++) {
-        campaign_from_row(rows, (int)i, 0, &store[i]);
-        reply.data[i] = &store[i].msg;
-    }
-done:
+    else if (rpc_list_map(call, &q, sizeof(struct campaign_msg), campaign_map_row, &list) == 0)
+        RPC_LIST_REPLY(reply, list);
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
-    PQclear(count);
-    PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_list_free(&list);
 }
 
 static void campaigns_update(Od__Campaigns_Service *service, const Od__CampaignInput *in,

@@ -177,6 +177,29 @@ done:
     " variables::text, status, attempts, " SQL_ISO_MS("next_attempt_at") ","                 \
     " coalesce(last_outcome, ''), coalesce(disposition, ''), coalesce(last_call_id, ''), "   \
     SQL_ISO_MS("created_at") ", " SQL_ISO_MS("updated_at")
+enum lead_column { LC_ID, LC_CAMPAIGN_ID, LC_CONTACT_ID, LC_PHONE_NUMBER, LC_NAME, LC_VARIABLES,
+                   LC_STATUS, LC_ATTEMPTS, LC_NEXT_ATTEMPT_AT, LC_LAST_OUTCOME, LC_DISPOSITION,
+                   LC_LAST_CALL_ID, LC_CREATED_AT, LC_UPDATED_AT };
+
+static void lead_from_row(const PGresult *res, int row, void *message)
+{
+    Od__Lead *l = message;
+    od__lead__init(l);
+    l->id = PQgetvalue(res, row, LC_ID);
+    l->campaign_id = PQgetvalue(res, row, LC_CAMPAIGN_ID);
+    l->contact_id = PQgetvalue(res, row, LC_CONTACT_ID);
+    l->phone_number = PQgetvalue(res, row, LC_PHONE_NUMBER);
+    l->name = PQgetvalue(res, row, LC_NAME);
+    l->variables_json = PQgetvalue(res, row, LC_VARIABLES);
+    l->status = PQgetvalue(res, row, LC_STATUS);
+    l->attempts = atoi(PQgetvalue(res, row, LC_ATTEMPTS));
+    l->next_attempt_at = PQgetvalue(res, row, LC_NEXT_ATTEMPT_AT);
+    l->last_outcome = PQgetvalue(res, row, LC_LAST_OUTCOME);
+    l->disposition = PQgetvalue(res, row, LC_DISPOSITION);
+    l->last_call_id = PQgetvalue(res, row, LC_LAST_CALL_ID);
+    l->created_at = PQgetvalue(res, row, LC_CREATED_AT);
+    l->updated_at = PQgetvalue(res, row, LC_UPDATED_AT);
+}
 
 static bool lead_status_valid(const char *s)
 {
@@ -194,7 +217,7 @@ static void leads_list(Od__Leads_Service *service, const Od__ListLeadsRequest *i
 {
     struct rpc_call *call = closure_data;
     Od__ListLeadsReply reply = OD__LIST_LEADS_REPLY__INIT;
-    Od__Lead *store = NULL;
+    struct rpc_rows leads = {0};
     PGresult *count = NULL, *rows = NULL;
     char limit[16], offset[16];
     (void)service;
@@ -222,14 +245,8 @@ static void leads_list(Od__Leads_Service *service, const Od__ListLeadsRequest *i
                     "   AND campaign_id = $2 AND ($3::text IS NULL OR status = $3))"
                     " FROM campaign.campaigns WHERE org_id = $1 AND id = $2",
                     3, params);
-    if (!db_ok(count)) {
-        rpc_fail_sql(call, count, "list leads");
+    if (rpc_one_row(call, count, "list leads", "campaign not found") != 0)
         goto done;
-    }
-    if (PQntuples(count) == 0) {
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "campaign not found");
-        goto done;
-    }
     rows = db_exec(call->db,
                    "SELECT " LEAD_COLUMNS " FROM campaign.leads WHERE org_id = $1"
                    " AND campaign_id = $2 AND ($3::text IS NULL OR status = $3)"
@@ -239,40 +256,16 @@ static void leads_list(Od__Leads_Service *service, const Od__ListLeadsRequest *i
         rpc_fail_sql(call, rows, "list leads");
         goto done;
     }
-    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-    reply.n_data = (size_t)PQntuples(rows);
-    store = calloc(reply.n_data + 1, sizeof *store);
-    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
-    if (store == NULL || reply.data == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+    if (rpc_rows_map(call, rows, sizeof(Od__Lead), lead_from_row, &leads) != 0)
         goto done;
-    }
-    for (size_t i = 0; i < reply.n_data; i++) {
-        Od__Lead *l = &store[i];
-        int r = (int)i;
-        od__lead__init(l);
-        l->id = PQgetvalue(rows, r, 0);
-        l->campaign_id = PQgetvalue(rows, r, 1);
-        l->contact_id = PQgetvalue(rows, r, 2);
-        l->phone_number = PQgetvalue(rows, r, 3);
-        l->name = PQgetvalue(rows, r, 4);
-        l->variables_json = PQgetvalue(rows, r, 5);
-        l->status = PQgetvalue(rows, r, 6);
-        l->attempts = atoi(PQgetvalue(rows, r, 7));
-        l->next_attempt_at = PQgetvalue(rows, r, 8);
-        l->last_outcome = PQgetvalue(rows, r, 9);
-        l->disposition = PQgetvalue(rows, r, 10);
-        l->last_call_id = PQgetvalue(rows, r, 11);
-        l->created_at = PQgetvalue(rows, r, 12);
-        l->updated_at = PQgetvalue(rows, r, 13);
-        reply.data[i] = l;
-    }
+    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
+    reply.n_data = leads.n;
+    reply.data = (Od__Lead **)leads.data;
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
     PQclear(count);
     PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_rows_free(&leads);
 }
 
 Od__Leads_Service campaign_leads_service = OD__LEADS__INIT(leads_);

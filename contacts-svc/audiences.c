@@ -36,8 +36,9 @@ enum audience_column {
 };
 
 /* Points the message's strings into the result: valid until PQclear(res). */
-static void audiences_from_row(PGresult *res, int row, Od__Audience *a)
+static void audiences_from_row(const PGresult *res, int row, void *message)
 {
+    Od__Audience *a = message;
     od__audience__init(a);
     a->id = PQgetvalue(res, row, AUDIENCE_COL_ID);
     a->name = PQgetvalue(res, row, AUDIENCE_COL_NAME);
@@ -68,11 +69,7 @@ static void audiences_reply_one(struct rpc_call *call, PGresult *res, const char
                                 Od__Audience_Closure closure)
 {
     Od__Audience audience;
-    if (!db_ok(res))
-        rpc_fail_sql(call, res, what);
-    else if (PQntuples(res) == 0)
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
-    if (call->status != OD__STATUS__OK) {
+    if (rpc_one_row(call, res, what, "audience not found") != 0) {
         closure(NULL, call);
         return;
     }
@@ -113,17 +110,14 @@ static void audiences_get(Od__Audiences_Service *service, const Od__GetAudienceR
                           Od__Audience_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
-    const char *params[] = {call->org_id, in->id};
-    PGresult *res;
+    Od__Audience audience;
+    PGresult *res = rpc_fetch_by_id(call,
+                                    "SELECT " AUDIENCE_COLUMNS " FROM contacts.audiences"
+                                    " WHERE org_id = $1 AND id = $2",
+                                    in->id, "get audience", "audience not found",
+                                    audiences_from_row, &audience);
 
-    if (rpc_require_org(call) != 0) {
-        closure(NULL, call);
-        return;
-    }
-    res = db_exec(call->db,
-                  "SELECT " AUDIENCE_COLUMNS " FROM contacts.audiences WHERE org_id = $1 AND id = $2",
-                  2, params);
-    audiences_reply_one(call, res, "get audience", closure);
+    closure(res != NULL ? &audience : NULL, call);
     PQclear(res);
 }
 
@@ -166,59 +160,35 @@ static void audiences_delete(Od__Audiences_Service *service, const Od__DeleteAud
 {
     struct rpc_call *call = closure_data;
     Od__Empty empty = OD__EMPTY__INIT;
-    const char *params[] = {call->org_id, in->id};
-    PGresult *res;
 
-    if (rpc_require_org(call) != 0) {
-        closure(NULL, call);
-        return;
-    }
     /* Members go with it (ON DELETE CASCADE). */
-    res = db_exec(call->db, "DELETE FROM contacts.audiences WHERE org_id = $1 AND id = $2", 2,
-                  params);
-    if (!db_ok(res))
-        rpc_fail_sql(call, res, "delete audience");
-    else if (strcmp(PQcmdTuples(res), "0") == 0)
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
+    if (rpc_require_org(call) == 0)
+        rpc_exec_by_id(call, "DELETE FROM contacts.audiences WHERE org_id = $1 AND id = $2",
+                       in->id, "delete audience", "audience not found");
     closure(call->status == OD__STATUS__OK ? &empty : NULL, call);
-    PQclear(res);
 }
+
+#define AUDIENCES_LIST_WHERE " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2)"
 
 static void audiences_list(Od__Audiences_Service *service, const Od__ListAudiencesRequest *in,
                            Od__ListAudiencesReply_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
     Od__ListAudiencesReply reply = OD__LIST_AUDIENCES_REPLY__INIT;
-    Od__Audience *store = NULL;
-    PGresult *count = NULL, *rows = NULL;
+    struct rpc_list list;
+    const struct rpc_list_query q = {
+        .what = "list audiences",
+        .count_sql = "SELECT count(*) FROM contacts.audiences" AUDIENCES_LIST_WHERE,
+        .rows_sql = "SELECT " AUDIENCE_COLUMNS " FROM contacts.audiences" AUDIENCES_LIST_WHERE
+                    " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+        .page = in->page, .limit = in->limit, .max_limit = AUDIENCES_LIST_LIMIT_MAX,
+        .search = in->search,
+    };
 
-#define AUDIENCES_LIST_WHERE " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2)"
-    if (rpc_list_page(call, "list audiences",
-                      "SELECT count(*) FROM contacts.audiences" AUDIENCES_LIST_WHERE,
-                      "SELECT " AUDIENCE_COLUMNS " FROM contacts.audiences"
-                      AUDIENCES_LIST_WHERE " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                      in->page, in->limit, AUDIENCES_LIST_LIMIT_MAX, in->search, NULL, 0, &count,
-                      &rows) != 0)
-        goto done;
-#undef AUDIENCES_LIST_WHERE
-    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-    reply.n_data = (size_t)PQntuples(rows);
-    store = calloc(reply.n_data + 1, sizeof *store);
-    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
-    if (store == NULL || reply.data == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < reply.n_data; i++) {
-        audiences_from_row(rows, (int)i, &store[i]);
-        reply.data[i] = &store[i];
-    }
-done:
+    if (rpc_list_map(call, &q, sizeof(Od__Audience), audiences_from_row, &list) == 0)
+        RPC_LIST_REPLY(reply, list);
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
-    PQclear(count);
-    PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_list_free(&list);
 }
 
 /* ---------------- membership ---------------- */
@@ -475,33 +445,11 @@ static int audiences_count(struct rpc_call *call, const char *audience_id, int64
                             "SELECT contact_count FROM contacts.audiences "
                             "WHERE org_id = $1 AND id = $2",
                             2, params);
-    int rc = -1;
-    if (!db_ok(res))
-        rpc_fail_sql(call, res, "find audience");
-    else if (PQntuples(res) == 0)
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "audience not found");
-    else {
+    int rc = rpc_one_row(call, res, "find audience", "audience not found");
+    if (rc == 0)
         *count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        rc = 0;
-    }
     PQclear(res);
     return rc;
-}
-
-/* Fills a repeated Contact field from rows (pointing into them). -1 when out of memory. */
-static int audiences_contacts(PGresult *rows, Od__Contact **store,
-                              Od__Contact ***list, size_t *n)
-{
-    *n = (size_t)PQntuples(rows);
-    *store = calloc(*n + 1, sizeof **store);
-    *list = calloc(*n + 1, sizeof **list);
-    if (*store == NULL || *list == NULL)
-        return -1;
-    for (size_t i = 0; i < *n; i++) {
-        contacts_from_row(rows, (int)i, &(*store)[i]);
-        (*list)[i] = &(*store)[i];
-    }
-    return 0;
 }
 
 static void audiences_list_members(Od__Audiences_Service *service,
@@ -510,7 +458,7 @@ static void audiences_list_members(Od__Audiences_Service *service,
 {
     struct rpc_call *call = closure_data;
     Od__ListContactsReply reply = OD__LIST_CONTACTS_REPLY__INIT;
-    Od__Contact *store = NULL;
+    struct rpc_rows contacts = {0};
     PGresult *rows = NULL;
     char limit_text[RPC_PAGE_TEXT], offset_text[RPC_PAGE_TEXT];
 
@@ -530,13 +478,14 @@ static void audiences_list_members(Od__Audiences_Service *service,
         rpc_fail_sql(call, rows, "list members");
         goto done;
     }
-    if (audiences_contacts(rows, &store, &reply.data, &reply.n_data) != 0)
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+    if (rpc_rows_map(call, rows, sizeof(Od__Contact), contacts_from_row, &contacts) == 0) {
+        reply.n_data = contacts.n;
+        reply.data = (Od__Contact **)contacts.data;
+    }
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
     PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_rows_free(&contacts);
 }
 
 /* Keyset pages in contact id order: campaign-svc snapshots an audience with this. Each page is
@@ -548,7 +497,7 @@ static void audiences_list_audience_members(Od__Audiences_Service *service,
 {
     struct rpc_call *call = closure_data;
     Od__ListAudienceMembersReply reply = OD__LIST_AUDIENCE_MEMBERS_REPLY__INIT;
-    Od__Contact *store = NULL;
+    struct rpc_rows contacts = {0};
     PGresult *rows = NULL;
     int64_t count;
     int limit = in->limit == 0 ? AUDIENCES_SNAPSHOT_PAGE_MAX : in->limit;
@@ -585,10 +534,10 @@ static void audiences_list_audience_members(Od__Audiences_Service *service,
         rpc_fail_sql(call, rows, "list audience members");
         goto done;
     }
-    if (audiences_contacts(rows, &store, &reply.contacts, &reply.n_contacts) != 0) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+    if (rpc_rows_map(call, rows, sizeof(Od__Contact), contacts_from_row, &contacts) != 0)
         goto done;
-    }
+    reply.n_contacts = contacts.n;
+    reply.contacts = (Od__Contact **)contacts.data;
     {
         /* Stop a page early when it would not fit one RPC reply (10,000 contacts with large
          * metadata can exceed RPC_MAX_MESSAGE_BYTES, and an oversized reply resets the
@@ -611,8 +560,7 @@ static void audiences_list_audience_members(Od__Audiences_Service *service,
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
     PQclear(rows);
-    free(store);
-    free(reply.contacts);
+    rpc_rows_free(&contacts);
 }
 
 Od__Audiences_Service audiences_service = OD__AUDIENCES__INIT(audiences_);

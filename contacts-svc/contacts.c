@@ -21,8 +21,9 @@
 
 #define CONTACT_COLUMNS CONTACT_COLUMNS_OF("")
 
-void contacts_from_row(const PGresult *res, int row, Od__Contact *c)
+void contacts_from_row(const PGresult *res, int row, void *contact)
 {
+    Od__Contact *c = contact;
     od__contact__init(c);
     c->id = PQgetvalue(res, row, CONTACT_COL_ID);
     c->name = PQgetvalue(res, row, CONTACT_COL_NAME);
@@ -81,20 +82,11 @@ static void contacts_reply_one(struct rpc_call *call, PGresult *res, const char 
                                Od__Contact_Closure closure)
 {
     Od__Contact contact;
-    if (!db_ok(res)) {
-        if (strcmp(db_sqlstate(res), "23505") == 0)
-            rpc_fail(call, OD__STATUS__CONFLICT, "another contact already has that phoneNumber");
-        else
-            rpc_fail_sql(call, res, what);
-    } else if (PQntuples(res) == 0) {
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "contact not found");
-    }
-    if (call->status != OD__STATUS__OK) {
-        closure(NULL, call);
-        return;
-    }
-    contacts_from_row(res, 0, &contact);
-    closure(&contact, call);
+    if (!db_ok(res) && strcmp(db_sqlstate(res), "23505") == 0)
+        rpc_fail(call, OD__STATUS__CONFLICT, "another contact already has that phoneNumber");
+    else if (rpc_one_row(call, res, what, "contact not found") == 0)
+        contacts_from_row(res, 0, &contact);
+    closure(call->status == OD__STATUS__OK ? &contact : NULL, call);
 }
 
 static void contacts_get(Od__Contacts_Service *service, const Od__GetContactRequest *in,
@@ -213,58 +205,35 @@ static void contacts_delete(Od__Contacts_Service *service, const Od__DeleteConta
 {
     struct rpc_call *call = closure_data;
     Od__Empty empty = OD__EMPTY__INIT;
-    const char *params[] = {call->org_id, in->id};
-    PGresult *res;
 
-    if (rpc_require_org(call) != 0) {
-        closure(NULL, closure_data);
-        return;
-    }
-    res = db_exec(call->db, "DELETE FROM contacts.contacts WHERE org_id = $1 AND id = $2", 2, params);
-    if (!db_ok(res))
-        rpc_fail_sql(call, res, "delete contact");
-    else if (strcmp(PQcmdTuples(res), "0") == 0)
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "contact not found");
+    if (rpc_require_org(call) == 0)
+        rpc_exec_by_id(call, "DELETE FROM contacts.contacts WHERE org_id = $1 AND id = $2", in->id,
+                       "delete contact", "contact not found");
     closure(call->status == OD__STATUS__OK ? &empty : NULL, closure_data);
-    PQclear(res);
 }
+
+#define CONTACTS_LIST_WHERE                                                                    \
+    " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR phone_number LIKE $2)"
 
 static void contacts_list(Od__Contacts_Service *service, const Od__ListContactsRequest *in,
                           Od__ListContactsReply_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
     Od__ListContactsReply reply = OD__LIST_CONTACTS_REPLY__INIT;
-    Od__Contact *store = NULL;
-    PGresult *count = NULL, *rows = NULL;
+    struct rpc_list list;
+    const struct rpc_list_query q = {
+        .what = "list contacts",
+        .count_sql = "SELECT count(*) FROM contacts.contacts" CONTACTS_LIST_WHERE,
+        .rows_sql = "SELECT " CONTACT_COLUMNS " FROM contacts.contacts" CONTACTS_LIST_WHERE
+                    " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+        .page = in->page, .limit = in->limit, .max_limit = CONTACTS_LIST_LIMIT_MAX,
+        .search = in->search,
+    };
 
-#define CONTACTS_LIST_WHERE                                                                    \
-    " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR phone_number LIKE $2)"
-    if (rpc_list_page(call, "list contacts",
-                      "SELECT count(*) FROM contacts.contacts" CONTACTS_LIST_WHERE,
-                      "SELECT " CONTACT_COLUMNS " FROM contacts.contacts" CONTACTS_LIST_WHERE
-                      " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                      in->page, in->limit, CONTACTS_LIST_LIMIT_MAX, in->search, NULL, 0, &count,
-                      &rows) != 0)
-        goto done;
-#undef CONTACTS_LIST_WHERE
-    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-    reply.n_data = (size_t)PQntuples(rows);
-    store = calloc(reply.n_data + 1, sizeof *store);
-    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
-    if (store == NULL || reply.data == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < reply.n_data; i++) {
-        contacts_from_row(rows, (int)i, &store[i]);
-        reply.data[i] = &store[i];
-    }
-done:
+    if (rpc_list_map(call, &q, sizeof(Od__Contact), contacts_from_row, &list) == 0)
+        RPC_LIST_REPLY(reply, list);
     closure(call->status == OD__STATUS__OK ? &reply : NULL, closure_data);
-    PQclear(count);
-    PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_list_free(&list);
 }
 
 Od__Contacts_Service contacts_service = OD__CONTACTS__INIT(contacts_);

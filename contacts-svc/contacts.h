@@ -28,8 +28,8 @@ enum contact_column {
     CONTACT_COL_UPDATED_AT,
 };
 
-/* Points the message's strings into the result (valid until PQclear(res)); the timestamps
- * are left "" when the result has no such columns. */
-void contacts_from_row(const PGresult *res, int row, Od__Contact *c);
+/* Fills an Od__Contact (rpc_row_map_fn): points the message's strings into the result (valid
+ * until PQclear(res)); the timestamps are left "" when the result has no such columns. */
+void contacts_from_row(const PGresult *res, int row, void *contact);
 
 #endif

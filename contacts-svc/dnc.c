@@ -28,8 +28,9 @@
     "id, phone_number, coalesce(reason, ''), coalesce(source, ''), " SQL_ISO_MS("created_at")
 enum dnc_column { DNC_COL_ID, DNC_COL_PHONE_NUMBER, DNC_COL_REASON, DNC_COL_SOURCE, DNC_COL_CREATED_AT };
 
-static void dnc_from_row(PGresult *res, int row, Od__DncEntry *e)
+static void dnc_from_row(const PGresult *res, int row, void *message)
 {
+    Od__DncEntry *e = message;
     od__dnc_entry__init(e);
     e->id = PQgetvalue(res, row, DNC_COL_ID);
     e->phone_number = PQgetvalue(res, row, DNC_COL_PHONE_NUMBER);
@@ -100,59 +101,35 @@ static void dnc_delete(Od__Dnc_Service *service, const Od__DeleteDncRequest *in,
 {
     struct rpc_call *call = closure_data;
     Od__Empty empty = OD__EMPTY__INIT;
-    const char *params[] = {call->org_id, in->id};
-    PGresult *res;
 
-    if (rpc_require_org(call) != 0) {
-        closure(NULL, call);
-        return;
-    }
-    res = db_exec(call->db, "DELETE FROM contacts.dnc_entries WHERE org_id = $1 AND id = $2", 2,
-                  params);
-    if (!db_ok(res))
-        rpc_fail_sql(call, res, "delete dnc entry");
-    else if (strcmp(PQcmdTuples(res), "0") == 0)
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "do-not-call entry not found");
+    if (rpc_require_org(call) == 0)
+        rpc_exec_by_id(call, "DELETE FROM contacts.dnc_entries WHERE org_id = $1 AND id = $2",
+                       in->id, "delete dnc entry", "do-not-call entry not found");
     closure(call->status == OD__STATUS__OK ? &empty : NULL, call);
-    PQclear(res);
 }
+
+#define DNC_LIST_WHERE                                                                         \
+    " WHERE org_id = $1 AND ($2::text IS NULL OR phone_number LIKE $2 OR reason ILIKE $2)"
 
 static void dnc_list(Od__Dnc_Service *service, const Od__ListDncRequest *in,
                      Od__ListDncReply_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
     Od__ListDncReply reply = OD__LIST_DNC_REPLY__INIT;
-    Od__DncEntry *store = NULL;
-    PGresult *count = NULL, *rows = NULL;
+    struct rpc_list list;
+    const struct rpc_list_query q = {
+        .what = "list dnc entries",
+        .count_sql = "SELECT count(*) FROM contacts.dnc_entries" DNC_LIST_WHERE,
+        .rows_sql = "SELECT " DNC_COLUMNS " FROM contacts.dnc_entries" DNC_LIST_WHERE
+                    " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+        .page = in->page, .limit = in->limit, .max_limit = DNC_LIST_LIMIT_MAX,
+        .search = in->search,
+    };
 
-#define DNC_LIST_WHERE                                                                         \
-    " WHERE org_id = $1 AND ($2::text IS NULL OR phone_number LIKE $2 OR reason ILIKE $2)"
-    if (rpc_list_page(call, "list dnc entries",
-                      "SELECT count(*) FROM contacts.dnc_entries" DNC_LIST_WHERE,
-                      "SELECT " DNC_COLUMNS " FROM contacts.dnc_entries" DNC_LIST_WHERE
-                      " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                      in->page, in->limit, DNC_LIST_LIMIT_MAX, in->search, NULL, 0, &count,
-                      &rows) != 0)
-        goto done;
-#undef DNC_LIST_WHERE
-    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-    reply.n_data = (size_t)PQntuples(rows);
-    store = calloc(reply.n_data + 1, sizeof *store);
-    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
-    if (store == NULL || reply.data == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < reply.n_data; i++) {
-        dnc_from_row(rows, (int)i, &store[i]);
-        reply.data[i] = &store[i];
-    }
-done:
+    if (rpc_list_map(call, &q, sizeof(Od__DncEntry), dnc_from_row, &list) == 0)
+        RPC_LIST_REPLY(reply, list);
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
-    PQclear(count);
-    PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_list_free(&list);
 }
 
 /* ---------------- bulk ---------------- */

@@ -42,8 +42,9 @@ enum import_column {
 };
 
 /* Points the message's strings into the result: valid until PQclear(res). */
-static void imports_from_row(PGresult *res, int row, Od__Import *m)
+static void imports_from_row(const PGresult *res, int row, void *message)
 {
+    Od__Import *m = message;
     od__import__init(m);
     m->id = PQgetvalue(res, row, IMPORT_COL_ID);
     m->status = PQgetvalue(res, row, IMPORT_COL_STATUS);
@@ -156,68 +157,50 @@ static void imports_get(Od__Imports_Service *service, const Od__GetImportRequest
                         Od__Import_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
-    const char *params[] = {call->org_id, in->id};
-    PGresult *res = NULL;
     Od__Import reply;
+    PGresult *res = rpc_fetch_by_id(call,
+                                    "SELECT " IMPORT_COLUMNS " FROM contacts.imports"
+                                    " WHERE org_id = $1 AND id = $2",
+                                    in->id, "get import", "import not found", imports_from_row,
+                                    &reply);
 
-    if (rpc_require_org(call) != 0)
-        goto fail;
-    res = db_exec(call->db,
-                  "SELECT " IMPORT_COLUMNS " FROM contacts.imports WHERE org_id = $1 AND id = $2",
-                  2, params);
-    if (!db_ok(res)) {
-        rpc_fail_sql(call, res, "get import");
-        goto fail;
-    }
-    if (PQntuples(res) == 0) {
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "import not found");
-        goto fail;
-    }
-    imports_from_row(res, 0, &reply);
-    closure(&reply, closure_data);
-    PQclear(res);
-    return;
-fail:
-    closure(NULL, closure_data);
+    closure(res != NULL ? &reply : NULL, closure_data);
     PQclear(res);
 }
+
+/* Imports take no search: $2 is always NULL. Ids are time-ordered: newest first is id order. */
+#define IMPORTS_LIST_WHERE " WHERE org_id = $1 AND $2::text IS NULL"
 
 static void imports_list(Od__Imports_Service *service, const Od__ListImportsRequest *in,
                          Od__ListImportsReply_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
     Od__ListImportsReply reply = OD__LIST_IMPORTS_REPLY__INIT;
-    Od__Import *store = NULL;
-    PGresult *count = NULL, *rows = NULL;
+    struct rpc_list list;
+    const struct rpc_list_query q = {
+        .what = "list imports",
+        .count_sql = "SELECT count(*) FROM contacts.imports" IMPORTS_LIST_WHERE,
+        .rows_sql = "SELECT " IMPORT_COLUMNS " FROM contacts.imports" IMPORTS_LIST_WHERE
+                    " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
+        .page = in->page, .limit = in->limit, .max_limit = IMPORTS_LIST_LIMIT_MAX,
+        .search = "",
+    };
 
-    /* Imports take no search: $2 is always NULL. Ids are time-ordered: newest first is id
-     * order. */
-    if (rpc_list_page(call, "list imports",
-                      "SELECT count(*) FROM contacts.imports WHERE org_id = $1 AND $2::text IS NULL",
-                      "SELECT " IMPORT_COLUMNS " FROM contacts.imports"
-                      " WHERE org_id = $1 AND $2::text IS NULL"
-                      " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-                      in->page, in->limit, IMPORTS_LIST_LIMIT_MAX, "", NULL, 0, &count,
-                      &rows) != 0)
-        goto done;
-    reply.total = strtoll(PQgetvalue(count, 0, 0), NULL, 10);
-    reply.n_data = (size_t)PQntuples(rows);
-    store = calloc(reply.n_data + 1, sizeof *store);
-    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
-    if (store == NULL || reply.data == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < reply.n_data; i++) {
-        imports_from_row(rows, (int)i, &store[i]);
-        reply.data[i] = &store[i];
-    }
-done:
+    if (rpc_list_map(call, &q, sizeof(Od__Import), imports_from_row, &list) == 0)
+        RPC_LIST_REPLY(reply, list);
     closure(call->status == OD__STATUS__OK ? &reply : NULL, closure_data);
-    PQclear(count);
-    PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_list_free(&list);
+}
+
+enum import_error_column { ERROR_COL_INDEX, ERROR_COL_PHONE_NUMBER, ERROR_COL_REASON };
+
+static void imports_error_from_row(const PGresult *res, int row, void *message)
+{
+    Od__RowError *e = message;
+    od__row_error__init(e);
+    e->index = atoi(PQgetvalue(res, row, ERROR_COL_INDEX));
+    e->phone_number = PQgetvalue(res, row, ERROR_COL_PHONE_NUMBER);
+    e->reason = PQgetvalue(res, row, ERROR_COL_REASON);
 }
 
 static void imports_list_errors(Od__Imports_Service *service,
@@ -226,7 +209,7 @@ static void imports_list_errors(Od__Imports_Service *service,
 {
     struct rpc_call *call = closure_data;
     Od__ListImportErrorsReply reply = OD__LIST_IMPORT_ERRORS_REPLY__INIT;
-    Od__RowError *store = NULL;
+    struct rpc_rows errors = {0};
     PGresult *found = NULL, *rows = NULL;
     char limit_text[RPC_PAGE_TEXT], offset_text[RPC_PAGE_TEXT];
 
@@ -238,15 +221,8 @@ static void imports_list_errors(Od__Imports_Service *service,
     /* The import's failed count is the number of its errors (committed together). */
     found = db_exec(call->db, "SELECT failed FROM contacts.imports WHERE org_id = $1 AND id = $2",
                     2, params);
-    if (!db_ok(found)) {
-        rpc_fail_sql(call, found, "get import");
+    if (rpc_one_row(call, found, "get import", "import not found") != 0)
         goto done;
-    }
-    if (PQntuples(found) == 0) {
-        rpc_fail(call, OD__STATUS__NOT_FOUND, "import not found");
-        goto done;
-    }
-    enum { ERROR_COL_INDEX, ERROR_COL_PHONE_NUMBER, ERROR_COL_REASON };
     rows = db_exec(call->db,
                    "SELECT idx, phone_number, reason FROM contacts.import_errors "
                    "WHERE org_id = $1 AND import_id = $2 ORDER BY idx "
@@ -256,27 +232,16 @@ static void imports_list_errors(Od__Imports_Service *service,
         rpc_fail_sql(call, rows, "list import errors");
         goto done;
     }
-    reply.total = strtoll(PQgetvalue(found, 0, 0), NULL, 10);
-    reply.n_data = (size_t)PQntuples(rows);
-    store = calloc(reply.n_data + 1, sizeof *store);
-    reply.data = calloc(reply.n_data + 1, sizeof *reply.data);
-    if (store == NULL || reply.data == NULL) {
-        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+    if (rpc_rows_map(call, rows, sizeof(Od__RowError), imports_error_from_row, &errors) != 0)
         goto done;
-    }
-    for (size_t i = 0; i < reply.n_data; i++) {
-        od__row_error__init(&store[i]);
-        store[i].index = atoi(PQgetvalue(rows, (int)i, ERROR_COL_INDEX));
-        store[i].phone_number = PQgetvalue(rows, (int)i, ERROR_COL_PHONE_NUMBER);
-        store[i].reason = PQgetvalue(rows, (int)i, ERROR_COL_REASON);
-        reply.data[i] = &store[i];
-    }
+    reply.total = strtoll(PQgetvalue(found, 0, 0), NULL, 10);
+    reply.n_data = errors.n;
+    reply.data = (Od__RowError **)errors.data;
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, closure_data);
     PQclear(found);
     PQclear(rows);
-    free(store);
-    free(reply.data);
+    rpc_rows_free(&errors);
 }
 
 Od__Imports_Service imports_service = OD__IMPORTS__INIT(imports_);

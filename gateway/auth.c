@@ -1,6 +1,11 @@
 /* API keys: "sk_live_" + 40 random base62 characters (about 238 bits). Only the SHA-256 of a
  * key is stored; lookups hash the presented key and find it by hash. Results (including
- * "unknown key") are cached briefly so a busy key costs one hash and one mutex, not a query. */
+ * "unknown key") are cached briefly so a busy key costs one hash and one mutex, not a query.
+ *
+ * Valid and unknown keys are bounded separately (AUTH_CACHE_MAX_ENTRIES and
+ * AUTH_NEGATIVE_MAX_ENTRIES): a flood of random keys fills and empties only the unknown
+ * ones, and valid keys keep their entries (issue 13: 50,000 random keys emptied the whole
+ * cache, valid keys included, and every valid request went to the database again). */
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +23,7 @@
 #define AUTH_KEY_MAX 128
 #define AUTH_CACHE_BUCKETS 1024
 #define AUTH_CACHE_MAX_ENTRIES 50000
+#define AUTH_NEGATIVE_MAX_ENTRIES 10000
 #define AUTH_NEGATIVE_TTL_MS 5000
 
 struct auth_entry {
@@ -31,7 +37,8 @@ struct auth_entry {
 struct auth_cache {
     pthread_mutex_t lock;
     int ttl_ms;
-    int entries;
+    int entries;   /* valid keys */
+    int negatives; /* unknown keys */
     struct auth_entry *buckets[AUTH_CACHE_BUCKETS];
 };
 
@@ -54,17 +61,29 @@ struct auth_cache *auth_cache_new(int ttl_seconds)
     return c;
 }
 
-static void auth_cache_clear(struct auth_cache *c)
+/* Drops the entries of one kind (known: valid keys; else unknown keys); both with all. */
+static void auth_cache_drop(struct auth_cache *c, bool all, int known)
 {
     for (int i = 0; i < AUTH_CACHE_BUCKETS; i++) {
-        struct auth_entry *e = c->buckets[i], *next;
-        for (; e != NULL; e = next) {
-            next = e->next;
-            free(e);
+        struct auth_entry **link = &c->buckets[i], *e;
+        while ((e = *link) != NULL) {
+            if (all || e->known == known) {
+                *link = e->next;
+                free(e);
+            } else {
+                link = &e->next;
+            }
         }
-        c->buckets[i] = NULL;
     }
-    c->entries = 0;
+    if (all || known)
+        c->entries = 0;
+    if (all || !known)
+        c->negatives = 0;
+}
+
+static void auth_cache_clear(struct auth_cache *c)
+{
+    auth_cache_drop(c, true, 0);
 }
 
 void auth_cache_free(struct auth_cache *c)
@@ -114,22 +133,31 @@ static void auth_cache_put(struct auth_cache *c, const char *hash, int known,
         e->identity = *id;
     e->expires_ms = now + (known ? c->ttl_ms : AUTH_NEGATIVE_TTL_MS);
     pthread_mutex_lock(&c->lock);
-    if (c->entries >= AUTH_CACHE_MAX_ENTRIES) /* crude but bounded: start over */
-        auth_cache_clear(c);
+    /* crude but bounded: start over, for this kind of entry only */
+    if (known && c->entries >= AUTH_CACHE_MAX_ENTRIES)
+        auth_cache_drop(c, false, 1);
+    if (!known && c->negatives >= AUTH_NEGATIVE_MAX_ENTRIES)
+        auth_cache_drop(c, false, 0);
     link = &c->buckets[auth_bucket(hash)];
     /* Drop the expired or superseded entry for this hash, if any. */
     for (struct auth_entry **l = link; *l != NULL; l = &(*l)->next) {
         if (strcmp((*l)->hash, hash) == 0) {
             struct auth_entry *old = *l;
             *l = old->next;
+            if (old->known)
+                c->entries--;
+            else
+                c->negatives--;
             free(old);
-            c->entries--;
             break;
         }
     }
     e->next = *link;
     *link = e;
-    c->entries++;
+    if (known)
+        c->entries++;
+    else
+        c->negatives++;
     pthread_mutex_unlock(&c->lock);
 }
 
@@ -148,6 +176,26 @@ int auth_lookup_cached(struct gateway *gw, const char *api_key, struct api_ident
     if (gw->auth == NULL || auth_key_hash(api_key, hash) != 0)
         return 1;
     return auth_cache_get(gw->auth, hash, identity) == 1 ? 0 : 1;
+}
+
+int auth_lookup_peek(struct gateway *gw, const char *api_key, struct api_identity *identity)
+{
+    char hash[65];
+    int cached;
+    if (auth_key_hash(api_key, hash) != 0)
+        return 1;
+    if (gw->auth == NULL || (cached = auth_cache_get(gw->auth, hash, identity)) < 0)
+        return 2;
+    return cached ? 0 : 1;
+}
+
+int auth_cache_counts(const struct auth_cache *c, int *valid, int *unknown)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+    *valid = c->entries;
+    *unknown = c->negatives;
+    pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+    return 0;
 }
 
 int auth_lookup(struct gateway *gw, const char *api_key, struct api_identity *identity)

@@ -207,6 +207,12 @@ int auth_lookup(struct gateway *gw, const char *api_key, struct api_identity *id
 /* Like auth_lookup, from the cache alone (never blocks): 0 and identity filled for a cached
  * valid key, 1 otherwise (unknown, or not cached: ask auth_lookup). */
 int auth_lookup_cached(struct gateway *gw, const char *api_key, struct api_identity *identity);
+/* From the cache alone (never blocks): 0 and identity filled for a cached valid key; 1 for a
+ * key refused without a lookup (not our shape, or cached as unknown); 2 when only
+ * auth_lookup can tell. */
+int auth_lookup_peek(struct gateway *gw, const char *api_key, struct api_identity *identity);
+/* The cache's valid and unknown entries (for tests). */
+int auth_cache_counts(const struct auth_cache *cache, int *valid, int *unknown);
 /* Operator commands (run against the gateway's database, outside the server). */
 int auth_create_org(struct db_pool *db, const char *name, enum api_tier tier, char *org_id,
                     size_t org_size, char *api_key, size_t key_size);
@@ -223,9 +229,17 @@ struct rate_decision {
 };
 struct rate_limiter *rate_limiter_new(void);
 void rate_limiter_free(struct rate_limiter *limiter);
-/* Counts one request for `who` (a key id, or "ip:..." for unauthenticated callers). */
+/* Counts one request for `who` (an organization id, or "ip:..." for unauthenticated callers). */
 void rate_limiter_take(struct rate_limiter *limiter, const char *who, enum api_tier tier,
                        int64_t now_ms, struct rate_decision *out);
+
+/* The tier's Concurrent column for `who` (an organization): true, and counted, when it has
+ * fewer requests in flight than its tier allows (standard 10, professional 50, enterprise
+ * unlimited); false, counting nothing, at the cap (answer 429). Pair each true with
+ * rate_limiter_leave. */
+bool rate_limiter_enter(struct rate_limiter *limiter, const char *who, enum api_tier tier,
+                        int64_t now_ms);
+void rate_limiter_leave(struct rate_limiter *limiter, const char *who);
 
 /* ---- http.c ---- */
 struct http_server;
@@ -236,6 +250,9 @@ struct http_server_options {
     int handler_threads; /* run the handlers that block */
     int max_connections;
     int timeout_seconds; /* an idle connection is closed after this */
+    size_t max_body_memory; /* request bodies held at once, all connections (0: no cap) */
+    int max_connections_per_ip; /* 0: no limit */
+    int request_deadline_seconds; /* headers and body must arrive within this (0: none) */
 };
 struct http_server *http_server_start(struct gateway *gw, const struct http_server_options *o);
 void http_server_stop(struct http_server *server);

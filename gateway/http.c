@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,8 +44,29 @@
 
 #define HTTP_HANDLER_THREADS_MAX 1024
 #define HTTP_DRAIN_WRITE_MS 2000 /* at shutdown, for answered requests to reach their clients */
+/* Bodies larger than this get a mapping of their own, unmapped when the request ends: their
+ * memory goes back to the kernel at once, while the heap (lib/service.h) keeps its peak to
+ * stay warm for the common bulk call (1.3 MB for 10,000 contacts, below this). */
+#define HTTP_BODY_MMAP_MIN ((size_t)1 << 20)
+#define HTTP_BODY_FIRST_CAP 16384
+/* What one request may take from its arena (parsed body, RPC replies): a base plus a multiple
+ * of its body. A 10,000-row bulk call (1.3 MB) uses ~20 MB; past the budget allocations fail
+ * and the request gets its 400/500 instead of the process growing. */
+#define HTTP_ARENA_BASE ((size_t)64 << 20)
+#define HTTP_ARENA_PER_BODY_BYTE 24
 
 struct http_exchange;
+
+/* One connection, for the request deadline (slowloris: libmicrohttpd's idle timeout restarts
+ * with every byte, so a header sent a byte at a time held a connection forever). Owned by
+ * libmicrohttpd's socket_context slot; linked in the server's list under conn_lock. */
+struct http_conn {
+    struct http_conn *prev, *next;
+    MHD_socket fd;
+    int64_t since_ms; /* when the request being read began (or the previous one ended) */
+    bool busy;        /* the request is in: handled or answered, no deadline */
+    bool cut;         /* shut down by the sweeper */
+};
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -58,11 +80,25 @@ struct http_server {
     bool stopping;
     int nhandlers;
     pthread_t *handlers;
+    /* Request bodies held, across all connections (buffer capacity, plus what a declared
+     * Content-Length has reserved): capped at body_memory_max, past which requests get 503
+     * instead of a buffer. Under lock. */
+    size_t body_memory;
+    size_t body_memory_max;
+    /* the request deadline: connections, and the thread that cuts the late ones */
+    pthread_mutex_t conn_lock;
+    pthread_cond_t conn_wake;
+    struct http_conn *conns;
+    int deadline_ms; /* 0: none */
+    bool sweeper_running, sweeper_stop;
+    pthread_t sweeper;
 };
 
 /* Where a request is once it has been read. */
 enum http_stage {
     HTTP_READING = 0, /* headers and body still arriving */
+    HTTP_AUTHENTICATING, /* suspended after the headers: a handler thread looks the key up */
+    HTTP_AUTH_DONE,   /* resumed after the lookup (auth_result): admit or refuse, no body yet */
     HTTP_WORKING,     /* suspended: a handler thread or an asynchronous route has it */
     HTTP_ANSWERED,    /* resumed with `response` built: queue it */
     HTTP_ASYNC_DONE,  /* resumed after an asynchronous route's work: finish, then queue */
@@ -77,7 +113,14 @@ struct http_exchange {
     char *body;
     size_t body_len;
     size_t body_cap;
+    bool body_mapped;     /* body is an mmap'd region of body_cap bytes */
+    size_t body_reserved; /* counted in the server's body_memory */
     bool too_large;
+    bool over_memory;     /* the body did not fit under HTTP_MAX_BODY_MEMORY: 503 */
+    /* The key, checked from the headers before any body byte is accepted: */
+    bool authenticated;   /* identity holds the caller (not for public routes) */
+    size_t declared;      /* Content-Length, 0 when absent (chunked) */
+    int auth_result;      /* auth_lookup's, for HTTP_AUTH_DONE */
     bool was_suspended; /* counted in the server's `answering` */
     enum http_stage stage;
     struct http_server *server;
@@ -194,6 +237,39 @@ static void http_build(struct http_exchange *ex, struct api_response *res,
         MHD_add_response_header(response, "Allow", allow);
 }
 
+/* Refused requests (401, 429, 413, 503) are what a flood is made of: 50,000 random keys
+ * wrote 34 MB of access log (issue 13). At most HTTP_REFUSED_LOG_PER_SECOND of them are
+ * logged a second; the rest are counted, and the next refused line logged says how many
+ * were left out ("suppressed"). */
+#define HTTP_REFUSED_LOG_PER_SECOND 20
+static pthread_mutex_t http_log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t http_log_second;
+static long http_log_logged, http_log_suppressed;
+
+static bool http_log_refused(unsigned status, long *suppressed)
+{
+    int64_t second = time_monotonic_ms() / 1000;
+    bool log;
+    *suppressed = 0;
+    if (status != 401 && status != 429 && status != 413 && status != 503)
+        return true;
+    pthread_mutex_lock(&http_log_lock);
+    if (second != http_log_second) {
+        http_log_second = second;
+        http_log_logged = 0;
+    }
+    log = http_log_logged < HTTP_REFUSED_LOG_PER_SECOND;
+    if (log) {
+        http_log_logged++;
+        *suppressed = http_log_suppressed;
+        http_log_suppressed = 0;
+    } else {
+        http_log_suppressed++;
+    }
+    pthread_mutex_unlock(&http_log_lock);
+    return log;
+}
+
 /* Queues ex's response and writes the access-log line. Event thread only. */
 static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_exchange *ex,
                                   const char *method, const char *url)
@@ -205,12 +281,17 @@ static enum MHD_Result http_queue(struct MHD_Connection *conn, struct http_excha
     MHD_destroy_response(ex->response);
     ex->response = NULL;
 
+    long suppressed;
+    if (!http_log_refused(ex->status, &suppressed))
+        return rc;
     json_t *line = json_pack("{s:s, s:s, s:s, s:i, s:I, s:I}", "rid", ex->request_id, "method",
                              method, "path", url, "status", (int)ex->status, "ms",
                              (json_int_t)(time_monotonic_ms() - ex->started_ms), "bytes",
                              (json_int_t)ex->bytes);
     if (ex->org_id[0] != '\0')
         json_object_set_new(line, "org", json_string(ex->org_id));
+    if (suppressed > 0)
+        json_object_set_new(line, "suppressed", json_integer(suppressed));
     json_object_set_new(line, "msg", json_string("http"));
     log_fields(ex->status >= 500 ? LOG_WARN : LOG_INFO, line);
     return rc;
@@ -260,7 +341,8 @@ static bool http_rate_take(struct gateway *gw, struct MHD_Connection *conn,
 {
     char who[64];
     if (identity != NULL) {
-        rate_limiter_take(gw->limits, identity->key_id, identity->tier, time_now_ms(), rate);
+        /* per organization, as reference 004's tiers say: N keys do not make N tiers */
+        rate_limiter_take(gw->limits, identity->org_id, identity->tier, time_now_ms(), rate);
     } else {
         http_client_ip(conn, who, sizeof who);
         rate_limiter_take(gw->limits, who, TIER_STANDARD, time_now_ms(), rate);
@@ -284,6 +366,13 @@ static bool http_authorize(struct gateway *gw, struct MHD_Connection *conn,
     else if (found > 0)
         api_error(res, 401, key == NULL ? HTTP_MISSING_KEY : "Invalid API key", NULL);
     return found == 0;
+}
+
+/* The bodies' memory cap (HTTP_MAX_BODY_MEMORY) is reached: come back in a moment. */
+#define HTTP_OVER_MEMORY_RETRY "1"
+static void http_over_memory(struct api_response *res)
+{
+    api_error(res, 503, "The gateway is busy with other uploads; retry shortly", NULL);
 }
 
 static void http_too_large(struct gateway *gw, struct api_response *res)
@@ -368,10 +457,12 @@ static bool http_suspend(struct http_server *s, struct http_exchange *ex)
         return false;
     }
     s->suspended++;
-    s->answering++;
+    if (!ex->was_suspended) /* a request may be suspended twice: key lookup, then handler */
+        s->answering++;
     pthread_mutex_unlock(&s->lock);
     ex->was_suspended = true;
-    ex->stage = HTTP_WORKING;
+    if (ex->stage != HTTP_AUTHENTICATING)
+        ex->stage = HTTP_WORKING;
     MHD_suspend_connection(ex->conn);
     return true;
 }
@@ -413,17 +504,30 @@ static void http_handle(struct gateway *gw, struct http_exchange *ex)
     char allow[64], param_store[512];
     const char *method = ex->method, *url = ex->url;
     const struct route *route;
-    bool path_known, authorized;
+    bool path_known, authorized, over_concurrency = false;
     struct idempotency_claim idempotency = {0};
 
     memset(&req, 0, sizeof req);
     route = router_find(method, url, req.params, param_store, sizeof param_store, &path_known,
                         allow, sizeof allow);
     if (route != NULL && router_route_public(route)) {
-        /* the handler authenticates the caller (carrier signature, outcome token) */
+        /* The handler authenticates the caller (carrier signature, outcome token) before any
+         * work, so these routes are counted per address but not held to the anonymous
+         * standard tier: a carrier sends several callbacks per call from a few addresses, and
+         * at 100 requests a minute a busy campaign's callbacks were refused with 429 and calls
+         * finished only when the dialer's stale sweep asked the carrier. */
+        char who[80];
         memset(&identity, 0, sizeof identity);
         identity.scope = SCOPE_READ;
-        authorized = http_rate_take(gw, ex->conn, NULL, &rate, &res);
+        memcpy(who, "public:", 7);
+        http_client_ip(ex->conn, who + 7, sizeof who - 7);
+        rate_limiter_take(gw->limits, who, TIER_ENTERPRISE, time_now_ms(), &rate);
+        authorized = rate.allowed;
+        if (!authorized)
+            api_error(&res, 429, "Rate limit exceeded", NULL);
+    } else if (ex->authenticated) { /* looked up from the headers, before the body */
+        identity = ex->identity;
+        authorized = http_rate_take(gw, ex->conn, &identity, &rate, &res);
     } else {
         authorized = http_authorize(gw, ex->conn, &identity, &rate, &res);
     }
@@ -431,6 +535,10 @@ static void http_handle(struct gateway *gw, struct http_exchange *ex)
         goto build;
     if (ex->too_large) {
         http_too_large(gw, &res);
+        goto build;
+    }
+    if (ex->over_memory) {
+        http_over_memory(&res);
         goto build;
     }
     if (route == NULL) {
@@ -452,6 +560,13 @@ static void http_handle(struct gateway *gw, struct http_exchange *ex)
     req.scope = identity.scope;
     req.body = ex->body ? ex->body : "";
     req.body_len = ex->body_len;
+    /* The tier's Concurrent column, per organization (ratelimit.c): 429 at the cap. */
+    if (!router_route_public(route) &&
+        !rate_limiter_enter(gw->limits, identity.org_id, identity.tier, time_now_ms())) {
+        api_error(&res, 429, "Too many concurrent requests for this organization's tier", NULL);
+        over_concurrency = true;
+        goto build;
+    }
     /* Idempotency-Key on POST (idempotency.h): run once, or answer from the stored answer */
     if (idempotency_begin(gw, &req, &idempotency, &res)) {
         route->handler(&req, &res);
@@ -459,11 +574,15 @@ static void http_handle(struct gateway *gw, struct http_exchange *ex)
             api_error(&res, 500, "handler produced no response", NULL);
         idempotency_finish(gw, &idempotency, &res);
     }
+    if (!router_route_public(route))
+        rate_limiter_leave(gw->limits, identity.org_id);
 build:
     http_build(ex, &res, &rate, authorized ? identity.org_id : NULL,
                res.status == 405 ? allow : NULL);
     if (idempotency.replayed && ex->response != NULL)
         MHD_add_response_header(ex->response, "Idempotent-Replayed", "true");
+    if ((over_concurrency || (ex->over_memory && authorized)) && ex->response != NULL)
+        MHD_add_response_header(ex->response, "Retry-After", "1");
     json_decref(res.body);
     free(res.text);
 }
@@ -484,7 +603,16 @@ static void *http_handler_thread(void *arg)
             s->tail = NULL;
         pthread_mutex_unlock(&s->lock);
 
+        if (ex->stage == HTTP_AUTHENTICATING) { /* a key lookup, before the body */
+            ex->auth_result = auth_lookup(s->gw, http_api_key(ex->conn), &ex->identity);
+            http_resume(ex, HTTP_AUTH_DONE);
+            pthread_mutex_lock(&s->lock);
+            continue;
+        }
         struct arena *a = http_arena_begin();
+        /* One request's memory is bounded in proportion to its body (issue 13). */
+        if (a != NULL)
+            arena_set_budget(a, HTTP_ARENA_BASE + HTTP_ARENA_PER_BODY_BYTE * ex->body_len);
         http_handle(s->gw, ex);
         http_arena_done(a);
         http_resume(ex, HTTP_ANSWERED);
@@ -583,6 +711,266 @@ static void http_finish_async(struct http_exchange *ex)
     http_arena_done(a);
 }
 
+/* ---- request bodies ---- */
+
+/* Counts `more` bytes against the bodies' cap; false (nothing counted) past it. */
+static bool http_body_account(struct http_server *s, struct http_exchange *ex, size_t more)
+{
+    bool fits;
+    pthread_mutex_lock(&s->lock);
+    fits = s->body_memory_max == 0 || more <= s->body_memory_max - s->body_memory;
+    if (fits) {
+        s->body_memory += more;
+        ex->body_reserved += more;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return fits;
+}
+
+/* Frees ex's body and gives back what it counted. */
+static void http_body_release(struct http_server *s, struct http_exchange *ex)
+{
+    if (ex->body != NULL && ex->body_mapped)
+        munmap(ex->body, ex->body_cap);
+    else
+        free(ex->body);
+    ex->body = NULL;
+    ex->body_len = ex->body_cap = 0;
+    ex->body_mapped = false;
+    if (ex->body_reserved > 0) {
+        pthread_mutex_lock(&s->lock);
+        s->body_memory -= ex->body_reserved;
+        pthread_mutex_unlock(&s->lock);
+        ex->body_reserved = 0;
+    }
+}
+
+/* Makes room for `need` bytes of body and a NUL: exactly the declared length when there is
+ * one, else doubling. Small bodies live on the heap, large ones (HTTP_BODY_MMAP_MIN) in a
+ * mapping of their own. 0; 1 when the bodies' cap is reached; -1 when out of memory. */
+static int http_body_grow(struct http_server *s, struct http_exchange *ex, size_t need)
+{
+    size_t cap;
+    char *grown;
+
+    if (need + 1 <= ex->body_cap)
+        return 0;
+    if (ex->declared >= need) {
+        cap = ex->declared + 1;
+    } else {
+        cap = ex->body_cap ? ex->body_cap : HTTP_BODY_FIRST_CAP;
+        while (cap < need + 1)
+            cap *= 2;
+    }
+    if (cap > ex->body_reserved && !http_body_account(s, ex, cap - ex->body_reserved))
+        return 1;
+    if (cap <= HTTP_BODY_MMAP_MIN) {
+        if ((grown = realloc(ex->body, cap)) == NULL)
+            return -1;
+    } else if (ex->body_mapped) {
+        if ((grown = mremap(ex->body, ex->body_cap, cap, MREMAP_MAYMOVE)) == MAP_FAILED)
+            return -1;
+    } else {
+        grown = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (grown == MAP_FAILED)
+            return -1;
+        if (ex->body_len > 0)
+            memcpy(grown, ex->body, ex->body_len);
+        free(ex->body);
+        ex->body_mapped = true;
+    }
+    ex->body = grown;
+    ex->body_cap = cap;
+    return 0;
+}
+
+/* ---- the first call: the headers, before any body byte ---- */
+
+/* Answers a caller whose key was refused (missing, unknown, lookup failed): counted against
+ * its address, like every request without a known key. */
+static enum MHD_Result http_refuse_key(struct gateway *gw, struct http_exchange *ex, int found)
+{
+    struct api_response res = {0, NULL, NULL, 0, NULL, NULL};
+    struct rate_decision rate;
+    const char *key = http_api_key(ex->conn);
+    if (http_rate_take(gw, ex->conn, NULL, &rate, &res)) {
+        if (found < 0)
+            api_error(&res, 503, "Authentication is temporarily unavailable", NULL);
+        else
+            api_error(&res, 401, key == NULL ? HTTP_MISSING_KEY : "Invalid API key", NULL);
+    }
+    return http_send(ex->conn, ex, ex->method, ex->url, &res, &rate, NULL, NULL);
+}
+
+/* The caller may send its body: reserve what it declared under the bodies' cap (503 now,
+ * before reading any of it, past the cap). */
+static enum MHD_Result http_admit(struct http_server *s, struct http_exchange *ex)
+{
+    ex->stage = HTTP_READING;
+    if (ex->declared > 0 && !http_body_account(s, ex, ex->declared + 1)) {
+        struct api_response res = {0, NULL, NULL, 0, NULL, NULL};
+        http_over_memory(&res);
+        http_build(ex, &res, NULL, ex->authenticated ? ex->identity.org_id : NULL, NULL);
+        json_decref(res.body);
+        if (ex->response != NULL)
+            MHD_add_response_header(ex->response, "Retry-After", HTTP_OVER_MEMORY_RETRY);
+        return http_queue(ex->conn, ex, ex->method, ex->url);
+    }
+    return MHD_YES;
+}
+
+/* Requests per address whose key is not in the cache and must be looked up in the database:
+ * counted before the lookup, so a stream of random keys costs one address its lookups, not
+ * the database its index scans (issue 13). The professional tier: 500 a minute, 50 a second. */
+#define HTTP_LOOKUP_TIER TIER_PROFESSIONAL
+
+/* The first call, with the headers: authenticate before any body is accepted (issue 13: a
+ * body of up to 16 MiB was buffered before its key was checked). A key in the cache is
+ * checked here; one that must be looked up is handed to a handler thread with the connection
+ * suspended (the event thread never waits on the database) and comes back as HTTP_AUTH_DONE.
+ * Public routes authenticate in their handler. */
+static enum MHD_Result http_begin(struct http_server *s, struct http_exchange *ex)
+{
+    struct gateway *gw = s->gw;
+    const char *declared = MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
+                                                       "Content-Length");
+    const char *key = http_api_key(ex->conn);
+    const struct route *route;
+    const char *params[ROUTE_MAX_PARAMS];
+    char store[512], allow[64], who[80];
+    bool path_known;
+    struct rate_decision rate;
+
+    if (declared != NULL) {
+        unsigned long long n = strtoull(declared, NULL, 10);
+        if (n > gw->max_body_bytes)
+            return http_refuse_body(gw, ex->conn, ex, ex->url, ex->method);
+        ex->declared = (size_t)n;
+    }
+    route = router_find(ex->method, ex->url, params, store, sizeof store, &path_known, allow,
+                        sizeof allow);
+    if (route != NULL && router_route_public(route))
+        return http_admit(s, ex);
+    if (key == NULL)
+        return http_refuse_key(gw, ex, 1);
+    switch (auth_lookup_peek(gw, key, &ex->identity)) {
+    case 0:
+        ex->authenticated = true;
+        return http_admit(s, ex);
+    case 1:
+        return http_refuse_key(gw, ex, 1);
+    default:
+        break;
+    }
+    memcpy(who, "lookup:", 7);
+    http_client_ip(ex->conn, who + 7, sizeof who - 7);
+    rate_limiter_take(gw->limits, who, HTTP_LOOKUP_TIER, time_now_ms(), &rate);
+    if (!rate.allowed) {
+        struct api_response res = {0, NULL, NULL, 0, NULL, NULL};
+        api_error(&res, 429, "Too many unknown API keys from this address", NULL);
+        return http_send(ex->conn, ex, ex->method, ex->url, &res, &rate, NULL, NULL);
+    }
+    ex->stage = HTTP_AUTHENTICATING;
+    if (!http_suspend(s, ex))
+        return http_send_stopping(ex, ex->method, ex->url);
+    http_enqueue(s, ex);
+    return MHD_YES;
+}
+
+/* Back from the key lookup (still before the body). */
+static enum MHD_Result http_auth_done(struct http_server *s, struct http_exchange *ex)
+{
+    if (ex->auth_result != 0)
+        return http_refuse_key(s->gw, ex, ex->auth_result);
+    ex->authenticated = true;
+    return http_admit(s, ex);
+}
+
+/* ---- the request deadline ---- */
+
+static struct http_conn *http_conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return info != NULL ? info->socket_context : NULL;
+}
+
+/* busy: the request is in (no deadline while it is handled and answered); not busy: the
+ * connection waits for, or reads, its next request, which must be in within the deadline. */
+static void http_conn_busy(struct http_server *s, struct MHD_Connection *conn, bool busy)
+{
+    struct http_conn *c = http_conn_of(conn);
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&s->conn_lock);
+    c->busy = busy;
+    if (!busy)
+        c->since_ms = time_monotonic_ms();
+    pthread_mutex_unlock(&s->conn_lock);
+}
+
+static void http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                        enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *s = cls;
+    struct http_conn *c = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (info == NULL || (c = calloc(1, sizeof *c)) == NULL)
+            return; /* untracked: only the idle timeout applies */
+        c->fd = info->connect_fd;
+        c->since_ms = time_monotonic_ms();
+        pthread_mutex_lock(&s->conn_lock);
+        c->next = s->conns;
+        if (s->conns != NULL)
+            s->conns->prev = c;
+        s->conns = c;
+        pthread_mutex_unlock(&s->conn_lock);
+        *socket_context = c;
+    } else if (c != NULL) { /* closed: libmicrohttpd closes the socket after this */
+        pthread_mutex_lock(&s->conn_lock);
+        if (c->prev != NULL)
+            c->prev->next = c->next;
+        else
+            s->conns = c->next;
+        if (c->next != NULL)
+            c->next->prev = c->prev;
+        pthread_mutex_unlock(&s->conn_lock);
+        free(c);
+        *socket_context = NULL;
+    }
+}
+
+/* Once a second, shuts down the sockets of connections whose request is not in within the
+ * deadline; libmicrohttpd sees the end of the stream and closes them (the socket stays
+ * open until the CLOSED notification, which takes conn_lock, so the fd is still theirs). */
+static void *http_sweeper(void *arg)
+{
+    struct http_server *s = arg;
+    pthread_mutex_lock(&s->conn_lock);
+    while (!s->sweeper_stop) {
+        struct timespec until;
+        int64_t now = time_monotonic_ms();
+        int cut = 0;
+        for (struct http_conn *c = s->conns; c != NULL; c = c->next) {
+            if (!c->busy && !c->cut && now - c->since_ms > s->deadline_ms) {
+                shutdown(c->fd, SHUT_RDWR);
+                c->cut = true;
+                cut++;
+            }
+        }
+        if (cut > 0)
+            log_info(NULL, "closed %d connection(s) whose request was not in within %d s", cut,
+                     s->deadline_ms / 1000);
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&s->conn_wake, &s->conn_lock, &until);
+    }
+    pthread_mutex_unlock(&s->conn_lock);
+    return NULL;
+}
+
 /* ---- libmicrohttpd's callbacks ---- */
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -596,7 +984,6 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 
     (void)version;
     if (ex == NULL) {
-        const char *declared;
         ex = calloc(1, sizeof *ex);
         if (ex == NULL)
             return MHD_NO;
@@ -607,18 +994,18 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         ex->method = method;
         http_request_id(conn, ex->request_id, sizeof ex->request_id);
         *con_cls = ex;
-        declared = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (declared != NULL && strtoull(declared, NULL, 10) > gw->max_body_bytes)
-            return http_refuse_body(gw, conn, ex, url, method);
-        return MHD_YES;
+        return http_begin(s, ex);
     }
     switch (ex->stage) {
+    case HTTP_AUTH_DONE:
+        return http_auth_done(s, ex);
     case HTTP_ANSWERED:
         return http_queue(conn, ex, method, url);
     case HTTP_ASYNC_DONE:
         http_finish_async(ex);
         return http_queue(conn, ex, method, url);
-    case HTTP_WORKING: /* not called while suspended */
+    case HTTP_AUTHENTICATING: /* not called while suspended */
+    case HTTP_WORKING:
         return MHD_YES;
     case HTTP_READING:
         break;
@@ -626,26 +1013,24 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (ex->too_large)
+        if (ex->too_large || ex->over_memory)
             return MHD_YES;
         if (ex->body_len + n > gw->max_body_bytes) {
             /* A chunked body that grew past the limit: drop what we have, read and discard the
              * rest, then answer 413. */
             ex->too_large = true;
-            free(ex->body);
-            ex->body = NULL;
-            ex->body_len = ex->body_cap = 0;
+            http_body_release(s, ex);
             return MHD_YES;
         }
-        if (ex->body_len + n + 1 > ex->body_cap) {
-            size_t cap = ex->body_cap ? ex->body_cap : 16384;
-            while (cap < ex->body_len + n + 1)
-                cap *= 2;
-            char *grown = realloc(ex->body, cap);
-            if (grown == NULL)
-                return MHD_NO;
-            ex->body = grown;
-            ex->body_cap = cap;
+        switch (http_body_grow(s, ex, ex->body_len + n)) {
+        case 0:
+            break;
+        case 1: /* past the bodies' cap: drop it, read and discard the rest, answer 503 */
+            ex->over_memory = true;
+            http_body_release(s, ex);
+            return MHD_YES;
+        default:
+            return MHD_NO;
         }
         memcpy(ex->body + ex->body_len, upload_data, n);
         ex->body_len += n;
@@ -653,6 +1038,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         return MHD_YES;
     }
     /* The whole request is in. */
+    http_conn_busy(s, conn, true);
     if (http_async_eligible(gw, ex))
         return http_start_async(gw, ex);
     if (!http_suspend(s, ex))
@@ -666,8 +1052,8 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 {
     struct http_server *s = cls;
     struct http_exchange *ex = *con_cls;
-    (void)conn;
     (void)toe;
+    http_conn_busy(s, conn, false); /* the next request's deadline starts now */
     if (ex == NULL)
         return;
     if (ex->stage == HTTP_ASYNC_DONE) /* the client left before the answer: still free it */
@@ -680,7 +1066,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
     }
     if (ex->response != NULL) /* built, never queued (the client went away first) */
         MHD_destroy_response(ex->response);
-    free(ex->body);
+    http_body_release(s, ex);
     free(ex);
     *con_cls = NULL;
 }
@@ -705,6 +1091,13 @@ static void http_server_free(struct http_server *s)
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < s->nhandlers; i++)
         pthread_join(s->handlers[i], NULL);
+    if (s->sweeper_running) {
+        pthread_mutex_lock(&s->conn_lock);
+        s->sweeper_stop = true;
+        pthread_cond_signal(&s->conn_wake);
+        pthread_mutex_unlock(&s->conn_lock);
+        pthread_join(s->sweeper, NULL);
+    }
     if (s->daemon != NULL)
         MHD_stop_daemon(s->daemon);
     if (listener != MHD_INVALID_SOCKET)
@@ -712,6 +1105,8 @@ static void http_server_free(struct http_server *s)
     pthread_cond_destroy(&s->drained);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->conn_wake);
+    pthread_mutex_destroy(&s->conn_lock);
     free(s->handlers);
     free(s);
 }
@@ -727,7 +1122,11 @@ struct http_server *http_server_start(struct gateway *gw, const struct http_serv
     if (s == NULL)
         return NULL;
     s->gw = gw;
+    s->body_memory_max = o->max_body_memory;
+    s->deadline_ms = o->request_deadline_seconds * 1000;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->conn_lock, NULL);
+    pthread_cond_init(&s->conn_wake, NULL);
     pthread_cond_init(&s->work, NULL);
     pthread_cond_init(&s->drained, NULL);
     memset(&addr, 0, sizeof addr);
@@ -752,7 +1151,12 @@ struct http_server *http_server_start(struct gateway *gw, const struct http_serv
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)o->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)o->timeout_seconds,
         MHD_OPTION_NOTIFY_COMPLETED, http_completed, s, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
-        MHD_OPTION_END);
+        /* issue 13: one address cannot take every connection (checked at accept, before any
+         * key is looked up) */
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)o->max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, http_notify, s, MHD_OPTION_END);
+    if (s->daemon != NULL && s->deadline_ms > 0)
+        s->sweeper_running = pthread_create(&s->sweeper, NULL, http_sweeper, s) == 0;
     if (s->nhandlers == 0 || s->daemon == NULL) {
         log_error(NULL, "HTTP server could not listen on %s:%d", o->bind_address, o->port);
         http_server_free(s);

@@ -21,6 +21,7 @@
 #include "imports.pb-c.h"
 
 #define IMPORTS_JSON_MAX_ROWS 10000
+#define IMPORTS_CSV_MAX_COLUMNS 100
 
 /* One row; a row of the wrong shape returns -1 with reason filled (nothing allocated). */
 int imports_json_row(const json_t *obj, const char *where, int aliases, Od__ContactInput *in,
@@ -48,8 +49,8 @@ int imports_json_contacts(const json_t *body, Od__BulkUpsertRequest *out, char *
  * skipped. A malformed record or one whose field count differs from the header becomes a
  * row with invalid_reason ("line 7: ..."). lines (may be NULL) receives, per row, the line
  * on which it starts (malloc'd; caller frees). -1 with err filled for a bad body: no header,
- * no phone column, duplicate columns, no rows, more than 10,000 rows, an unterminated
- * quote. */
+ * no phone column, duplicate columns, more than IMPORTS_CSV_MAX_COLUMNS columns, no rows,
+ * more than 10,000 rows (it stops reading at row 10,001), an unterminated quote. */
 int imports_csv_contacts(const char *data, size_t len, Od__BulkUpsertRequest *out,
                          size_t **lines, char *err, size_t err_size);
 

@@ -8,6 +8,7 @@
 
 #include "arena.h"
 #include "csv.h"
+#include "csv_columns.h"
 #include "json_util.h"
 
 #define LEAD_VARIABLES_MAX 16384 /* bytes of JSON */
@@ -107,7 +108,7 @@ static int leads_finish(struct leads_upload *u, char *err, size_t err_size)
 
 enum lead_column { COL_VARIABLE = 0, COL_PHONE, COL_NAME, COL_FIRST, COL_LAST };
 
-static enum lead_column leads_column(const char *header)
+static int leads_column(const char *header)
 {
     char key[32];
     size_t n = 0;
@@ -131,104 +132,17 @@ static enum lead_column leads_column(const char *header)
     return COL_VARIABLE;
 }
 
-/* A copy of s without surrounding blanks. Caller frees. */
-static char *leads_trimmed(const char *s, size_t len)
-{
-    while (len > 0 && isspace((unsigned char)s[0]))
-        s++, len--;
-    while (len > 0 && isspace((unsigned char)s[len - 1]))
-        len--;
-    return strndup(s, len);
-}
-
-struct leads_header {
-    size_t n;
-    char **names;
-    enum lead_column *cols;
+/* Phone and name are one column each; two first-name (or variable) columns clash only when
+ * their names are the same. */
+static const struct csv_column_rules leads_csv_rules = {
+    .role_of = leads_column,
+    .unique_roles = 1u << COL_PHONE | 1u << COL_NAME,
+    .required_role = COL_PHONE,
+    .missing_required = "CSV header must have a phone, phoneNumber or phone_number column",
 };
 
-static void leads_header_free(struct leads_header *h)
-{
-    for (size_t i = 0; i < h->n; i++)
-        free(h->names[i]);
-    free(h->names);
-    free(h->cols);
-    memset(h, 0, sizeof *h);
-}
-
-static int leads_header(const struct csv_record *rec, struct leads_header *h, char *err,
-                        size_t err_size)
-{
-    bool phone = false;
-    memset(h, 0, sizeof *h);
-    if (rec->error != NULL) {
-        snprintf(err, err_size, "CSV header (line %zu): %s", rec->line, rec->error);
-        return -1;
-    }
-    h->names = calloc(rec->nfields, sizeof *h->names);
-    h->cols = calloc(rec->nfields, sizeof *h->cols);
-    if (h->names == NULL || h->cols == NULL) {
-        snprintf(err, err_size, "out of memory");
-        leads_header_free(h);
-        return -1;
-    }
-    h->n = rec->nfields;
-    for (size_t i = 0; i < h->n; i++) {
-        if ((h->names[i] = leads_trimmed(rec->fields[i].data, rec->fields[i].len)) == NULL) {
-            snprintf(err, err_size, "out of memory");
-            leads_header_free(h);
-            return -1;
-        }
-        if (h->names[i][0] == '\0') {
-            snprintf(err, err_size, "CSV header: column %zu has no name", i + 1);
-            leads_header_free(h);
-            return -1;
-        }
-        h->cols[i] = leads_column(h->names[i]);
-        for (size_t k = 0; k < i; k++) {
-            bool same = (h->cols[i] == COL_PHONE || h->cols[i] == COL_NAME)
-                            ? h->cols[i] == h->cols[k]
-                            : strcmp(h->names[i], h->names[k]) == 0;
-            if (same) {
-                snprintf(err, err_size, "CSV header: columns %zu and %zu are both \"%.64s\"",
-                         k + 1, i + 1, h->names[i]);
-                leads_header_free(h);
-                return -1;
-            }
-        }
-        phone = phone || h->cols[i] == COL_PHONE;
-    }
-    if (!phone) {
-        snprintf(err, err_size, "CSV header must have a phone, phoneNumber or phone_number "
-                                "column");
-        leads_header_free(h);
-        return -1;
-    }
-    return 0;
-}
-
-static bool leads_blank(const struct csv_record *rec)
-{
-    for (size_t i = 0; i < rec->nfields; i++)
-        if (rec->fields[i].len > 0)
-            return false;
-    return rec->error == NULL;
-}
-
-/* "first last", either may be missing. Caller frees; NULL when both are empty. */
-static char *leads_join_name(const char *first, const char *last)
-{
-    char *name;
-    bool f = first && first[0], l = last && last[0];
-    if (!f && !l)
-        return NULL;
-    if (asprintf(&name, "%s%s%s", f ? first : "", f && l ? " " : "", l ? last : "") < 0)
-        return NULL;
-    return name;
-}
-
 /* One data record -> row. -1 only when out of memory. */
-static int leads_csv_row(const struct leads_header *h, const struct csv_record *rec,
+static int leads_csv_row(const struct csv_columns *h, const struct csv_record *rec,
                          Od__LeadInput *in)
 {
     char reason[JSON_ERROR_MAX];
@@ -236,16 +150,8 @@ static int leads_csv_row(const struct leads_header *h, const struct csv_record *
     json_t *variables;
     int rc = -1;
 
-    if (rec->error != NULL || rec->nfields != h->n) {
-        if (rec->error != NULL)
-            snprintf(reason, sizeof reason, "line %zu: %s", rec->line, rec->error);
-        else
-            snprintf(reason, sizeof reason, "line %zu: has %zu fields, the header has %zu",
-                     rec->line, rec->nfields, h->n);
-        for (size_t i = 0; i < h->n && i < rec->nfields && phone == NULL; i++)
-            if (h->cols[i] == COL_PHONE && rec->fields[i].len <= 64 &&
-                csv_utf8_valid(rec->fields[i].data, rec->fields[i].len))
-                phone = leads_trimmed(rec->fields[i].data, rec->fields[i].len);
+    if (csv_columns_bad_record(h, rec, reason, sizeof reason)) {
+        phone = csv_columns_value_of(h, rec, COL_PHONE);
         rc = leads_fill(in, phone, NULL, NULL, reason);
         free(phone);
         return rc;
@@ -253,19 +159,19 @@ static int leads_csv_row(const struct leads_header *h, const struct csv_record *
     variables = json_object();
     for (size_t i = 0; i < h->n; i++) {
         const struct csv_field *f = &rec->fields[i];
-        char **slot = h->cols[i] == COL_PHONE  ? &phone
-                      : h->cols[i] == COL_NAME ? &name
-                      : h->cols[i] == COL_FIRST ? &first
-                      : h->cols[i] == COL_LAST  ? &last
+        char **slot = h->roles[i] == COL_PHONE  ? &phone
+                      : h->roles[i] == COL_NAME ? &name
+                      : h->roles[i] == COL_FIRST ? &first
+                      : h->roles[i] == COL_LAST  ? &last
                                                 : NULL;
-        if (slot != NULL && (*slot = leads_trimmed(f->data, f->len)) == NULL)
+        if (slot != NULL && (*slot = csv_columns_trimmed(f->data, f->len)) == NULL)
             goto out;
-        if (h->cols[i] != COL_PHONE && h->cols[i] != COL_NAME && f->len > 0)
+        if (h->roles[i] != COL_PHONE && h->roles[i] != COL_NAME && f->len > 0)
             json_object_set_new(variables, h->names[i], json_stringn(f->data, f->len));
     }
     if (name == NULL || name[0] == '\0') {
         free(name);
-        name = joined = leads_join_name(first, last);
+        name = joined = csv_join_name(first, last);
     }
     if (json_object_size(variables) > 0 &&
         (vars = json_dumps(variables, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
@@ -288,59 +194,54 @@ out:
     return rc;
 }
 
-int leads_csv_upload(const char *data, size_t len, struct leads_upload *out, char *err,
-                     size_t err_size)
-{
-    struct csv_parser *p;
-    struct csv_record rec;
-    struct leads_header header = {0};
-    size_t cap = 0;
-    int got, rc = -1;
+/* The state of one CSV upload while csv_columns_each reads it. */
+struct leads_csv {
+    struct leads_upload *out;
+    size_t cap;
+};
 
-    memset(out, 0, sizeof *out);
-    od__upload_leads_request__init(&out->req);
-    if ((p = csv_parser_new(data, len, NULL)) == NULL) {
+static int leads_csv_record(void *arg, const struct csv_columns *h, const struct csv_record *rec,
+                            char *err, size_t err_size)
+{
+    struct leads_csv *c = arg;
+    struct leads_upload *out = c->out;
+
+    if (out->req.n_leads == LEADS_UPLOAD_MAX) {
+        snprintf(err, err_size, "an upload holds at most %d leads", LEADS_UPLOAD_MAX);
+        return -1;
+    }
+    if (leads_grow(out, &c->cap, true) != 0) {
         snprintf(err, err_size, "out of memory");
         return -1;
     }
-    if ((got = csv_parser_next(p, &rec)) <= 0) {
-        snprintf(err, err_size, "%s", got < 0 ? csv_parser_error(p) : "CSV body is empty");
-        goto out;
+    Od__LeadInput *in = &out->rows[out->req.n_leads];
+    out->lines[out->req.n_leads] = rec->line;
+    int row = leads_csv_row(h, rec, in);
+    out->req.n_leads++; /* counted even when out of memory: its strings get freed */
+    if (row != 0) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
     }
-    if (leads_header(&rec, &header, err, err_size) != 0)
+    return 0;
+}
+
+int leads_csv_upload(const char *data, size_t len, struct leads_upload *out, char *err,
+                     size_t err_size)
+{
+    struct leads_csv c = {out, 0};
+    int rc = -1;
+
+    memset(out, 0, sizeof *out);
+    od__upload_leads_request__init(&out->req);
+    if (csv_columns_each(data, len, NULL, &leads_csv_rules, leads_csv_record, &c, err,
+                         err_size) != 0)
         goto out;
-    while ((got = csv_parser_next(p, &rec)) > 0) {
-        if (leads_blank(&rec))
-            continue;
-        if (out->req.n_leads == LEADS_UPLOAD_MAX) {
-            snprintf(err, err_size, "an upload holds at most %d leads", LEADS_UPLOAD_MAX);
-            goto out;
-        }
-        if (leads_grow(out, &cap, true) != 0) {
-            snprintf(err, err_size, "out of memory");
-            goto out;
-        }
-        Od__LeadInput *in = &out->rows[out->req.n_leads];
-        out->lines[out->req.n_leads] = rec.line;
-        int row = leads_csv_row(&header, &rec, in);
-        out->req.n_leads++; /* counted even when out of memory: its strings get freed */
-        if (row != 0) {
-            snprintf(err, err_size, "out of memory");
-            goto out;
-        }
-    }
-    if (got < 0) {
-        snprintf(err, err_size, "malformed CSV: %s", csv_parser_error(p));
-        goto out;
-    }
     if (out->req.n_leads == 0) {
         snprintf(err, err_size, "the CSV has a header but no leads");
         goto out;
     }
     rc = leads_finish(out, err, err_size);
 out:
-    leads_header_free(&header);
-    csv_parser_free(p);
     if (rc != 0)
         leads_upload_free(out);
     return rc;

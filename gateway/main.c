@@ -164,6 +164,13 @@ int main(int argc, char **argv)
         .handler_threads = (int)config_int("HTTP_HANDLER_THREADS", 32, 1, 1024),
         .max_connections = (int)config_int("HTTP_MAX_CONNECTIONS", 4096, 1, 1000000),
         .timeout_seconds = (int)config_int("HTTP_TIMEOUT_SECONDS", 60, 1, 3600),
+        /* issue 13: bodies are buffered only under this cap (503 past it), one address gets
+         * at most this many connections, and a request's headers and body must arrive within
+         * the deadline however slowly they trickle (the idle timeout restarts per byte). */
+        .max_body_memory = (size_t)config_int("HTTP_MAX_BODY_MEMORY", (int64_t)512 << 20, 0,
+                                              (int64_t)1 << 40),
+        .max_connections_per_ip = (int)config_int("HTTP_MAX_CONNECTIONS_PER_IP", 256, 0, 1000000),
+        .request_deadline_seconds = (int)config_int("HTTP_REQUEST_DEADLINE_SECONDS", 30, 0, 3600),
     };
     gw.max_body_bytes = (size_t)config_int("HTTP_MAX_BODY_BYTES", 16 * 1024 * 1024, 1024,
                                            (int64_t)1 << 30);

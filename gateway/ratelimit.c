@@ -4,6 +4,11 @@
  * numeric and show its use, but never refused (one gateway serves more than 1,000,000 reads a
  * minute: a hard ceiling there refused an enterprise key under bench load).
  *
+ * Counted per organization (gateway/http.c passes the org id), as reference 004's tiers are:
+ * an organization with N keys does not get N times its tier. The tiers' Concurrent column
+ * (standard 10, professional 50, enterprise unlimited) bounds the requests an organization
+ * has in flight at once (rate_limiter_enter/leave).
+ *
  * Fixed windows (the current minute and second) per caller, in memory. Limits are per gateway
  * replica: with N replicas behind a balancer a key gets up to N times its tier. */
 #include <pthread.h>
@@ -23,6 +28,7 @@ struct rate_entry {
     long minute_count;
     int64_t second;
     long second_count;
+    long in_flight; /* rate_limiter_enter without its leave */
 };
 
 struct rate_limiter {
@@ -34,10 +40,11 @@ static const struct {
     long per_minute;
     long per_second;
     bool unlimited; /* counted, never refused */
+    long concurrent; /* in flight at once; 0: unlimited */
 } rate_tiers[] = {
-    [TIER_STANDARD] = {100, 20, false},
-    [TIER_PROFESSIONAL] = {500, 50, false},
-    [TIER_ENTERPRISE] = {1000000, 1000000, true},
+    [TIER_STANDARD] = {100, 20, false, 10},
+    [TIER_PROFESSIONAL] = {500, 50, false, 50},
+    [TIER_ENTERPRISE] = {1000000, 1000000, true, 0},
 };
 
 struct rate_limiter *rate_limiter_new(void)
@@ -79,7 +86,7 @@ static struct rate_entry *rate_entry_get(struct rate_limiter *l, const char *who
     while ((e = *link) != NULL) {
         if (strcmp(e->who, who) == 0)
             return e;
-        if (e->minute < minute - 1) {
+        if (e->minute < minute - 1 && e->in_flight == 0) {
             *link = e->next;
             free(e);
             continue;
@@ -144,5 +151,38 @@ void rate_limiter_take(struct rate_limiter *l, const char *who, enum api_tier ti
         e->second_count++;
     }
     out->remaining = e->minute_count < per_minute ? per_minute - e->minute_count : 0;
+    pthread_mutex_unlock(&l->lock);
+}
+
+bool rate_limiter_enter(struct rate_limiter *l, const char *who, enum api_tier tier,
+                        int64_t now_ms)
+{
+    char name[RATE_WHO_MAX];
+    struct rate_entry *e;
+    bool entered;
+    snprintf(name, sizeof name, "%s", who);
+    pthread_mutex_lock(&l->lock);
+    e = rate_entry_get(l, name, now_ms / 60000);
+    /* out of memory: fail open, as rate_limiter_take */
+    entered = e == NULL || rate_tiers[tier].concurrent == 0 ||
+              e->in_flight < rate_tiers[tier].concurrent;
+    if (e != NULL && entered)
+        e->in_flight++;
+    pthread_mutex_unlock(&l->lock);
+    return entered;
+}
+
+void rate_limiter_leave(struct rate_limiter *l, const char *who)
+{
+    char name[RATE_WHO_MAX];
+    snprintf(name, sizeof name, "%s", who);
+    pthread_mutex_lock(&l->lock);
+    for (struct rate_entry *e = l->buckets[rate_hash(name)]; e != NULL; e = e->next) {
+        if (strcmp(e->who, name) == 0) {
+            if (e->in_flight > 0)
+                e->in_flight--;
+            break;
+        }
+    }
     pthread_mutex_unlock(&l->lock);
 }

@@ -8,6 +8,7 @@
 #include "body_problems.h"
 #include "gateway.h"
 #include "od_names.h"
+#include "route_util.h"
 #include "rpc.h"
 
 #define AGENTS_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->agents, stub, input)
@@ -17,17 +18,9 @@ static int agents_check_id(struct api_request *req, struct api_response *res, co
     return api_check_id(req, res, ID_PREFIX_AGENT, what);
 }
 
-/* Answers with the agent a call returned, or its error; releases ctx. */
-static void agents_reply(struct api_request *req, struct api_response *res, struct rpc_ctx *ctx,
-                         unsigned ok_status)
+static json_t *agents_json(const void *agent)
 {
-    if (ctx->status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx->status, ctx->message);
-    } else {
-        res->status = ok_status;
-        res->body = agents_json_agent((Od__Agent *)ctx->reply);
-    }
-    rpc_ctx_release(ctx);
+    return agents_json_agent(agent);
 }
 
 static void agents_write(struct api_request *req, struct api_response *res, int update)
@@ -57,7 +50,7 @@ static void agents_write(struct api_request *req, struct api_response *res, int 
     in.id = (char *)protobuf_c_empty_string;
     agents_json_input_free(&in);
     json_decref(body);
-    agents_reply(req, res, &ctx, update ? 200 : 201);
+    api_reply_object(req, res, &ctx, update ? 200 : 201, agents_json);
 }
 
 static void agents_create(struct api_request *req, struct api_response *res)
@@ -78,7 +71,7 @@ static void agents_get_as(struct api_request *req, struct api_response *res, con
         return;
     in.id = (char *)req->params[0];
     AGENTS_CALL(req, ctx, od__agents__get, &in);
-    agents_reply(req, res, &ctx, 200);
+    api_reply_object(req, res, &ctx, 200, agents_json);
 }
 
 static void agents_get(struct api_request *req, struct api_response *res)
@@ -107,26 +100,11 @@ static void agents_list(struct api_request *req, struct api_response *res)
 {
     Od__ListRequest in = OD__LIST_REQUEST__INIT;
     struct rpc_ctx ctx;
-    int page, limit;
-    const char *search;
 
-    if (api_list_params(req, res, &page, &limit, &search) != 0)
+    if (api_list_request(req, res, &in.page, &in.limit, &in.search) != 0)
         return;
-    in.page = page;
-    in.limit = limit;
-    in.search = (char *)(search ? search : "");
     AGENTS_CALL(req, ctx, od__agents__list, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-        rpc_ctx_release(&ctx);
-        return;
-    }
-    Od__ListAgentsReply *out = (Od__ListAgentsReply *)ctx.reply;
-    json_t *data = json_array();
-    for (size_t i = 0; i < out->n_data; i++)
-        json_array_append_new(data, agents_json_agent(out->data[i]));
-    api_list_reply(res, data, out->total, page, limit);
-    rpc_ctx_release(&ctx);
+    api_reply_list(req, res, &ctx, in.page, in.limit, agents_json);
 }
 
 const struct route agents_routes[] = {

@@ -10,6 +10,7 @@
 #include "ids.h"
 #include "json_util.h"
 #include "od_names.h"
+#include "route_util.h"
 #include "rpc.h"
 
 
@@ -20,17 +21,14 @@ static int audiences_check_id(struct api_request *req, struct api_response *res)
     return api_check_id(req, res, ID_PREFIX_AUDIENCE, "audience");
 }
 
-/* Answers with the audience a call returned, or its error; releases ctx. */
-static void audiences_reply(struct api_request *req, struct api_response *res,
-                            struct rpc_ctx *ctx, unsigned ok_status)
+static json_t *audiences_json(const void *audience)
 {
-    if (ctx->status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx->status, ctx->message);
-    } else {
-        res->status = ok_status;
-        res->body = audiences_json_audience((Od__Audience *)ctx->reply);
-    }
-    rpc_ctx_release(ctx);
+    return audiences_json_audience(audience);
+}
+
+static json_t *audiences_contact_json(const void *contact)
+{
+    return contacts_json_contact(contact);
 }
 
 static void audiences_create(struct api_request *req, struct api_response *res)
@@ -49,7 +47,7 @@ static void audiences_create(struct api_request *req, struct api_response *res)
     }
     AUDIENCES_CALL(req, ctx, od__audiences__create, &in);
     json_decref(body);
-    audiences_reply(req, res, &ctx, 201);
+    api_reply_object(req, res, &ctx, 201, audiences_json);
 }
 
 static void audiences_get(struct api_request *req, struct api_response *res)
@@ -60,7 +58,7 @@ static void audiences_get(struct api_request *req, struct api_response *res)
         return;
     in.id = (char *)req->params[0];
     AUDIENCES_CALL(req, ctx, od__audiences__get, &in);
-    audiences_reply(req, res, &ctx, 200);
+    api_reply_object(req, res, &ctx, 200, audiences_json);
 }
 
 static void audiences_update(struct api_request *req, struct api_response *res)
@@ -80,7 +78,7 @@ static void audiences_update(struct api_request *req, struct api_response *res)
     in.id = (char *)req->params[0];
     AUDIENCES_CALL(req, ctx, od__audiences__update, &in);
     json_decref(body);
-    audiences_reply(req, res, &ctx, 200);
+    api_reply_object(req, res, &ctx, 200, audiences_json);
 }
 
 static void audiences_delete(struct api_request *req, struct api_response *res)
@@ -98,26 +96,11 @@ static void audiences_list(struct api_request *req, struct api_response *res)
 {
     Od__ListAudiencesRequest in = OD__LIST_AUDIENCES_REQUEST__INIT;
     struct rpc_ctx ctx;
-    int page, limit;
-    const char *search;
 
-    if (api_list_params(req, res, &page, &limit, &search) != 0)
+    if (api_list_request(req, res, &in.page, &in.limit, &in.search) != 0)
         return;
-    in.page = page;
-    in.limit = limit;
-    in.search = (char *)(search ? search : "");
     AUDIENCES_CALL(req, ctx, od__audiences__list, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-        rpc_ctx_release(&ctx);
-        return;
-    }
-    Od__ListAudiencesReply *out = (Od__ListAudiencesReply *)ctx.reply;
-    json_t *data = json_array();
-    for (size_t i = 0; i < out->n_data; i++)
-        json_array_append_new(data, audiences_json_audience(out->data[i]));
-    api_list_reply(res, data, out->total, page, limit);
-    rpc_ctx_release(&ctx);
+    api_reply_list(req, res, &ctx, in.page, in.limit, audiences_json);
 }
 
 /* POST (add) and DELETE (remove) /v1/audiences/:id/contacts {"contactIds": [...]}. */
@@ -176,17 +159,7 @@ static void audiences_members_list(struct api_request *req, struct api_response 
     in.page = page;
     in.limit = limit;
     AUDIENCES_CALL(req, ctx, od__audiences__list_members, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-        rpc_ctx_release(&ctx);
-        return;
-    }
-    Od__ListContactsReply *out = (Od__ListContactsReply *)ctx.reply;
-    json_t *data = json_array();
-    for (size_t i = 0; i < out->n_data; i++)
-        json_array_append_new(data, contacts_json_contact(out->data[i]));
-    api_list_reply(res, data, out->total, page, limit);
-    rpc_ctx_release(&ctx);
+    api_reply_list(req, res, &ctx, page, limit, audiences_contact_json);
 }
 
 /* Literal paths before ":id" patterns: the first match wins. POST .../contacts/remove is the

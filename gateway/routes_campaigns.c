@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "body_problems.h"
 #include "campaigns_json.h"
@@ -18,6 +17,7 @@
 #include "json_util.h"
 #include "leads_json.h"
 #include "od_names.h"
+#include "route_util.h"
 #include "rpc.h"
 
 #define CAMPAIGNS_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->campaigns, stub, input)
@@ -238,57 +238,33 @@ static void campaigns_act(struct api_request *req, struct api_response *res,
 
 /* ---------------- progress and report ---------------- */
 
-static void campaigns_progress(struct api_request *req, struct api_response *res,
-                               enum campaigns_dialect d)
-{
-    Od__IdRequest in = OD__ID_REQUEST__INIT;
-    struct rpc_ctx ctx;
-    if (campaigns_check_id(req, res) != 0)
-        return;
-    in.id = (char *)req->params[0];
-    CAMPAIGNS_CALL(req, ctx, od__campaigns__get_progress, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        campaigns_rpc_error(req, res, d, &ctx);
-    } else {
-        res->status = 200;
-        res->body = campaigns_json_progress((Od__Progress *)ctx.reply, d);
-    }
-    rpc_ctx_release(&ctx);
-}
+enum campaigns_read { CAMPAIGNS_PROGRESS, CAMPAIGNS_REPORT };
 
-static void campaigns_report(struct api_request *req, struct api_response *res,
-                             enum campaigns_dialect d)
+/* GET .../:id/progress and .../:id/report: the campaign's id in, the reply in the dialect. */
+static void campaigns_read(struct api_request *req, struct api_response *res,
+                           enum campaigns_dialect d, enum campaigns_read what)
 {
     Od__IdRequest in = OD__ID_REQUEST__INIT;
     struct rpc_ctx ctx;
     if (campaigns_check_id(req, res) != 0)
         return;
     in.id = (char *)req->params[0];
-    CAMPAIGNS_CALL(req, ctx, od__campaigns__get_report, &in);
+    if (what == CAMPAIGNS_PROGRESS)
+        CAMPAIGNS_CALL(req, ctx, od__campaigns__get_progress, &in);
+    else
+        CAMPAIGNS_CALL(req, ctx, od__campaigns__get_report, &in);
     if (ctx.status != OD__STATUS__OK) {
         campaigns_rpc_error(req, res, d, &ctx);
     } else {
         res->status = 200;
-        res->body = campaigns_json_report((Od__Report *)ctx.reply, d);
+        res->body = what == CAMPAIGNS_PROGRESS
+                        ? campaigns_json_progress((Od__Progress *)ctx.reply, d)
+                        : campaigns_json_report((Od__Report *)ctx.reply, d);
     }
     rpc_ctx_release(&ctx);
 }
 
 /* ---------------- leads ---------------- */
-
-/* The media type of the request without parameters, compared case-insensitively. */
-static int campaigns_media_type_is(const char *content_type, const char *want)
-{
-    size_t len = strlen(want);
-    while (*content_type == ' ')
-        content_type++;
-    if (strncasecmp(content_type, want, len) != 0)
-        return 0;
-    content_type += len;
-    while (*content_type == ' ' || *content_type == '\t')
-        content_type++;
-    return *content_type == '\0' || *content_type == ';';
-}
 
 /* POST .../:id/leads: text/csv, {"leads": [...]} or {"csv": "..."} -> {inserted, csvErrors}. */
 static void campaigns_leads_upload(struct api_request *req, struct api_response *res,
@@ -303,10 +279,10 @@ static void campaigns_leads_upload(struct api_request *req, struct api_response 
 
     if (campaigns_check_id(req, res) != 0)
         return;
-    if (type != NULL && (campaigns_media_type_is(type, "text/csv") ||
-                         campaigns_media_type_is(type, "application/csv"))) {
+    if (type != NULL && (api_media_type_is(type, "text/csv") ||
+                         api_media_type_is(type, "application/csv"))) {
         rc = leads_csv_upload(req->body, req->body_len, &upload, err, sizeof err);
-    } else if (type == NULL || campaigns_media_type_is(type, "application/json")) {
+    } else if (type == NULL || api_media_type_is(type, "application/json")) {
         json_t *body = api_parse_body(req, res);
         if (body == NULL)
             return;
@@ -395,8 +371,8 @@ CAMPAIGNS_HANDLER(v1_start, campaigns_act(req, res, CAMPAIGNS_V1, "start"))
 CAMPAIGNS_HANDLER(v1_pause, campaigns_act(req, res, CAMPAIGNS_V1, "pause"))
 CAMPAIGNS_HANDLER(v1_resume, campaigns_act(req, res, CAMPAIGNS_V1, "resume"))
 CAMPAIGNS_HANDLER(v1_cancel, campaigns_act(req, res, CAMPAIGNS_V1, "cancel"))
-CAMPAIGNS_HANDLER(v1_progress, campaigns_progress(req, res, CAMPAIGNS_V1))
-CAMPAIGNS_HANDLER(v1_report, campaigns_report(req, res, CAMPAIGNS_V1))
+CAMPAIGNS_HANDLER(v1_progress, campaigns_read(req, res, CAMPAIGNS_V1, CAMPAIGNS_PROGRESS))
+CAMPAIGNS_HANDLER(v1_report, campaigns_read(req, res, CAMPAIGNS_V1, CAMPAIGNS_REPORT))
 CAMPAIGNS_HANDLER(v1_leads_upload, campaigns_leads_upload(req, res, CAMPAIGNS_V1))
 CAMPAIGNS_HANDLER(v1_leads_list, campaigns_leads_list(req, res, CAMPAIGNS_V1))
 
@@ -408,8 +384,8 @@ CAMPAIGNS_HANDLER(osm_start, campaigns_act(req, res, CAMPAIGNS_OSMTALK, "start")
 CAMPAIGNS_HANDLER(osm_pause, campaigns_act(req, res, CAMPAIGNS_OSMTALK, "pause"))
 CAMPAIGNS_HANDLER(osm_resume, campaigns_act(req, res, CAMPAIGNS_OSMTALK, "resume"))
 CAMPAIGNS_HANDLER(osm_stop, campaigns_act(req, res, CAMPAIGNS_OSMTALK, "cancel"))
-CAMPAIGNS_HANDLER(osm_progress, campaigns_progress(req, res, CAMPAIGNS_OSMTALK))
-CAMPAIGNS_HANDLER(osm_report, campaigns_report(req, res, CAMPAIGNS_OSMTALK))
+CAMPAIGNS_HANDLER(osm_progress, campaigns_read(req, res, CAMPAIGNS_OSMTALK, CAMPAIGNS_PROGRESS))
+CAMPAIGNS_HANDLER(osm_report, campaigns_read(req, res, CAMPAIGNS_OSMTALK, CAMPAIGNS_REPORT))
 CAMPAIGNS_HANDLER(osm_leads_upload, campaigns_leads_upload(req, res, CAMPAIGNS_OSMTALK))
 CAMPAIGNS_HANDLER(osm_leads_list, campaigns_leads_list(req, res, CAMPAIGNS_OSMTALK))
 

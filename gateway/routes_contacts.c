@@ -12,6 +12,7 @@
 #include "ids.h"
 #include "json_util.h"
 #include "od_names.h"
+#include "route_util.h"
 #include "rpc.h"
 
 
@@ -53,17 +54,9 @@ static void contacts_bulk(struct api_request *req, struct api_response *res)
     rpc_ctx_release(&ctx);
 }
 
-/* Answers with the contact a call returned, or its error. */
-static void contacts_reply(struct api_request *req, struct api_response *res,
-                           struct rpc_ctx *ctx, unsigned ok_status)
+static json_t *contacts_json(const void *contact)
 {
-    if (ctx->status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx->status, ctx->message);
-    } else {
-        res->status = ok_status;
-        res->body = contacts_json_contact((Od__Contact *)ctx->reply);
-    }
-    rpc_ctx_release(ctx);
+    return contacts_json_contact(contact);
 }
 
 static void contacts_create(struct api_request *req, struct api_response *res)
@@ -86,7 +79,7 @@ static void contacts_create(struct api_request *req, struct api_response *res)
     if (in.metadata_json != protobuf_c_empty_string)
         arena_json_free(in.metadata_json);
     json_decref(body);
-    contacts_reply(req, res, &ctx, 201);
+    api_reply_object(req, res, &ctx, 201, contacts_json);
 }
 
 static int contacts_check_id(struct api_request *req, struct api_response *res)
@@ -179,7 +172,7 @@ static void contacts_update(struct api_request *req, struct api_response *res)
     if (in.set_metadata)
         arena_json_free(in.metadata_json);
     json_decref(body);
-    contacts_reply(req, res, &ctx, 200);
+    api_reply_object(req, res, &ctx, 200, contacts_json);
 }
 
 static void contacts_delete(struct api_request *req, struct api_response *res)
@@ -197,26 +190,11 @@ static void contacts_list(struct api_request *req, struct api_response *res)
 {
     Od__ListContactsRequest in = OD__LIST_CONTACTS_REQUEST__INIT;
     struct rpc_ctx ctx;
-    int page, limit;
-    const char *search;
 
-    if (api_list_params(req, res, &page, &limit, &search) != 0)
+    if (api_list_request(req, res, &in.page, &in.limit, &in.search) != 0)
         return;
-    in.page = page;
-    in.limit = limit;
-    in.search = (char *)(search ? search : "");
     CONTACTS_CALL(req, ctx, od__contacts__list, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-        rpc_ctx_release(&ctx);
-        return;
-    }
-    Od__ListContactsReply *out = (Od__ListContactsReply *)ctx.reply;
-    json_t *data = json_array();
-    for (size_t i = 0; i < out->n_data; i++)
-        json_array_append_new(data, contacts_json_contact(out->data[i]));
-    api_list_reply(res, data, out->total, page, limit);
-    rpc_ctx_release(&ctx);
+    api_reply_list(req, res, &ctx, in.page, in.limit, contacts_json);
 }
 
 /* Literal paths before ":id" patterns: the first match wins. */

@@ -10,35 +10,26 @@
 #include "ids.h"
 #include "json_util.h"
 #include "od_names.h"
+#include "route_util.h"
 #include "rpc.h"
 
 
 #define DNC_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->dnc, stub, input)
 
+static json_t *dnc_json(const void *entry)
+{
+    return dnc_json_entry(entry);
+}
+
 static void dnc_list(struct api_request *req, struct api_response *res)
 {
     Od__ListDncRequest in = OD__LIST_DNC_REQUEST__INIT;
     struct rpc_ctx ctx;
-    int page, limit;
-    const char *search;
 
-    if (api_list_params(req, res, &page, &limit, &search) != 0)
+    if (api_list_request(req, res, &in.page, &in.limit, &in.search) != 0)
         return;
-    in.page = page;
-    in.limit = limit;
-    in.search = (char *)(search ? search : "");
     DNC_CALL(req, ctx, od__dnc__list, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-        rpc_ctx_release(&ctx);
-        return;
-    }
-    Od__ListDncReply *out = (Od__ListDncReply *)ctx.reply;
-    json_t *data = json_array();
-    for (size_t i = 0; i < out->n_data; i++)
-        json_array_append_new(data, dnc_json_entry(out->data[i]));
-    api_list_reply(res, data, out->total, page, limit);
-    rpc_ctx_release(&ctx);
+    api_reply_list(req, res, &ctx, in.page, in.limit, dnc_json);
 }
 
 /* GET /api/campaigns/dnc, OsmTalk's list: limit 1..1000 (default 200) and offset, answered
@@ -109,13 +100,7 @@ static void dnc_add(struct api_request *req, struct api_response *res)
     }
     DNC_CALL(req, ctx, od__dnc__add, &in);
     json_decref(body);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-    } else {
-        res->status = 201;
-        res->body = dnc_json_entry((Od__DncEntry *)ctx.reply);
-    }
-    rpc_ctx_release(&ctx);
+    api_reply_object(req, res, &ctx, 201, dnc_json);
 }
 
 static void dnc_bulk(struct api_request *req, struct api_response *res)

@@ -7,21 +7,15 @@
 #include "body_problems.h"
 #include "gateway.h"
 #include "od_names.h"
+#include "route_util.h"
 #include "rpc.h"
 
 #define PHONE_NUMBERS_CALL(req, ctx, stub, input)                                              \
     API_CALL(req, ctx, (req)->gw->phone_numbers, stub, input)
 
-static void phone_numbers_reply(struct api_request *req, struct api_response *res,
-                                struct rpc_ctx *ctx, unsigned ok_status)
+static json_t *phone_numbers_json(const void *number)
 {
-    if (ctx->status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx->status, ctx->message);
-    } else {
-        res->status = ok_status;
-        res->body = phone_numbers_json_number((Od__PhoneNumber *)ctx->reply);
-    }
-    rpc_ctx_release(ctx);
+    return phone_numbers_json_number(number);
 }
 
 static void phone_numbers_create(struct api_request *req, struct api_response *res)
@@ -42,7 +36,7 @@ static void phone_numbers_create(struct api_request *req, struct api_response *r
     body_problems_free(&problems);
     PHONE_NUMBERS_CALL(req, ctx, od__phone_numbers__create, &in);
     json_decref(body);
-    phone_numbers_reply(req, res, &ctx, 201);
+    api_reply_object(req, res, &ctx, 201, phone_numbers_json);
 }
 
 static void phone_numbers_get(struct api_request *req, struct api_response *res)
@@ -53,7 +47,7 @@ static void phone_numbers_get(struct api_request *req, struct api_response *res)
         return;
     in.id = (char *)req->params[0];
     PHONE_NUMBERS_CALL(req, ctx, od__phone_numbers__get, &in);
-    phone_numbers_reply(req, res, &ctx, 200);
+    api_reply_object(req, res, &ctx, 200, phone_numbers_json);
 }
 
 static void phone_numbers_delete(struct api_request *req, struct api_response *res)
@@ -71,26 +65,11 @@ static void phone_numbers_list(struct api_request *req, struct api_response *res
 {
     Od__ListRequest in = OD__LIST_REQUEST__INIT;
     struct rpc_ctx ctx;
-    int page, limit;
-    const char *search;
 
-    if (api_list_params(req, res, &page, &limit, &search) != 0)
+    if (api_list_request(req, res, &in.page, &in.limit, &in.search) != 0)
         return;
-    in.page = page;
-    in.limit = limit;
-    in.search = (char *)(search ? search : "");
     PHONE_NUMBERS_CALL(req, ctx, od__phone_numbers__list, &in);
-    if (ctx.status != OD__STATUS__OK) {
-        api_rpc_error(req, res, ctx.status, ctx.message);
-        rpc_ctx_release(&ctx);
-        return;
-    }
-    Od__ListPhoneNumbersReply *out = (Od__ListPhoneNumbersReply *)ctx.reply;
-    json_t *data = json_array();
-    for (size_t i = 0; i < out->n_data; i++)
-        json_array_append_new(data, phone_numbers_json_number(out->data[i]));
-    api_list_reply(res, data, out->total, page, limit);
-    rpc_ctx_release(&ctx);
+    api_reply_list(req, res, &ctx, in.page, in.limit, phone_numbers_json);
 }
 
 const struct route phone_numbers_routes[] = {

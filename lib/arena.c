@@ -36,6 +36,7 @@ struct arena {
     struct arena_block *large;
     char *cursor; /* next free byte of chunks */
     size_t used;
+    size_t budget; /* 0: none */
     /* the block of the last arena_json_free hit: frees of a jansson tree come in roughly
      * allocation order, so most land in the same block as the one before */
     const struct arena_block *last_hit;
@@ -120,7 +121,13 @@ void arena_reset(struct arena *a)
     a->chunks = NULL;
     a->cursor = NULL;
     a->used = 0;
+    a->budget = 0;
     a->last_hit = NULL;
+}
+
+void arena_set_budget(struct arena *a, size_t bytes)
+{
+    a->budget = bytes;
 }
 
 void arena_destroy(struct arena *a)
@@ -139,6 +146,8 @@ void *arena_alloc(struct arena *a, size_t size)
     char *p;
 
     if (rounded < size) /* overflow */
+        return NULL;
+    if (a->budget != 0 && (rounded > a->budget || a->used > a->budget - rounded))
         return NULL;
     if (rounded > ARENA_LARGE) {
         struct arena_block *b = arena_block_new(rounded);

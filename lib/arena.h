@@ -34,6 +34,10 @@ void arena_reset(struct arena *a);
  * the reader's requests live in the arena; the jansson mappers' are heap). Never branch on
  * arena_owns(arena_current(), p) to decide whether to free. */
 int arena_owns(const struct arena *a, const void *p);
+/* Caps the bytes this arena hands out until its next reset (0: no cap, the default after
+ * a reset): past it arena_alloc returns NULL, so one request's memory stays bounded (the
+ * gateway sets it in proportion to the request's body; issue 13). */
+void arena_set_budget(struct arena *a, size_t bytes);
 /* Bytes handed out since the last reset (for tests and logs). */
 size_t arena_used(const struct arena *a);
 

@@ -259,3 +259,41 @@ int json_scan_is_object(const char *text, size_t len)
     json_scan_ws(&s);
     return s.p == s.end;
 }
+
+int json_scan_too_many_items(const char *text, size_t len, size_t max_items)
+{
+    /* commas[d]: the ',' seen so far at depth d (1-based) of the containers open; a container
+     * with c commas holds c + 1 members. */
+    size_t commas[JSON_SCAN_COUNT_DEPTH + 1];
+    const char *p = text, *end = text ? text + len : text;
+    size_t depth = 0;
+
+    if (max_items == 0)
+        max_items = 1;
+    for (; p < end; p++) {
+        switch (*p) {
+        case '"': /* skip the string, escapes included */
+            for (p++; p < end && *p != '"'; p++)
+                if (*p == '\\')
+                    p++;
+            break;
+        case '[':
+        case '{':
+            if (++depth <= JSON_SCAN_COUNT_DEPTH)
+                commas[depth] = 0;
+            break;
+        case ']':
+        case '}':
+            if (depth > 0)
+                depth--;
+            break;
+        case ',':
+            if (depth > 0 && depth <= JSON_SCAN_COUNT_DEPTH && ++commas[depth] >= max_items)
+                return 1;
+            break;
+        default:
+            break;
+        }
+    }
+    return 0;
+}

@@ -52,6 +52,16 @@ int json_scan_object(struct json_scan *s, int depth, struct json_scan_pair *pair
 /* Any value; *kind as in json_scan_pair. */
 int json_scan_value(struct json_scan *s, int depth, char *kind, int *escaped);
 
+/* Counts the members of every array and object in text[0..len) in one pass, building
+ * nothing: 1 when one of them holds more than max_items (the scan stops there, at the
+ * offending member, so a 15 MiB "[{},{},...]" costs microseconds, not a 5-million-node
+ * tree), else 0. It does not validate: malformed text returns 0 and is left to the parser
+ * that follows. Containers nested deeper than JSON_SCAN_COUNT_DEPTH are not counted
+ * (jansson refuses nesting past 2048). Call it before json_loadb on outside input, so a
+ * body's size in nodes is bounded before any node is built (issue 13). */
+#define JSON_SCAN_COUNT_DEPTH 2048
+int json_scan_too_many_items(const char *text, size_t len, size_t max_items);
+
 /* 1 if text[0..len) is one JSON object (whitespace around it allowed) inside the subset; 0 if
  * not, or not inside the subset. */
 int json_scan_is_object(const char *text, size_t len);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "json_scan.h"
 
 static enum json_field_result json_field_fail(char *err, size_t err_size, const char *where,
                                               const char *key, const char *what)
@@ -93,6 +94,11 @@ json_t *json_parse_object(const char *text, size_t len, char *err, size_t err_si
     json_t *root;
     if (len == 0) {
         snprintf(err, err_size, "request body must be a JSON object");
+        return NULL;
+    }
+    if (json_scan_too_many_items(text, len, JSON_BODY_MAX_ITEMS)) {
+        snprintf(err, err_size, "an array or object in the body holds more than %d entries",
+                 JSON_BODY_MAX_ITEMS);
         return NULL;
     }
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -27,7 +27,11 @@ enum json_field_result json_field_object_text(const json_t *obj, const char *whe
                                               const char *key, size_t max_len, char **out,
                                               char *err, size_t err_size);
 
-/* Parses text that must hold a JSON object; NULL with err filled otherwise. Caller decrefs. */
+/* Parses text that must hold a JSON object; NULL with err filled otherwise. Caller decrefs.
+ * No array or object in it may hold more than JSON_BODY_MAX_ITEMS members: that is checked
+ * before parsing (json_scan_too_many_items), so an oversized body is refused before jansson
+ * builds a node of it. */
+#define JSON_BODY_MAX_ITEMS 10000
 json_t *json_parse_object(const char *text, size_t len, char *err, size_t err_size);
 
 /* json_loads of a string we produced ourselves (e.g. metadata stored as JSON); returns an

@@ -43,8 +43,15 @@ struct rpc_worker {
     bool started;
 };
 
+/* How long an idle server worker waits for a call before it looks at `stopping` again. */
+#define RPC_SERVER_POLL_MS 100
+
 struct rpc_server {
     nng_socket sock;
+    /* Set by rpc_server_stop; each worker reads it between calls. The socket is closed only
+     * after every worker has returned: closing it under a worker that is about to send its
+     * reply made nng 1.5 panic ("pthread_mutex_lock: Invalid argument" in nng_ctx_send). */
+    atomic_bool stopping;
     ProtobufCService *services[RPC_MAX_SERVICES + 1]; /* NULL-terminated */
     void *app;
     int nworkers;
@@ -169,20 +176,24 @@ static void *rpc_worker_main(void *arg)
         log_error(NULL, "rpc worker: out of memory");
         return NULL;
     }
-    for (;;) {
+    while (!atomic_load(&w->server->stopping)) {
         nng_msg *msg;
         int rv;
 
+        /* Receives time out now and then, so that a stop is seen within RPC_SERVER_POLL_MS
+         * without closing the socket under us. */
+        nng_aio_set_timeout(w->aio, RPC_SERVER_POLL_MS);
         nng_ctx_recv(w->ctx, w->aio);
         nng_aio_wait(w->aio);
         rv = nng_aio_result(w->aio);
         if (rv == NNG_ECLOSED || rv == NNG_ECANCELED)
             break;
         if (rv != 0)
-            continue;
+            continue; /* NNG_ETIMEDOUT among them */
         msg = nng_aio_get_msg(w->aio);
         rpc_server_handle(w, msg);
         nng_aio_set_msg(w->aio, msg);
+        nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
         nng_ctx_send(w->ctx, w->aio);
         nng_aio_wait(w->aio);
         /* On failure the message is still ours (nng_ctx_send ownership rule). */
@@ -197,13 +208,17 @@ void rpc_server_stop(struct rpc_server *server)
 {
     if (server == NULL)
         return;
-    /* Closing the socket fails every pending receive with NNG_ECLOSED; a worker in the middle
-     * of a call finishes it first (its send then fails and it exits). */
-    nng_close(server->sock);
+    /* Every worker finishes the call it is in (its reply is sent) and returns at its next
+     * receive timeout; only then is the socket closed. */
+    atomic_store(&server->stopping, true);
     for (int i = 0; i < server->nworkers; i++) {
         struct rpc_worker *w = &server->workers[i];
         if (w->started)
             pthread_join(w->thread, NULL);
+    }
+    nng_close(server->sock);
+    for (int i = 0; i < server->nworkers; i++) {
+        struct rpc_worker *w = &server->workers[i];
         if (w->aio)
             nng_aio_free(w->aio);
         db_close(w->db);
@@ -219,6 +234,7 @@ struct rpc_server *rpc_server_start(const struct rpc_server_options *o)
 
     if (s == NULL)
         return NULL;
+    atomic_init(&s->stopping, false);
     for (int i = 0; i < RPC_MAX_SERVICES && o->services[i] != NULL; i++)
         s->services[i] = o->services[i];
     s->app = o->app;

@@ -129,3 +129,100 @@ const char *rpc_nullable(const char *s)
 {
     return (s != NULL && s[0] != '\0') ? s : NULL;
 }
+
+int rpc_rows_map(struct rpc_call *call, const PGresult *res, size_t message_size,
+                 rpc_row_map_fn map, struct rpc_rows *out)
+{
+    size_t n = (size_t)PQntuples(res);
+
+    out->n = 0;
+    out->store = calloc(n + 1, message_size);
+    out->data = calloc(n + 1, sizeof *out->data);
+    if (out->store == NULL || out->data == NULL) {
+        rpc_rows_free(out);
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        out->data[i] = (char *)out->store + i * message_size;
+        map(res, (int)i, out->data[i]);
+    }
+    out->n = n;
+    return 0;
+}
+
+void rpc_rows_free(struct rpc_rows *rows)
+{
+    free(rows->store);
+    free(rows->data);
+    rows->store = NULL;
+    rows->data = NULL;
+    rows->n = 0;
+}
+
+int rpc_list_map(struct rpc_call *call, const struct rpc_list_query *q, size_t message_size,
+                 rpc_row_map_fn map, struct rpc_list *out)
+{
+    memset(out, 0, sizeof *out);
+    if (rpc_list_page(call, q->what, q->count_sql, q->rows_sql, q->page, q->limit, q->max_limit,
+                      q->search, q->extra, q->nextra, &out->count_res, &out->rows_res) != 0)
+        return -1;
+    out->total = strtoll(PQgetvalue(out->count_res, 0, 0), NULL, 10);
+    return rpc_rows_map(call, out->rows_res, message_size, map, &out->rows);
+}
+
+void rpc_list_free(struct rpc_list *list)
+{
+    rpc_rows_free(&list->rows);
+    PQclear(list->count_res);
+    PQclear(list->rows_res);
+    list->count_res = list->rows_res = NULL;
+}
+
+int rpc_one_row(struct rpc_call *call, PGresult *res, const char *what, const char *not_found)
+{
+    if (!db_ok(res)) {
+        rpc_fail_sql(call, res, what);
+        return -1;
+    }
+    if (PQntuples(res) == 0) {
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "%s", not_found);
+        return -1;
+    }
+    return 0;
+}
+
+int rpc_exec_by_id(struct rpc_call *call, const char *sql, const char *id, const char *what,
+                   const char *not_found)
+{
+    const char *params[] = {call->org_id, id};
+    PGresult *res = db_exec(call->db, sql, 2, params);
+    int rc = -1;
+
+    if (!db_ok(res))
+        rpc_fail_sql(call, res, what);
+    else if (strcmp(PQcmdTuples(res), "0") == 0)
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "%s", not_found);
+    else
+        rc = 0;
+    PQclear(res);
+    return rc;
+}
+
+PGresult *rpc_fetch_by_id(struct rpc_call *call, const char *sql, const char *id,
+                          const char *what, const char *not_found, rpc_row_map_fn map,
+                          void *message)
+{
+    const char *params[] = {call->org_id, id};
+    PGresult *res;
+
+    if (rpc_require_org(call) != 0)
+        return NULL;
+    res = db_exec(call->db, sql, 2, params);
+    if (rpc_one_row(call, res, what, not_found) != 0) {
+        PQclear(res);
+        return NULL;
+    }
+    map(res, 0, message);
+    return res;
+}

@@ -62,6 +62,20 @@ START_TEST(size_overflow_is_refused)
 }
 END_TEST
 
+START_TEST(budget_bounds_one_use)
+{
+    struct arena *a = arena_new();
+    arena_set_budget(a, 4096);
+    ck_assert_ptr_nonnull(arena_alloc(a, 4000));
+    ck_assert_ptr_null(arena_alloc(a, 200)); /* past the budget */
+    ck_assert_ptr_nonnull(arena_alloc(a, 64));
+    ck_assert_ptr_null(arena_alloc(a, (size_t)1 << 20)); /* a large block too */
+    arena_reset(a); /* the budget ends with the use */
+    ck_assert_ptr_nonnull(arena_alloc(a, (size_t)1 << 20));
+    arena_destroy(a);
+}
+END_TEST
+
 START_TEST(protobuf_unpack_into_arena)
 {
     Od__ContactInput in = OD__CONTACT_INPUT__INIT;
@@ -125,6 +139,7 @@ static Suite *arena_suite(void)
     tcase_add_test(tc, alloc_is_aligned_and_owned);
     tcase_add_test(tc, large_and_many_chunks);
     tcase_add_test(tc, size_overflow_is_refused);
+    tcase_add_test(tc, budget_bounds_one_use);
     tcase_add_test(tc, protobuf_unpack_into_arena);
     tcase_add_test(tc, json_values_follow_the_current_arena);
     suite_add_tcase(s, tc);

@@ -66,6 +66,39 @@ START_TEST(depth_and_width_limits)
 }
 END_TEST
 
+static int too_many(const char *text, size_t max)
+{
+    return json_scan_too_many_items(text, strlen(text), max);
+}
+
+START_TEST(item_counts_before_parsing)
+{
+    /* members of any array or object, at any depth; strings (and their escapes) are skipped */
+    ck_assert_int_eq(too_many("[]", 1), 0);
+    ck_assert_int_eq(too_many("[1,2,3]", 3), 0);
+    ck_assert_int_eq(too_many("[1,2,3,4]", 3), 1);
+    ck_assert_int_eq(too_many("{\"a\":[1,2],\"b\":[3,4],\"c\":1}", 3), 0);
+    ck_assert_int_eq(too_many("{\"a\":1,\"b\":2,\"c\":3,\"d\":4}", 3), 1);
+    ck_assert_int_eq(too_many("{\"x\":{\"y\":[{},{},{},{}]}}", 3), 1);
+    ck_assert_int_eq(too_many("[\"a,b,c,d,e\", \"\\\",,,,\"]", 3), 0);
+    ck_assert_int_eq(too_many("[[1,2,3],[4,5,6],[7,8,9]]", 3), 0);
+    /* malformed text is left to the parser */
+    ck_assert_int_eq(too_many("]]]],,,", 3), 0);
+    ck_assert_int_eq(too_many("[\"unterminated,,,,", 3), 0);
+    /* 10,001 elements stop at the 10,001st; 10,000 pass */
+    size_t n = 10001, len = 0;
+    char *text = malloc(n * 3 + 2);
+    text[len++] = '[';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(text + len, "%s{}", i ? "," : "");
+    text[len++] = ']';
+    text[len] = '\0';
+    ck_assert_int_eq(json_scan_too_many_items(text, len, 10000), 1);
+    ck_assert_int_eq(json_scan_too_many_items(text, len, 10001), 0);
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("json_scan");
@@ -73,6 +106,7 @@ int main(void)
     tcase_add_test(tc, objects_inside_the_subset);
     tcase_add_test(tc, everything_else);
     tcase_add_test(tc, depth_and_width_limits);
+    tcase_add_test(tc, item_counts_before_parsing);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -287,6 +287,28 @@ START_TEST(concurrent_callers_share_the_limit)
 }
 END_TEST
 
+START_TEST(concurrent_column_per_tier)
+{
+    /* reference 004: standard 10, professional 50 in flight; enterprise unlimited */
+    for (int i = 0; i < 10; i++)
+        ck_assert(rate_limiter_enter(rl, "org_std", TIER_STANDARD, T0));
+    ck_assert(!rate_limiter_enter(rl, "org_std", TIER_STANDARD, T0));
+    ck_assert(rate_limiter_enter(rl, "org_other", TIER_STANDARD, T0)); /* independent */
+    rate_limiter_leave(rl, "org_std");
+    ck_assert(rate_limiter_enter(rl, "org_std", TIER_STANDARD, T0));
+    for (int i = 0; i < 50; i++)
+        ck_assert(rate_limiter_enter(rl, "org_pro", TIER_PROFESSIONAL, T0));
+    ck_assert(!rate_limiter_enter(rl, "org_pro", TIER_PROFESSIONAL, T0));
+    for (int i = 0; i < 1000; i++)
+        ck_assert(rate_limiter_enter(rl, "org_ent", TIER_ENTERPRISE, T0));
+    /* an entry with requests in flight survives the idle eviction of its bucket */
+    struct rate_decision d = take("org_std", TIER_STANDARD, T0 + 5 * 60000);
+    ck_assert(d.allowed);
+    ck_assert(!rate_limiter_enter(rl, "org_std", TIER_STANDARD, T0 + 5 * 60000));
+    rate_limiter_leave(rl, "org_unknown"); /* harmless */
+}
+END_TEST
+
 START_TEST(free_null_is_a_no_op)
 {
     rate_limiter_free(NULL);
@@ -299,6 +321,7 @@ static Suite *ratelimit_suite(void)
     TCase *tc = tcase_create("take");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, first_request_allowed_with_headers);
+    tcase_add_test(tc, concurrent_column_per_tier);
     tcase_add_test(tc, standard_burst_20_per_second);
     tcase_add_test(tc, standard_100_per_minute);
     tcase_add_test(tc, minute_limit_wins_over_second_limit);

@@ -1,0 +1,159 @@
+#include "csv_columns.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *csv_columns_trimmed(const char *s, size_t len)
+{
+    while (len > 0 && isspace((unsigned char)s[0]))
+        s++, len--;
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        len--;
+    return strndup(s, len);
+}
+
+char *csv_join_name(const char *first, const char *last)
+{
+    char *out;
+    first = first ? first : "";
+    last = last ? last : "";
+    if (first[0] == '\0' && last[0] == '\0')
+        return NULL;
+    if (asprintf(&out, "%s%s%s", first, first[0] && last[0] ? " " : "", last) < 0)
+        return NULL;
+    return out;
+}
+
+bool csv_record_blank(const struct csv_record *rec)
+{
+    for (size_t i = 0; i < rec->nfields; i++)
+        if (rec->fields[i].len > 0)
+            return false;
+    return rec->error == NULL;
+}
+
+void csv_columns_free(struct csv_columns *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        free(h->names[i]);
+    free(h->names);
+    free(h->roles);
+    memset(h, 0, sizeof *h);
+}
+
+/* Writes the header's problem with column i (or out of memory) into err; -1. */
+static int csv_columns_check(const struct csv_column_rules *rules, struct csv_columns *h,
+                             size_t i, char *err, size_t err_size)
+{
+    if (h->names[i][0] == '\0') {
+        snprintf(err, err_size, "CSV header: column %zu has no name", i + 1);
+        return -1;
+    }
+    h->roles[i] = rules->role_of(h->names[i]);
+    for (size_t k = 0; k < i; k++) {
+        bool same = (rules->unique_roles & (1u << h->roles[i])) != 0
+                        ? h->roles[i] == h->roles[k]
+                        : strcmp(h->names[i], h->names[k]) == 0;
+        if (same) {
+            snprintf(err, err_size, "CSV header: columns %zu and %zu are both \"%.64s\"", k + 1,
+                     i + 1, h->names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int csv_columns_read(const struct csv_record *rec, const struct csv_column_rules *rules,
+                     struct csv_columns *h, char *err, size_t err_size)
+{
+    bool required = false;
+    memset(h, 0, sizeof *h);
+    if (rec->error != NULL) {
+        snprintf(err, err_size, "CSV header (line %zu): %s", rec->line, rec->error);
+        return -1;
+    }
+    h->names = calloc(rec->nfields, sizeof *h->names);
+    h->roles = calloc(rec->nfields, sizeof *h->roles);
+    if (h->names == NULL || h->roles == NULL) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
+    h->n = rec->nfields;
+    for (size_t i = 0; i < h->n; i++) {
+        if ((h->names[i] = csv_columns_trimmed(rec->fields[i].data, rec->fields[i].len)) == NULL) {
+            snprintf(err, err_size, "out of memory");
+            goto fail;
+        }
+        if (csv_columns_check(rules, h, i, err, err_size) != 0)
+            goto fail;
+        required = required || h->roles[i] == rules->required_role;
+    }
+    if (!required) {
+        snprintf(err, err_size, "%s", rules->missing_required);
+        goto fail;
+    }
+    return 0;
+fail:
+    csv_columns_free(h);
+    return -1;
+}
+
+bool csv_columns_bad_record(const struct csv_columns *h, const struct csv_record *rec,
+                            char *reason, size_t reason_size)
+{
+    if (rec->error != NULL)
+        snprintf(reason, reason_size, "line %zu: %s", rec->line, rec->error);
+    else if (rec->nfields != h->n)
+        snprintf(reason, reason_size, "line %zu: has %zu fields, the header has %zu", rec->line,
+                 rec->nfields, h->n);
+    else
+        return false;
+    return true;
+}
+
+char *csv_columns_value_of(const struct csv_columns *h, const struct csv_record *rec, int role)
+{
+    for (size_t i = 0; i < h->n && i < rec->nfields; i++)
+        if (h->roles[i] == role && rec->fields[i].len > 0 && rec->fields[i].len <= 64 &&
+            csv_utf8_valid(rec->fields[i].data, rec->fields[i].len))
+            return csv_columns_trimmed(rec->fields[i].data, rec->fields[i].len);
+    return NULL;
+}
+
+int csv_columns_each(const char *data, size_t len, const struct csv_limits *limits,
+                     const struct csv_column_rules *rules, csv_columns_row_fn row, void *arg,
+                     char *err, size_t err_size)
+{
+    struct csv_parser *p = csv_parser_new(data, len, limits);
+    struct csv_columns header = {0};
+    struct csv_record rec;
+    int got, rc = -1;
+
+    if (p == NULL) {
+        snprintf(err, err_size, "out of memory");
+        return -1;
+    }
+    if ((got = csv_parser_next(p, &rec)) <= 0) {
+        snprintf(err, err_size, "%s", got < 0 ? csv_parser_error(p) : "CSV body is empty");
+        goto out;
+    }
+    if (csv_columns_read(&rec, rules, &header, err, err_size) != 0)
+        goto out;
+    while ((got = csv_parser_next(p, &rec)) > 0) {
+        if (csv_record_blank(&rec))
+            continue;
+        if (row(arg, &header, &rec, err, err_size) != 0)
+            goto out;
+    }
+    if (got < 0) {
+        snprintf(err, err_size, "malformed CSV: %s", csv_parser_error(p));
+        goto out;
+    }
+    rc = 0;
+out:
+    csv_columns_free(&header);
+    csv_parser_free(p);
+    return rc;
+}
