@@ -122,10 +122,12 @@ int api_query_int(struct api_request *req, struct api_response *res, const char 
                   int fallback, int min, int max, int *out);
 const char *api_query_string(struct api_request *req, const char *name);
 /* The list parameters every list endpoint takes: ?page= (default 1), ?limit= (default 20,
- * at most 100) and ?search= (at most 100 bytes of UTF-8; NULL when absent). -1 after
+ * at most 100; (page - 1) * limit below API_LIST_MAX_DEPTH) and ?search= (at most 100 bytes of UTF-8; NULL when absent). -1 after
  * answering 400. */
 int api_list_params(struct api_request *req, struct api_response *res, int *page, int *limit,
                     const char **search);
+/* Rows a page may start after: (page - 1) * limit must stay below it, else 400. */
+#define API_LIST_MAX_DEPTH 10000
 
 /* Runs a generated stub on `client` with the request's organization, request id and deadline;
  * the outcome lands in ctx (release it with rpc_ctx_release). */

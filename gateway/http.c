@@ -47,7 +47,7 @@
 /* Bodies larger than this get a mapping of their own, unmapped when the request ends: their
  * memory goes back to the kernel at once, while the heap (lib/service.h) keeps its peak to
  * stay warm for the common bulk call (1.3 MB for 10,000 contacts, below this). */
-#define HTTP_BODY_MMAP_MIN ((size_t)1 << 20)
+#define HTTP_BODY_MMAP_MIN ((size_t)4 << 20)
 #define HTTP_BODY_FIRST_CAP 16384
 /* What one request may take from its arena (parsed body, RPC replies): a base plus a multiple
  * of its body. A 10,000-row bulk call (1.3 MB) uses ~20 MB; past the budget allocations fail

@@ -97,7 +97,7 @@ json_t *json_parse_object(const char *text, size_t len, char *err, size_t err_si
         return NULL;
     }
     if (json_scan_too_many_items(text, len, JSON_BODY_MAX_ITEMS)) {
-        snprintf(err, err_size, "an array or object in the body holds more than %d entries",
+        snprintf(err, err_size, "an array or object in the body must hold at most %d entries",
                  JSON_BODY_MAX_ITEMS);
         return NULL;
     }

@@ -31,7 +31,7 @@ enum json_field_result json_field_object_text(const json_t *obj, const char *whe
  * No array or object in it may hold more than JSON_BODY_MAX_ITEMS members: that is checked
  * before parsing (json_scan_too_many_items), so an oversized body is refused before jansson
  * builds a node of it. */
-#define JSON_BODY_MAX_ITEMS 10000
+#define JSON_BODY_MAX_ITEMS 50000 /* the largest list we take: a DNC bulk of 50,000 */
 json_t *json_parse_object(const char *text, size_t len, char *err, size_t err_size);
 
 /* json_loads of a string we produced ourselves (e.g. metadata stored as JSON); returns an

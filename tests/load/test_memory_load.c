@@ -45,6 +45,9 @@ static void stack_setup(void)
     g_http_port = ts_free_port();
     ts_binary("contacts-svc/contacts-svc", contacts_bin, sizeof contacts_bin);
     ts_binary("gateway/gateway", gateway_bin, sizeof gateway_bin);
+    /* OUTDIAL_LOAD_GATEWAY: another gateway binary (e.g. an older build, for before/after) */
+    if (getenv("OUTDIAL_LOAD_GATEWAY") != NULL)
+        snprintf(gateway_bin, sizeof gateway_bin, "%s", getenv("OUTDIAL_LOAD_GATEWAY"));
     g_db = ts_db_create();
 
     snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "contacts"));
@@ -230,7 +233,7 @@ static char *empty_objects_array(size_t size)
     size_t i = 1;
     ck_assert_ptr_nonnull(body);
     body[0] = '[';
-    while (i + 4 < size) {
+    while (i + 6 <= size) { /* room for "{}," then the last "{}" and ']' */
         memcpy(body + i, "{},", 3);
         i += 3;
     }
@@ -284,12 +287,10 @@ END_TEST
 START_TEST(test_rows_stop_at_10001)
 {
     struct ts_http_res r;
-    char *body = empty_objects_array(10001 * 3);
+    /* '[' + 10,000 "{}," + "{}" + ']': exactly 10,001 elements */
+    size_t len = 1 + 10001 * 3;
+    char *body = empty_objects_array(len);
     int64_t t0 = ts_now_ms();
-    /* 10,001 "{}" (the array is cut to exactly 10,001 elements) */
-    size_t len = 1 + 10001 * 3 - 1;
-    body[len - 1] = ']';
-    body[len] = '\0';
     ck_assert_int_eq(api(&r, "POST", "/v1/contacts/import", g_key, "application/json", body,
                          len),
                      400);
@@ -524,6 +525,21 @@ START_TEST(test_concurrent_column_per_organization)
 }
 END_TEST
 
+START_TEST(test_deep_pages_refused)
+{
+    struct ts_http_res r;
+    ck_assert_int_eq(api(&r, "GET", "/v1/contacts?page=1000000&limit=100", g_key, NULL, NULL, 0),
+                     400);
+    ts_http_res_free(&r);
+    ck_assert_int_eq(api(&r, "GET", "/v1/contacts?page=101&limit=100", g_key, NULL, NULL, 0),
+                     400);
+    ts_http_res_free(&r);
+    ck_assert_int_eq(api(&r, "GET", "/v1/contacts?page=100&limit=100", g_key, NULL, NULL, 0),
+                     200);
+    ts_http_res_free(&r);
+}
+END_TEST
+
 START_TEST(test_connections_per_address)
 {
     /* PER_IP_LIMIT connections from one address are accepted; the next is closed at once. */
@@ -614,6 +630,7 @@ int main(void)
     tcase_add_test(tc, test_rate_limit_is_per_organization);
     tcase_add_test(tc, test_concurrent_column_per_organization);
     tcase_add_test(tc, test_unknown_keys_keep_valid_ones_cached);
+    tcase_add_test(tc, test_deep_pages_refused);
     tcase_add_test(tc, test_connections_per_address);
     tcase_add_test(tc, test_slow_headers_deadline);
     suite_add_tcase(s, tc);
