@@ -4,8 +4,11 @@
  * own PostgreSQL connection, the statement prepared).
  *
  *   claim_load rpc CAMPAIGN_RPC_URL DATABASE_URL THREADS CAPACITY TOTAL [finish]
- *   claim_load sql DATABASE_URL TABLE THREADS CAPACITY TOTAL [finish]
+ *   claim_load sql DATABASE_URL TABLE THREADS CAPACITY TOTAL [finish] [campaigns=N]
  *
+ * With campaigns=N (sql mode), TABLE's leads belong to campaigns camp_bench_0 ..
+ * camp_bench_<N-1> and each claim takes from one of them, in turn (thread i starts at i), as
+ * Claim spreads over running campaigns; TABLE's due index then leads with campaign_id.
  * Each thread claims CAPACITY leads at a time until TOTAL leads have been claimed in all, or
  * until its claims come back empty 20 times in a row (10 ms apart). With "finish", every
  * claim is followed, in the same thread, by one UPDATE that marks the claimed leads COMPLETED
@@ -36,6 +39,7 @@ struct shared {
     int capacity;
     long long total;
     int finish;
+    int campaigns; /* sql mode: 0 = one queue */
     atomic_llong claimed;
     atomic_llong claims;
     atomic_llong claim_us; /* time inside claim calls, all threads */
@@ -77,6 +81,7 @@ static void *worker_main(void *arg)
     struct db *db = db_open(s->db_url, 10000);
     char worker_id[64], cap[16];
     int empty = 0;
+    long long turn = w->index;
     bool rpc = strcmp(s->mode, "rpc") == 0;
 
     snprintf(worker_id, sizeof worker_id, "bench-claim-%d", w->index);
@@ -122,8 +127,11 @@ static void *worker_main(void *arg)
                 copytext_array_add(&ids, r->leases[i]->lead_id);
             rpc_ctx_release(&ctx);
         } else {
-            const char *p[] = {cap, worker_id};
-            PGresult *res = db_exec_prepared(db, s->claim_sql, 2, p);
+            char campaign[32];
+            snprintf(campaign, sizeof campaign, "camp_bench_%d",
+                     s->campaigns > 0 ? (int)(turn++ % s->campaigns) : 0);
+            const char *p[] = {cap, worker_id, campaign};
+            PGresult *res = db_exec_prepared(db, s->claim_sql, s->campaigns > 0 ? 3 : 2, p);
             atomic_fetch_add(&s->claim_us, now_us() - t0);
             if (!db_ok(res)) {
                 fprintf(stderr, "claim: %s", PQresultErrorMessage(res));
@@ -182,7 +190,12 @@ int main(int argc, char **argv)
     threads = atoi(argv[arg]);
     s.capacity = atoi(argv[arg + 1]);
     s.total = atoll(argv[arg + 2]);
-    s.finish = argc > arg + 3 && strcmp(argv[arg + 3], "finish") == 0;
+    for (int i = arg + 3; i < argc; i++) {
+        if (strcmp(argv[i], "finish") == 0)
+            s.finish = 1;
+        else if (strncmp(argv[i], "campaigns=", 10) == 0)
+            s.campaigns = atoi(argv[i] + 10);
+    }
     if (threads < 1 || threads > 64 || s.capacity < 1 || s.total < 1) {
         fprintf(stderr, "claim_load: THREADS 1..64, CAPACITY and TOTAL >= 1\n");
         return 2;
@@ -190,14 +203,14 @@ int main(int argc, char **argv)
     if (s.table != NULL) {
         /* The raw claim: the shape of campaign-svc's take statement, on one queue. */
         snprintf(s.claim_sql, sizeof s.claim_sql,
-                 "WITH picked AS (SELECT id FROM %s WHERE status = 'PENDING'"
+                 "WITH picked AS (SELECT id FROM %s WHERE status = 'PENDING'%s"
                  " AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1::int"
                  " FOR UPDATE SKIP LOCKED)"
                  " UPDATE %s l SET status = 'QUEUED', attempts = l.attempts + 1,"
                  " lease_owner = $2, lease_expires_at = now() + interval '300 seconds',"
                  " updated_at = now() FROM picked p WHERE l.id = p.id"
                  " RETURNING l.id, l.phone_number, l.attempts",
-                 s.table, s.table);
+                 s.table, s.campaigns > 0 ? " AND campaign_id = $3" : "", s.table);
         snprintf(s.finish_sql, sizeof s.finish_sql,
                  "UPDATE %s SET status = 'COMPLETED', lease_owner = NULL,"
                  " lease_expires_at = NULL WHERE id = ANY ($1::text[])",

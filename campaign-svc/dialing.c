@@ -35,6 +35,11 @@
 #include "tz.h"
 
 #define CLAIM_CAMPAIGNS_PER_CALL 32
+/* Campaigns are locked a few at a time (up to CLAIM_CAMPAIGNS_PER_CALL in all): a claim of 10
+ * is usually filled by the first one, and every pacing row locked FOR UPDATE is a row the
+ * concurrent claimers skip (with 32 at a time and 40 campaigns, a third claimer found none). */
+#define CLAIM_CAMPAIGNS_PER_BATCH 4
+#define CLAIM_BATCHES (CLAIM_CAMPAIGNS_PER_CALL / CLAIM_CAMPAIGNS_PER_BATCH)
 
 /* The columns every lease row returns (aliases: u = the updated lead, k = its campaign's
  * claim row), in enum lease_col order. */
@@ -48,7 +53,7 @@ struct claim_campaign {     /* strings point into the campaign result */
 };
 
 struct claim_result {
-    PGresult *results[CLAIM_CAMPAIGNS_PER_CALL + 2];
+    PGresult *results[CLAIM_CAMPAIGNS_PER_CALL + CLAIM_BATCHES + 2];
     struct claim_campaign camp[CLAIM_CAMPAIGNS_PER_CALL + 2];
     int nresults;
     Od__Lease *leases;
@@ -127,24 +132,32 @@ static const char release_expired_sql[] =
     "   AND l2.lease_expires_at < now() AND c.status <> 'IN_PROGRESS'"
     "   LIMIT 100 FOR UPDATE OF l2 SKIP LOCKED)";
 
-/* Step 2: running campaigns with credits, least recently visited first. Spans every
- * organization. */
+/* Step 2: running campaigns with credits, least recently visited first, but for those this
+ * claim visited already ($2). Spans every organization. The last two columns are the token
+ * bucket refilled to now (at most the burst, max(1, callsPerMinute/60)) and that "now": they
+ * are computed on the locked row (a row updated meanwhile is re-read before it is locked). */
 static const char campaigns_sql[] =
     "SELECT p.org_id, p.campaign_id, c.calls_per_minute, c.max_concurrent_calls,"
     " coalesce(c.timezone, ''), coalesce(c.window_start, ''), coalesce(c.window_end, ''),"
     " array_to_string(c.weekdays, ','), c.respect_contact_local_time,"
     " coalesce(c.from_number, ''), c.agent_id, c.agent_version, coalesce(v.runtime_url, ''),"
     " coalesce(v.first_message, ''), c.call_timeout_minutes * 60, c.name,"
-    " coalesce(c.webhook_url, '')"
+    " coalesce(c.webhook_url, ''),"
+    " least(greatest(1, c.calls_per_minute / 60.0), p.tokens + greatest(0,"
+    "   extract(epoch FROM n.now - p.refilled_at)) * c.calls_per_minute / 60.0),"
+    " greatest(p.refilled_at, n.now)"
     " FROM campaign.pacing p JOIN campaign.campaigns c ON c.org_id = p.org_id"
     "   AND c.id = p.campaign_id"
     " LEFT JOIN campaign.agent_versions v ON v.org_id = c.org_id AND v.agent_id = c.agent_id"
     "   AND v.version = c.agent_version"
+    " CROSS JOIN LATERAL (SELECT clock_timestamp() AS now) n"
     " WHERE c.status = 'IN_PROGRESS' AND EXISTS (SELECT 1 FROM campaign.credit_balances b"
     "   WHERE b.org_id = c.org_id AND b.balance > 0)"
+    "   AND NOT (p.campaign_id = ANY ($2::text[]))"
     " ORDER BY p.refilled_at LIMIT $1::int FOR UPDATE OF p SKIP LOCKED";
 enum { CS_ORG, CS_ID, CS_CPM, CS_MAXC, CS_TZ, CS_WSTART, CS_WEND, CS_WEEKDAYS, CS_RESPECT,
-       CS_FROM, CS_AGENT, CS_VERSION, CS_RUNTIME, CS_FIRST, CS_TIMEOUT, CS_NAME, CS_WEBHOOK };
+       CS_FROM, CS_AGENT, CS_VERSION, CS_RUNTIME, CS_FIRST, CS_TIMEOUT, CS_NAME, CS_WEBHOOK,
+       CS_TOKENS, CS_REFILLED };
 
 /* Refills the bucket (clock time: a claim that waited for the lock must not refill from its
  * own start) and counts the campaign's leases in flight. */
@@ -156,17 +169,34 @@ static const char refill_sql[] =
     "   AND status IN ('QUEUED', 'IN_PROGRESS'))"
     " WHERE org_id = $1 AND campaign_id = $2 RETURNING tokens, in_flight";
 
-/* Step 3: take due leads ($5 = how many) and lease them. */
+/* Step 3, in one statement with the campaign's pacing row locked: count its leases in flight
+ * (this statement starts after the lock is held, so it sees every claim committed before),
+ * take up to min($5 = what the caller still wants, floor($6 = tokens refilled to $7),
+ * $8 = maxConcurrentCalls - in flight) due leads and lease them, and write the bucket back:
+ * tokens less what was taken, refilled at $7, in_flight counted plus taken. */
 static const char take_sql[] =
-    "WITH picked AS (SELECT id, attempt_open FROM campaign.leads WHERE org_id = $1"
+    "WITH cnt AS (SELECT count(*)::int AS n FROM campaign.leads WHERE org_id = $1"
+    "   AND campaign_id = $2 AND status IN ('QUEUED', 'IN_PROGRESS')),"
+    " want AS (SELECT greatest(0, least($5::int, floor($6::float8)::int, $8::int - n)) AS n"
+    "   FROM cnt),"
+    " picked AS (SELECT id, attempt_open FROM campaign.leads WHERE org_id = $1"
     "   AND campaign_id = $2 AND status = 'PENDING' AND next_attempt_at <= now()"
-    "   ORDER BY next_attempt_at LIMIT $5::int FOR UPDATE SKIP LOCKED)"
-    " UPDATE campaign.leads l SET status = 'QUEUED',"
-    " attempts = CASE WHEN l.attempt_open THEN l.attempts ELSE l.attempts + 1 END,"
-    " attempt_open = false, lease_owner = $3,"
-    " lease_expires_at = now() + make_interval(secs => $4::int), updated_at = now()"
-    " FROM picked p WHERE l.org_id = $1 AND l.campaign_id = $2 AND l.id = p.id"
-    LEASE_RETURNING ", p.attempt_open";
+    "   ORDER BY next_attempt_at LIMIT (SELECT n FROM want) FOR UPDATE SKIP LOCKED),"
+    " upd AS (UPDATE campaign.leads l SET status = 'QUEUED',"
+    "   attempts = CASE WHEN l.attempt_open THEN l.attempts ELSE l.attempts + 1 END,"
+    "   attempt_open = false, lease_owner = $3,"
+    "   lease_expires_at = now() + make_interval(secs => $4::int), updated_at = now()"
+    "   FROM picked p WHERE l.org_id = $1 AND l.campaign_id = $2 AND l.id = p.id"
+    LEASE_RETURNING ", p.attempt_open),"
+    " pay AS (UPDATE campaign.pacing SET tokens = $6::float8 - (SELECT count(*) FROM upd),"
+    "   refilled_at = $7::timestamptz,"
+    "   in_flight = (SELECT n FROM cnt) + (SELECT count(*) FROM upd)"
+    "   WHERE org_id = $1 AND campaign_id = $2)"
+    " SELECT * FROM upd";
+/* The pacing debit after a take by ids (respectContactLocalTime). */
+static const char pacing_debit_sql[] =
+    "UPDATE campaign.pacing SET tokens = tokens - $3::int,"
+    " in_flight = in_flight + $3::int WHERE org_id = $1 AND campaign_id = $2";
 /* The same for leads already chosen and locked by this transaction ($5 = their ids). */
 static const char take_ids_sql[] =
     "WITH picked AS (SELECT id, attempt_open FROM campaign.leads WHERE org_id = $1"
@@ -232,6 +262,104 @@ out:
     return rc;
 }
 
+/* Claims what one locked campaign (row ci of camps) may give: nothing while its window is
+ * closed; else up to its tokens, its free concurrency and what the caller still wants.
+ * 0, or -1 with the call failed. */
+static int claim_campaign(struct rpc_call *call, const Od__ClaimRequest *in,
+                          struct claim_result *r, PGresult *camps, int ci, int64_t now,
+                          const char *lease_text)
+{
+    const char *org = PQgetvalue(camps, ci, CS_ORG), *id = PQgetvalue(camps, ci, CS_ID);
+    int cpm = atoi(PQgetvalue(camps, ci, CS_CPM));
+    const char *maxc_text = PQgetvalue(camps, ci, CS_MAXC);
+    int maxc = atoi(maxc_text);
+    const char *zname = PQgetvalue(camps, ci, CS_TZ);
+    const struct tz_zone *zone = zname[0] ? tz_get(zname) : NULL;
+    struct call_window w;
+    int32_t weekdays[7];
+    size_t nwd = 0;
+    char err[128], want_text[16];
+    PGresult *taken;
+
+    for (const char *p = PQgetvalue(camps, ci, CS_WEEKDAYS); *p && nwd < 7;) {
+        weekdays[nwd++] = (int32_t)strtol(p, (char **)&p, 10);
+        if (*p == ',')
+            p++;
+    }
+    if (window_init(&w, PQgetvalue(camps, ci, CS_WSTART), PQgetvalue(camps, ci, CS_WEND),
+                    weekdays, nwd, err, sizeof err) != 0)
+        return 0;
+    if (!window_open(&w, zone, now))
+        return 0; /* closed in the campaign's zone: nothing to refill for */
+    snprintf(want_text, sizeof want_text, "%d", (int)(r->cap - r->n));
+    if (PQgetvalue(camps, ci, CS_RESPECT)[0] != 't') {
+        /* one statement: count in flight, take, write the bucket back */
+        const char *tp[] = {org, id, in->worker_id, lease_text, want_text,
+                            PQgetvalue(camps, ci, CS_TOKENS), PQgetvalue(camps, ci, CS_REFILLED),
+                            maxc_text};
+        taken = db_exec_prepared(call->db, take_sql, 8, tp);
+    } else {
+        char burst[32], rate[32];
+        snprintf(burst, sizeof burst, "%.6f", cpm / 60.0 < 1 ? 1.0 : cpm / 60.0);
+        snprintf(rate, sizeof rate, "%.6f", cpm / 60.0);
+        const char *rp[] = {org, id, burst, rate};
+        PGresult *refill = db_exec_prepared(call->db, refill_sql, 4, rp);
+        if (!db_ok(refill) || PQntuples(refill) != 1) {
+            rpc_fail_sql(call, refill, "claim refill");
+            PQclear(refill);
+            return -1;
+        }
+        double tokens = strtod(PQgetvalue(refill, 0, 0), NULL);
+        int in_flight = atoi(PQgetvalue(refill, 0, 1));
+        PQclear(refill);
+        int want = (int)(r->cap - r->n);
+        if ((int)floor(tokens) < want)
+            want = (int)floor(tokens);
+        if (maxc - in_flight < want)
+            want = maxc - in_flight;
+        if (want <= 0)
+            return 0;
+        struct copytext ids = {0};
+        int chosen = claim_pick_local(call->db, org, id, &w, want, now, &ids);
+        const char *arr = copytext_array_end(&ids);
+        if (chosen < 0 || arr == NULL) {
+            free(ids.data);
+            rpc_fail(call, OD__STATUS__UNAVAILABLE, "claim leads failed");
+            return -1;
+        }
+        const char *tp[] = {org, id, in->worker_id, lease_text, arr};
+        taken = db_exec_prepared(call->db, take_ids_sql, 5, tp);
+        free(ids.data);
+    }
+    if (!db_ok(taken)) {
+        rpc_fail_sql(call, taken, "claim leads");
+        PQclear(taken);
+        return -1;
+    }
+    struct claim_campaign c = {
+        .org_id = org, .id = id, .from_number = PQgetvalue(camps, ci, CS_FROM),
+        .agent_id = PQgetvalue(camps, ci, CS_AGENT),
+        .agent_version = atoi(PQgetvalue(camps, ci, CS_VERSION)),
+        .runtime_url = PQgetvalue(camps, ci, CS_RUNTIME),
+        .first_message = PQgetvalue(camps, ci, CS_FIRST),
+        .call_timeout_seconds = atoi(PQgetvalue(camps, ci, CS_TIMEOUT)),
+        .name = PQgetvalue(camps, ci, CS_NAME), .webhook_url = PQgetvalue(camps, ci, CS_WEBHOOK)};
+    int got = claim_add_rows(r, taken, &c);
+    if (got > 0 && PQgetvalue(camps, ci, CS_RESPECT)[0] == 't') {
+        char got_text[16];
+        snprintf(got_text, sizeof got_text, "%d", got);
+        const char *up[] = {org, id, got_text};
+        PGresult *res = db_exec_prepared(call->db, pacing_debit_sql, 3, up);
+        bool ok = db_ok(res);
+        PQclear(res);
+        if (!ok) {
+            rpc_fail(call, OD__STATUS__UNAVAILABLE, "claim pacing failed");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void dialing_claim(Od__Dialing_Service *service, const Od__ClaimRequest *in,
                           Od__ClaimReply_Closure closure, void *closure_data)
 {
@@ -240,7 +368,9 @@ static void dialing_claim(Od__Dialing_Service *service, const Od__ClaimRequest *
     struct claim_result r;
     char cap_text[16], lease_text[16];
     int lease = in->lease_seconds == 0 ? CAMPAIGN_LEASE_DEFAULT : in->lease_seconds;
-    PGresult *camps = NULL;
+    PGresult *camps_res[CLAIM_BATCHES];
+    int ncamps_res = 0;
+    struct copytext visited = {0};
     int64_t now = time_now_ms() / 1000;
     (void)service;
 
@@ -268,7 +398,7 @@ static void dialing_claim(Od__Dialing_Service *service, const Od__ClaimRequest *
     /* 1. expired leases (all organizations) */
     {
         const char *p[] = {cap_text, in->worker_id, lease_text};
-        PGresult *res = db_exec(call->db, reclaim_sql, 3, p);
+        PGresult *res = db_exec_prepared(call->db, reclaim_sql, 3, p);
         if (!db_ok(res)) {
             rpc_fail_sql(call, res, "reclaim leases");
             PQclear(res);
@@ -306,106 +436,46 @@ static void dialing_claim(Od__Dialing_Service *service, const Od__ClaimRequest *
             l->webhook_url = PQgetvalue(res, i, RC_WEBHOOK);
             r.ptrs[r.n++] = l;
         }
-        if (db_command(call->db, release_expired_sql, 0, NULL) != 0) {
+        PGresult *rel = db_exec_prepared(call->db, release_expired_sql, 0, NULL);
+        bool rel_ok = db_ok(rel);
+        PQclear(rel);
+        if (!rel_ok) {
             rpc_fail(call, OD__STATUS__UNAVAILABLE, "release expired leases failed");
             goto rollback;
         }
     }
     if (r.n >= r.cap)
         goto commit;
-    /* 2. running campaigns (all organizations) */
-    {
+    /* 2. running campaigns (all organizations), a few locked at a time */
+    for (int batch = 0; batch < CLAIM_BATCHES && r.n < r.cap; batch++) {
         char limit[16];
-        snprintf(limit, sizeof limit, "%d", CLAIM_CAMPAIGNS_PER_CALL);
-        const char *p[] = {limit};
-        camps = db_exec(call->db, campaigns_sql, 1, p);
+        const char *seen = copytext_array_end(&visited);
+        if (seen == NULL) {
+            rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+            goto rollback;
+        }
+        snprintf(limit, sizeof limit, "%d", CLAIM_CAMPAIGNS_PER_BATCH);
+        const char *p[] = {limit, seen};
+        PGresult *camps = db_exec_prepared(call->db, campaigns_sql, 2, p);
+        /* copytext_array_end closed the literal: start it again with what it held */
+        visited.len = visited.len > 2 ? visited.len - 1 : 0;
+        if (visited.len > 0)
+            visited.data[visited.len] = '\0';
         if (!db_ok(camps)) {
             rpc_fail_sql(call, camps, "claim campaigns");
+            PQclear(camps);
             goto rollback;
         }
-    }
-    for (int ci = 0; ci < PQntuples(camps) && r.n < r.cap; ci++) {
-        const char *org = PQgetvalue(camps, ci, CS_ORG), *id = PQgetvalue(camps, ci, CS_ID);
-        int cpm = atoi(PQgetvalue(camps, ci, CS_CPM)), maxc = atoi(PQgetvalue(camps, ci, CS_MAXC));
-        const char *zname = PQgetvalue(camps, ci, CS_TZ);
-        const struct tz_zone *zone = zname[0] ? tz_get(zname) : NULL;
-        struct call_window w;
-        int32_t weekdays[7];
-        size_t nwd = 0;
-        char err[128], burst[32], rate[32], want_text[16];
-        for (const char *p = PQgetvalue(camps, ci, CS_WEEKDAYS); *p && nwd < 7;) {
-            weekdays[nwd++] = (int32_t)strtol(p, (char **)&p, 10);
-            if (*p == ',')
-                p++;
-        }
-        if (window_init(&w, PQgetvalue(camps, ci, CS_WSTART), PQgetvalue(camps, ci, CS_WEND),
-                        weekdays, nwd, err, sizeof err) != 0)
-            continue;
-        if (!window_open(&w, zone, now))
-            continue; /* closed in the campaign's zone: nothing to refill for */
-        snprintf(burst, sizeof burst, "%.6f", cpm / 60.0 < 1 ? 1.0 : cpm / 60.0);
-        snprintf(rate, sizeof rate, "%.6f", cpm / 60.0);
-        const char *rp[] = {org, id, burst, rate};
-        PGresult *refill = db_exec(call->db, refill_sql, 4, rp);
-        if (!db_ok(refill) || PQntuples(refill) != 1) {
-            rpc_fail_sql(call, refill, "claim refill");
-            PQclear(refill);
-            goto rollback;
-        }
-        double tokens = strtod(PQgetvalue(refill, 0, 0), NULL);
-        int in_flight = atoi(PQgetvalue(refill, 0, 1));
-        PQclear(refill);
-        int want = (int)(r.cap - r.n);
-        if ((int)floor(tokens) < want)
-            want = (int)floor(tokens);
-        if (maxc - in_flight < want)
-            want = maxc - in_flight;
-        if (want <= 0)
-            continue;
-        PGresult *taken;
-        snprintf(want_text, sizeof want_text, "%d", want);
-        if (PQgetvalue(camps, ci, CS_RESPECT)[0] == 't') {
-            struct copytext ids = {0};
-            int chosen = claim_pick_local(call->db, org, id, &w, want, now, &ids);
-            const char *arr = copytext_array_end(&ids);
-            if (chosen < 0 || arr == NULL) {
-                free(ids.data);
-                rpc_fail(call, OD__STATUS__UNAVAILABLE, "claim leads failed");
+        camps_res[ncamps_res++] = camps;
+        int nrows = PQntuples(camps);
+        for (int ci = 0; ci < nrows && r.n < r.cap; ci++) {
+            if (claim_campaign(call, in, &r, camps, ci, now, lease_text) != 0)
                 goto rollback;
-            }
-            const char *tp[] = {org, id, in->worker_id, lease_text, arr};
-            taken = db_exec(call->db, take_ids_sql, 5, tp);
-            free(ids.data);
-        } else {
-            const char *tp[] = {org, id, in->worker_id, lease_text, want_text};
-            taken = db_exec(call->db, take_sql, 5, tp);
         }
-        if (!db_ok(taken)) {
-            rpc_fail_sql(call, taken, "claim leads");
-            PQclear(taken);
-            goto rollback;
-        }
-        struct claim_campaign c = {
-            .org_id = org, .id = id, .from_number = PQgetvalue(camps, ci, CS_FROM),
-            .agent_id = PQgetvalue(camps, ci, CS_AGENT),
-            .agent_version = atoi(PQgetvalue(camps, ci, CS_VERSION)),
-            .runtime_url = PQgetvalue(camps, ci, CS_RUNTIME),
-            .first_message = PQgetvalue(camps, ci, CS_FIRST),
-            .call_timeout_seconds = atoi(PQgetvalue(camps, ci, CS_TIMEOUT)),
-            .name = PQgetvalue(camps, ci, CS_NAME), .webhook_url = PQgetvalue(camps, ci, CS_WEBHOOK)};
-        int got = claim_add_rows(&r, taken, &c);
-        if (got > 0) {
-            char got_text[16];
-            snprintf(got_text, sizeof got_text, "%d", got);
-            const char *up[] = {org, id, got_text};
-            if (db_command(call->db,
-                           "UPDATE campaign.pacing SET tokens = tokens - $3::int,"
-                           " in_flight = in_flight + $3::int WHERE org_id = $1 AND campaign_id = $2",
-                           3, up) != 0) {
-                rpc_fail(call, OD__STATUS__UNAVAILABLE, "claim pacing failed");
-                goto rollback;
-            }
-        }
+        for (int ci = 0; ci < nrows; ci++)
+            copytext_array_add(&visited, PQgetvalue(camps, ci, CS_ID));
+        if (nrows < CLAIM_CAMPAIGNS_PER_BATCH)
+            break; /* no more campaigns to visit */
     }
 commit:
     if (db_commit(call->db) != 0) {
@@ -419,7 +489,9 @@ rollback:
     db_rollback(call->db);
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
-    PQclear(camps);
+    for (int i = 0; i < ncamps_res; i++)
+        PQclear(camps_res[i]);
+    free(visited.data);
     for (int i = 0; i < r.nresults; i++)
         PQclear(r.results[i]);
     free(r.leases);

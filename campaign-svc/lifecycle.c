@@ -11,6 +11,7 @@
  * outbox in the same transaction. The start holds the transaction while it pages through
  * contacts-svc (ListAudienceMembers, 10,000 a page; CheckDnc per page) and COPYs each page
  * into leads, so a start either happens entirely or not at all. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,69 +99,136 @@ static int lifecycle_check_dnc(struct campaign_app *app, const char *org_id,
     return 0;
 }
 
-/* Snapshots the audience into the campaign's leads. 0, or -1 with err filled. */
+/* One page of the audience with its DNC check, fetched by a helper thread while the page
+ * before it is COPYed (the two RPCs to contacts-svc took ~35 ms of each 10,000-row page's
+ * ~120 ms, all of it on the start's critical path). The thread is outside any arena, so the
+ * replies are heap memory, released by whichever thread holds the page. */
+struct snapshot_page {
+    struct campaign_app *app;
+    const char *org_id, *audience_id, *request_id;
+    char after[IDS_MAX_LEN * 2];
+    char **phones;              /* CAMPAIGN_SNAPSHOT_PAGE slots */
+    struct rpc_ctx page, dnc;
+    bool have_page, have_dnc;
+    Od__ListAudienceMembersReply *reply;
+    char **listed;
+    size_t nlisted;
+    int rc;                     /* 0, or -1 with err filled */
+    struct campaign_err err;
+};
+
+static void snapshot_page_fetch(struct snapshot_page *p)
+{
+    ProtobufCService *aud = rpc_client_service_for(p->app->contacts, &od__audiences__descriptor);
+    Od__ListAudienceMembersRequest req = OD__LIST_AUDIENCE_MEMBERS_REQUEST__INIT;
+    req.audience_id = (char *)p->audience_id;
+    req.after_contact_id = p->after;
+    req.limit = CAMPAIGN_SNAPSHOT_PAGE;
+    p->rc = -1;
+    rpc_ctx_init(&p->page, p->org_id, p->request_id, p->app->contacts_timeout_ms);
+    p->have_page = true;
+    od__audiences__list_audience_members(aud, &req, NULL, &p->page);
+    if (p->page.status != OD__STATUS__OK) {
+        if (p->page.status == OD__STATUS__NOT_FOUND)
+            LIFECYCLE_FAIL(&p->err, OD__STATUS__NOT_FOUND, "audience %.64s not found",
+                           p->audience_id);
+        else
+            LIFECYCLE_FAIL(&p->err, OD__STATUS__UNAVAILABLE, "audience snapshot failed: %.200s",
+                           p->page.message);
+        return;
+    }
+    p->reply = (Od__ListAudienceMembersReply *)p->page.reply;
+    size_t n = p->reply->n_contacts;
+    for (size_t i = 0; i < n; i++)
+        p->phones[i] = p->reply->contacts[i]->phone_number;
+    if (n > 0) {
+        memset(&p->dnc, 0, sizeof p->dnc);
+        p->have_dnc = true;
+        if (lifecycle_check_dnc(p->app, p->org_id, p->request_id, p->phones, n, &p->dnc,
+                                &p->listed, &p->nlisted, &p->err) != 0)
+            return;
+    }
+    p->rc = 0;
+}
+
+static void *snapshot_page_main(void *arg)
+{
+    snapshot_page_fetch(arg);
+    return NULL;
+}
+
+static void snapshot_page_release(struct snapshot_page *p)
+{
+    if (p->have_dnc)
+        rpc_ctx_release(&p->dnc);
+    if (p->have_page)
+        rpc_ctx_release(&p->page);
+    p->have_dnc = p->have_page = false;
+    p->reply = NULL;
+    p->listed = NULL;
+    p->nlisted = 0;
+}
+
+/* Snapshots the audience into the campaign's leads. 0, or -1 with err filled. Page k+1 is
+ * fetched (and DNC-checked) on a helper thread while page k is COPYed; pages are still
+ * written in order, on this thread's connection, inside the start's transaction. */
 static int lifecycle_snapshot(struct campaign_app *app, struct db *db, const char *org_id,
                               const char *campaign_id, const char *audience_id,
                               const char *request_id, struct campaign_err *err)
 {
-    ProtobufCService *aud = rpc_client_service_for(app->contacts, &od__audiences__descriptor);
-    char after[IDS_MAX_LEN * 2] = "";
-    char **phones = calloc(CAMPAIGN_SNAPSHOT_PAGE, sizeof *phones);
-    int rc = -1;
+    struct snapshot_page pages[2];
+    int cur = 0, rc = -1;
 
-    if (phones == NULL) {
-        LIFECYCLE_FAIL(err, OD__STATUS__INTERNAL, "out of memory");
-        return -1;
+    memset(pages, 0, sizeof pages);
+    for (int i = 0; i < 2; i++) {
+        pages[i].app = app;
+        pages[i].org_id = org_id;
+        pages[i].audience_id = audience_id;
+        pages[i].request_id = request_id;
+        pages[i].phones = calloc(CAMPAIGN_SNAPSHOT_PAGE, sizeof *pages[i].phones);
     }
+    if (pages[0].phones == NULL || pages[1].phones == NULL) {
+        LIFECYCLE_FAIL(err, OD__STATUS__INTERNAL, "out of memory");
+        goto out;
+    }
+    snapshot_page_fetch(&pages[cur]);
     for (;;) {
-        Od__ListAudienceMembersRequest req = OD__LIST_AUDIENCE_MEMBERS_REQUEST__INIT;
-        struct rpc_ctx page, dnc;
-        char **listed = NULL;
-        size_t nlisted = 0;
-        req.audience_id = (char *)audience_id;
-        req.after_contact_id = after;
-        req.limit = CAMPAIGN_SNAPSHOT_PAGE;
-        rpc_ctx_init(&page, org_id, request_id, app->contacts_timeout_ms);
-        od__audiences__list_audience_members(aud, &req, NULL, &page);
-        if (page.status != OD__STATUS__OK) {
-            if (page.status == OD__STATUS__NOT_FOUND)
-                LIFECYCLE_FAIL(err, OD__STATUS__NOT_FOUND, "audience %.64s not found",
-                               audience_id);
-            else
-                LIFECYCLE_FAIL(err, OD__STATUS__UNAVAILABLE, "audience snapshot failed: %.200s",
-                               page.message);
-            rpc_ctx_release(&page);
+        struct snapshot_page *p = &pages[cur], *next = &pages[1 - cur];
+        pthread_t thread;
+        bool threaded = false, more;
+        if (p->rc != 0) {
+            *err = p->err;
+            snapshot_page_release(p);
             goto out;
         }
-        Od__ListAudienceMembersReply *r = (Od__ListAudienceMembersReply *)page.reply;
-        size_t n = r->n_contacts;
-        for (size_t i = 0; i < n; i++)
-            phones[i] = r->contacts[i]->phone_number;
-        memset(&dnc, 0, sizeof dnc);
-        if (n > 0 && lifecycle_check_dnc(app, org_id, request_id, phones, n, &dnc, &listed,
-                                         &nlisted, err) != 0) {
-            rpc_ctx_release(&dnc);
-            rpc_ctx_release(&page);
-            goto out;
+        more = p->reply->next_after_contact_id[0] != '\0';
+        if (more) {
+            snprintf(next->after, sizeof next->after, "%s", p->reply->next_after_contact_id);
+            threaded = pthread_create(&thread, NULL, snapshot_page_main, next) == 0;
         }
-        int copied = n > 0 ? lifecycle_copy_page(db, org_id, campaign_id, r->contacts, n, listed,
-                                                 nlisted)
+        size_t n = p->reply->n_contacts;
+        int copied = n > 0 ? lifecycle_copy_page(db, org_id, campaign_id, p->reply->contacts, n,
+                                                 p->listed, p->nlisted)
                            : 0;
-        if (n > 0)
-            rpc_ctx_release(&dnc);
-        bool more = r->next_after_contact_id[0] != '\0';
-        snprintf(after, sizeof after, "%s", r->next_after_contact_id);
-        rpc_ctx_release(&page);
+        snapshot_page_release(p);
+        if (threaded)
+            pthread_join(thread, NULL);
+        else if (more && copied == 0)
+            snapshot_page_fetch(next); /* no thread: fetch it here */
         if (copied != 0) {
+            if (more)
+                snapshot_page_release(next);
             LIFECYCLE_FAIL(err, OD__STATUS__UNAVAILABLE, "writing leads failed");
             goto out;
         }
         if (!more)
             break;
+        cur = 1 - cur;
     }
     rc = 0;
 out:
-    free(phones);
+    free(pages[0].phones);
+    free(pages[1].phones);
     return rc;
 }
 

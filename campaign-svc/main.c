@@ -26,6 +26,7 @@ static int campaign_configure(struct service_runtime *rt)
         log_error(NULL, "cannot open the contacts-svc client");
         return -1;
     }
+    rpc_client_set_connect_wait(app->contacts, 3000);
     return 0;
 }
 

@@ -11,6 +11,7 @@
  *
  * Memory: every string in the reply points into the request, the id table or a PGresult, all
  * of which outlive the closure call. */
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +164,94 @@ static int bulk_any_in_range(struct db *db, const char *org_id, struct contacts_
     return rc;
 }
 
+/* Compact size of stored merged with update (the update's keys win), or an upper bound when
+ * either side will not parse here (a number beyond jansson's range). */
+static size_t bulk_merged_size(const char *stored, size_t stored_len, const char *update,
+                               size_t update_len)
+{
+    json_t *a = json_loadb(stored, stored_len, 0, NULL);
+    json_t *b = json_loadb(update, update_len, 0, NULL);
+    size_t size = stored_len + update_len;
+    if (json_is_object(a) && json_is_object(b) && json_object_update(a, b) == 0)
+        size = json_dumpb(a, NULL, 0, JSON_COMPACT);
+    json_decref(a);
+    json_decref(b);
+    return size;
+}
+
+int contacts_rows_refuse_oversized(struct db *db, const char *org_id, struct contacts_row *rows,
+                                   size_t n, size_t *kept)
+{
+    static const char stored_sql[] =
+        "SELECT phone_number, metadata::text FROM contacts.contacts "
+        "WHERE org_id = $1 AND phone_number = ANY ($2::text[]) AND metadata <> '{}'::jsonb";
+    enum { STORED_COL_PHONE_NUMBER, STORED_COL_METADATA };
+    struct copytext phones = {0};
+    struct contacts_row *refused = NULL;
+    const char *phone_array;
+    PGresult *stored = NULL;
+    size_t nrefused = 0, nkept = 0, nwith = 0;
+    int rc = -1, any;
+
+    *kept = n;
+    for (size_t i = 0; i < n; i++) {
+        const char *meta = rows[i].in->metadata_json;
+        rows[i].reason = NULL;
+        if (meta != NULL && meta[0] != '\0' && strcmp(meta, "{}") != 0) {
+            copytext_array_add(&phones, rows[i].in->phone_number);
+            nwith++;
+        }
+    }
+    if (nwith == 0) {
+        rc = 0; /* nothing merges: each row's own size was checked by contacts_validate_input */
+        goto out;
+    }
+    if ((any = bulk_any_in_range(db, org_id, rows, n)) <= 0) {
+        rc = any; /* no stored number in the batch's range: nothing to merge with */
+        goto out;
+    }
+    if ((phone_array = copytext_array_end(&phones)) == NULL ||
+        bulk_exec(db, stored_sql, org_id, phone_array, &stored) != 0)
+        goto out;
+    for (int i = 0; i < PQntuples(stored); i++) {
+        struct contacts_row *r =
+            bulk_find(rows, n, PQgetvalue(stored, i, STORED_COL_PHONE_NUMBER));
+        size_t stored_len = (size_t)PQgetlength(stored, i, STORED_COL_METADATA);
+        size_t update_len;
+        if (r == NULL)
+            continue;
+        update_len = strlen(r->in->metadata_json);
+        /* The printed stored object is at least its compact size: most rows stop here. */
+        if (stored_len + update_len <= CONTACTS_METADATA_MAX)
+            continue;
+        if (bulk_merged_size(PQgetvalue(stored, i, STORED_COL_METADATA), stored_len,
+                             r->in->metadata_json, update_len) > CONTACTS_METADATA_MAX)
+            r->reason = CONTACTS_METADATA_MERGED_REASON;
+    }
+    for (size_t i = 0; i < n; i++)
+        nrefused += rows[i].reason != NULL;
+    if (nrefused > 0) {
+        /* Stable partition: the kept rows, then the refused ones. */
+        if ((refused = malloc(nrefused * sizeof *refused)) == NULL)
+            goto out;
+        nrefused = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (rows[i].reason != NULL)
+                refused[nrefused++] = rows[i];
+            else
+                rows[nkept++] = rows[i];
+        }
+        memcpy(rows + nkept, refused, nrefused * sizeof *refused);
+        *kept = nkept;
+    }
+    rc = 0;
+out:
+    PQclear(stored);
+    free(phones.data);
+    free(refused);
+    return rc;
+}
+
 static int bulk_write_fast(struct db *db, const char *org_id, struct contacts_row *rows, size_t n)
 {
     struct copytext phones = {0}, fresh = {0}, stale = {0};
@@ -278,10 +367,13 @@ const char *contacts_rows_sqlstate(void)
     return bulk_last_sqlstate;
 }
 
-/* Writes rows (sorted by phone, distinct) in one transaction, filling id and exists. */
-static int bulk_write(struct rpc_call *call, struct contacts_row *rows, size_t n)
+/* Writes rows (sorted by phone, distinct) in one transaction, filling id and exists; the rows
+ * whose merged metadata would be too large are left out, moved behind the *kept others. */
+static int bulk_write(struct rpc_call *call, struct contacts_row *rows, size_t n, size_t *kept)
 {
-    if (db_begin(call->db) == 0 && contacts_rows_write(call->db, call->org_id, rows, n) == 0 &&
+    if (db_begin(call->db) == 0 &&
+        contacts_rows_refuse_oversized(call->db, call->org_id, rows, n, kept) == 0 &&
+        (*kept == 0 || contacts_rows_write(call->db, call->org_id, rows, *kept) == 0) &&
         db_commit(call->db) == 0)
         return 0;
     db_rollback(call->db);
@@ -304,8 +396,9 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
 {
     struct rpc_call *call = closure_data;
     Od__BulkUpsertReply reply = OD__BULK_UPSERT_REPLY__INIT;
-    size_t n = in->n_contacts, nvalid = 0, ndistinct = 0;
+    size_t n = in->n_contacts, nvalid = 0, ndistinct = 0, nkept = 0;
     struct contacts_row *rows = NULL;
+    const char **reasons = NULL; /* per request row: why it fails, NULL if it is written */
     unsigned char *counted = NULL;
     Od__RowError *error_store = NULL;
     Od__Contact *contact_store = NULL;
@@ -324,30 +417,27 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
     contact_store = calloc(n + 1, sizeof *contact_store);
     reply.errors = calloc(n + 1, sizeof *reply.errors);
     reply.contacts = calloc(n + 1, sizeof *reply.contacts);
-    if (!rows || !counted || !error_store || !contact_store || !reply.errors || !reply.contacts) {
+    reasons = calloc(n + 1, sizeof *reasons);
+    if (!reasons || !rows || !counted || !error_store || !contact_store || !reply.errors || !reply.contacts) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         goto done;
     }
 
     for (size_t i = 0; i < n; i++) {
-        const char *reason = contacts_validate_input(in->contacts[i]);
-        if (reason != NULL)
-            bulk_add_error(&reply, error_store, (int)i, in->contacts[i]->phone_number, reason);
-        else
+        if ((reasons[i] = contacts_validate_input(in->contacts[i])) == NULL)
             rows[nvalid++] = (struct contacts_row){.index = (int)i, .in = in->contacts[i]};
     }
-    reply.failed = (int32_t)reply.n_errors;
 
     /* Sort by phone (then position) and keep the last row of each number. */
     ndistinct = contacts_rows_distinct(rows, nvalid);
     write_started = time_monotonic_ms();
-    if (ndistinct > 0 && bulk_write(call, rows, ndistinct) != 0) {
+    if (ndistinct > 0 && bulk_write(call, rows, ndistinct, &nkept) != 0) {
         if (PQstatus(db_conn(call->db)) != CONNECTION_OK)
             rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
-        else if (strcmp(bulk_last_sqlstate, "23514") == 0) /* contacts_metadata_size */
-            rpc_fail(call, OD__STATUS__INVALID,
-                     "metadata of a contact would exceed %d bytes once merged with what is "
-                     "stored; nothing was written", CONTACTS_STORED_METADATA_MAX);
+        else if (strcmp(bulk_last_sqlstate, "23514") == 0) /* the table's backstop: a race */
+            rpc_fail(call, OD__STATUS__UNAVAILABLE,
+                     "metadata of a contact grew past the limit during the call; nothing was "
+                     "written, retry");
         else
             rpc_fail(call, OD__STATUS__INTERNAL, "bulk upsert failed");
         goto done;
@@ -356,19 +446,25 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
     write_ms = time_monotonic_ms() - write_started;
     /* Report every valid row in request order. The first row of a number counts as created
      * or updated as the database said; repeats of it count as updates. */
-    for (size_t i = 0, next_error = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         const Od__ContactInput *ci = in->contacts[i];
         struct contacts_row *r;
         Od__Contact *c;
-        /* errors were recorded in request order: skip the rows they name */
-        if (next_error < reply.n_errors && reply.errors[next_error]->index == (int32_t)i) {
-            next_error++;
+        struct contacts_row *refused;
+        if (reasons[i] != NULL) {
+            bulk_add_error(&reply, error_store, (int)i, ci->phone_number, reasons[i]);
             continue;
         }
-        r = bulk_find(rows, ndistinct, ci->phone_number);
+        r = bulk_find(rows, nkept, ci->phone_number);
         if (r == NULL) {
-            rpc_fail(call, OD__STATUS__INTERNAL, "bulk upsert lost a row");
-            goto done;
+            /* every row of a refused number fails, with the last row's reason */
+            refused = bulk_find(rows + nkept, ndistinct - nkept, ci->phone_number);
+            if (refused == NULL) {
+                rpc_fail(call, OD__STATUS__INTERNAL, "bulk upsert lost a row");
+                goto done;
+            }
+            bulk_add_error(&reply, error_store, (int)i, ci->phone_number, refused->reason);
+            continue;
         }
         c = &contact_store[reply.n_contacts];
         od__contact__init(c);
@@ -382,6 +478,7 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
             reply.updated++;
         counted[r - rows] = 1;
     }
+    reply.failed = (int32_t)reply.n_errors;
     log_info(call->request_id, "bulk upsert org=%s rows=%zu distinct=%zu created=%d updated=%d "
              "failed=%d in %lld ms (database %lld ms)", call->org_id, n, ndistinct, reply.created,
              reply.updated, reply.failed, (long long)(time_monotonic_ms() - started),
@@ -390,6 +487,7 @@ void contacts_bulk_upsert(Od__Contacts_Service *service, const Od__BulkUpsertReq
 done:
     closure(call->status == OD__STATUS__OK ? &reply : NULL, closure_data);
     free(rows);
+    free(reasons);
     free(counted);
     free(error_store);
     free(contact_store);

@@ -9,9 +9,9 @@
 #include "ids.h"
 
 #define CONTACTS_BULK_MAX 10000
-/* Bulk upserts merge metadata into what is stored; the table's contacts_metadata_size check
- * (migration 005) bounds the result's jsonb size. */
-#define CONTACTS_STORED_METADATA_MAX 32768
+/* Bulk upserts merge metadata into what is stored: contacts_rows_refuse_oversized holds the
+ * result to CONTACTS_METADATA_MAX (validate.h) per row; the table's contacts_metadata_size
+ * check (migration 005, 32 KiB of jsonb) is only a backstop. */
 
 struct db;
 
@@ -21,6 +21,7 @@ struct contacts_row {
     const Od__ContactInput *in;
     char id[IDS_MAX_LEN]; /* the contact's id: new, or the stored one once written */
     int exists;           /* set by contacts_rows_write: the organization had this number */
+    const char *reason;   /* set by contacts_rows_refuse_oversized: why it is not written */
 };
 
 /* Sorts rows by phone number (then index), keeps the last row of each number at the front,
@@ -32,6 +33,13 @@ size_t contacts_rows_distinct(struct contacts_row *rows, size_t n);
  * one of the numbers meanwhile (lib/db_copy_merge.h). Fills id and exists. 0 on success, -1
  * on failure; then contacts_rows_sqlstate() is the failing statement's SQLSTATE ("" if none),
  * for the calling thread. */
+/* Inside the caller's transaction, before contacts_rows_write: finds the distinct rows whose
+ * metadata, merged into the organization's stored metadata for that number, would exceed
+ * CONTACTS_METADATA_MAX (validate.h), and moves them behind the others (both parts keep
+ * their order, so both stay sorted by phone), with reason set. *kept is how many rows remain
+ * to write, at the front. 0 on success, -1 on a database failure. */
+int contacts_rows_refuse_oversized(struct db *db, const char *org_id, struct contacts_row *rows,
+                                   size_t n, size_t *kept);
 int contacts_rows_write(struct db *db, const char *org_id, struct contacts_row *rows, size_t n);
 const char *contacts_rows_sqlstate(void);
 

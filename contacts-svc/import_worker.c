@@ -11,7 +11,8 @@
  *   1. lock the oldest open import nobody holds;
  *   2. take rows [processed, processed + chunk) of the import's stored rows (import_payloads,
  *      read and unpacked once per import and worker), validate them, record the bad ones in
- *      import_errors, upsert the good ones through the bulk path (contacts_rows_write: COPY
+ *      import_errors (with the rows whose merged metadata would pass the limit: they fail
+ *      alone), upsert the good ones through the bulk path (contacts_rows_write: COPY
  *      of new numbers, the last row of a repeated number wins) and add the audience
  *      memberships;
  *   3. add the chunk's counts to the import and move `processed`; when it reaches `total`,
@@ -121,6 +122,17 @@ struct chunk_counts {
     char sqlstate[6]; /* of the statement that failed, "" if none */
 };
 
+/* Adds one import_errors row (org_id, import_id, idx, phone_number, reason) to a COPY. */
+static void chunk_error(struct copytext *errors, const char *org_id, const char *id,
+                        long long index, const char *phone, const char *reason)
+{
+    copytext_field(errors, org_id, '\t');
+    copytext_field(errors, id, '\t');
+    copytext_int(errors, index, '\t');
+    copytext_field(errors, phone ? phone : "", '\t');
+    copytext_field(errors, reason, '\n');
+}
+
 /* Validates rows [lo, hi) of the import, records the bad ones in import_errors, upserts the
  * good ones and adds them to the import's audience, all in the caller's transaction. */
 static int chunk_write(struct db *db, const char *org_id, const char *id, const char *audience,
@@ -130,6 +142,7 @@ static int chunk_write(struct db *db, const char *org_id, const char *id, const 
     size_t n = (size_t)(hi - lo), ngood = 0, ndistinct;
     struct contacts_row *rows = calloc(n + 1, sizeof *rows);
     struct copytext errors = {0}, members = {0};
+    size_t nkept = 0;
     int rc = -1;
 
     if (rows == NULL) {
@@ -145,14 +158,25 @@ static int chunk_write(struct db *db, const char *org_id, const char *id, const 
             rows[ngood++] = (struct contacts_row){.index = (int)i, .in = in};
             continue;
         }
-        copytext_field(&errors, org_id, '\t');
-        copytext_field(&errors, id, '\t');
-        copytext_int(&errors, i, '\t');
-        copytext_field(&errors, in->phone_number ? in->phone_number : "", '\t');
-        copytext_field(&errors, reason, '\n');
+        chunk_error(&errors, org_id, id, i, in->phone_number, reason);
         counts->failed++;
     }
     ndistinct = contacts_rows_distinct(rows, ngood);
+    /* A row whose metadata would grow past the limit once merged fails alone (before the
+     * write: a refused row must not cost the chunk). */
+    if (ndistinct > 0 && contacts_rows_refuse_oversized(db, org_id, rows, ndistinct, &nkept) != 0) {
+        snprintf(counts->sqlstate, sizeof counts->sqlstate, "%s", contacts_rows_sqlstate());
+        snprintf(error, size, "checking merged metadata failed (SQLSTATE %s)",
+                 counts->sqlstate[0] ? counts->sqlstate : "?");
+        goto out;
+    }
+    for (size_t i = nkept; i < ndistinct; i++) {
+        chunk_error(&errors, org_id, id, rows[i].index, rows[i].in->phone_number,
+                    rows[i].reason);
+        counts->failed++;
+    }
+    ngood -= ndistinct - nkept;
+    ndistinct = nkept;
     if (errors.failed) {
         snprintf(error, size, "out of memory");
         goto out;

@@ -7,7 +7,14 @@
 
 #define CONTACTS_NAME_MAX 256       /* bytes */
 #define CONTACTS_LANGUAGE_MAX 35    /* BCP 47 tags are short */
-#define CONTACTS_METADATA_MAX 16384 /* bytes of compact JSON, per request */
+/* The one metadata limit: bytes of compact JSON, for a row as sent AND for the object a bulk
+ * upsert or an import would store once the row's keys are merged into the stored ones
+ * (contacts_rows_refuse_oversized, bulk.c, checks that per row before the write; a row over
+ * it fails alone with METADATA_MERGED_REASON). The table's CHECK (migration 005) is only a
+ * backstop against writers that skip the check. */
+#define CONTACTS_METADATA_MAX 16384
+#define CONTACTS_METADATA_MERGED_REASON                                                        \
+    "metadata would exceed 16384 bytes of JSON once merged with the stored metadata"
 #define IMPORTS_WEBHOOK_URL_MAX 2048 /* bytes */
 
 /* NULL when the row is acceptable, else the reason ("phoneNumber must be ..."). */

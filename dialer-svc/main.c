@@ -60,6 +60,8 @@ static int dialer_configure(struct service_runtime *rt)
         log_error(NULL, "cannot open the RPC clients of campaign-svc and contacts-svc");
         return -1;
     }
+    rpc_client_set_connect_wait(app->campaign_client, 3000);
+    rpc_client_set_connect_wait(app->contacts_client, 3000);
     app->dialing = rpc_client_service_for(app->campaign_client, &od__dialing__descriptor);
     app->dnc = rpc_client_service_for(app->contacts_client, &od__dnc__descriptor);
     return app->dialing != NULL && app->dnc != NULL ? 0 : -1;

@@ -477,6 +477,7 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
         return;
     }
     log_warn(call_id, "placing the call to %s: %s", j->to, err);
+    bool maybe_placed = rc == CARRIER_TRANSIENT && !carrier_last_unreached(t->carrier);
     if (rc == CARRIER_TRANSIENT) {
         /* The carrier may have taken the call and lost the answer: it is never re-sent, but
          * looked for (a callback with ?callId= may also have stored its CallSid already). */
@@ -499,6 +500,24 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
                     dialer_adopt(t, j, call_id, &cc);
                 }
                 PQclear(res);
+                return;
+            }
+            if (found < 0 && maybe_placed) {
+                /* The create may have reached the carrier, which cannot be asked now: ending
+                 * the attempt would let the retry policy dial the contact again while this
+                 * call may be ringing. Stop creating (the row is nobody's any more) and hand
+                 * the lease back: the next claim reuses this attempt and reconciles. */
+                const char *q[] = {call_id};
+                PQclear(res);
+                res = db_exec(t->db,
+                              "UPDATE dialer.calls SET worker_lease_until = NULL, updated_at = "
+                              "now() WHERE id = $1 AND call_sid IS NULL AND completed_at IS NULL",
+                              1, q);
+                PQclear(res);
+                struct dial_job *one = (struct dial_job *)j;
+                log_warn(call_id, "the carrier cannot say whether it placed the call to %s: "
+                         "handing the lease back to reconcile later", j->to);
+                dialer_release(app, &one, 1);
                 return;
             }
         }

@@ -7,7 +7,7 @@
  * the next GetMany carries every queued id of the organization (up to 64). Under load that is
  * one RPC per batch instead of one per read, and no HTTP thread waits on any of them: the
  * gateway's event threads hand a read in, go on with other connections, and are told when the
- * answer is in (gateway/http.c).
+ * answer is in (gateway/http_dispatch.c).
  *
  * Why: a read cost ~240 µs of CPU, most of it thread hand-offs in nng 1.5.2 (every
  * asynchronous step of a message completes on another thread: 22-25 context switches per GET

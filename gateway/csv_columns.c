@@ -5,6 +5,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool csv_columns_key(const char *name, char *key, size_t size)
+{
+    size_t n = 0;
+    for (const char *p = name; *p; p++) {
+        if (*p == ' ' || *p == '_' || *p == '-' || *p == '\t')
+            continue;
+        if (n + 1 >= size)
+            return false;
+        key[n++] = (char)tolower((unsigned char)*p);
+    }
+    key[n] = '\0';
+    return true;
+}
+
 char *csv_columns_trimmed(const char *s, size_t len)
 {
     while (len > 0 && isspace((unsigned char)s[0]))

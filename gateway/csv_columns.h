@@ -1,7 +1,6 @@
 /* CSV uploads read as rows of named columns: the header (trimmed names, each given a role by
  * the caller), then each non-blank record handed to the caller, which turns it into its own
- * object (a contact, a lead). Used by leads_json.c; imports_json.c carries its own copy of the
- * same steps for now.
+ * object (a contact, a lead). Used by leads_json.c and imports_csv.c.
  *
  * Memory: struct csv_columns is heap (csv_columns_free); csv_columns_trimmed and
  * csv_join_name return malloc'd text the caller frees. */
@@ -28,6 +27,10 @@ struct csv_columns {
     int *roles;
 };
 
+/* A header name as a key to classify it by: lowered, without blanks, '_' and '-'
+ * ("Phone Number" -> "phonenumber"). False when the key does not fit in `size` bytes (no
+ * role has such a long name: a free column). */
+bool csv_columns_key(const char *name, char *key, size_t size);
 /* A copy of s without surrounding blanks (malloc'd), NULL when out of memory. */
 char *csv_columns_trimmed(const char *s, size_t len);
 /* "first last", either may be missing or NULL; malloc'd, NULL when both are empty. */

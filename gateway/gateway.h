@@ -1,11 +1,11 @@
 /* The gateway's internal surface: the request/response a route handler sees, the route
  * table, authentication and rate limiting.
  *
- * Threads (gateway/http.c): a few libmicrohttpd event threads read requests and write
- * responses and never block. A request whose handler blocks (an RPC, a database query) is
- * handed to a pool of handler threads while its connection is suspended; the event thread goes
- * on with other connections. An asynchronous route (struct route's start/finish) runs without
- * any handler thread. Shared state (key cache, rate limits) is behind mutexes; the RPC
+ * Threads (gateway/http_*.c; http_internal.h): a few libmicrohttpd event threads read
+ * requests and write responses and never block. A request whose handler blocks (an RPC, a
+ * database query) is handed to a pool of handler threads while its connection is suspended;
+ * the event thread goes on with other connections. An asynchronous route (struct route's
+ * start/finish) runs without any handler thread. Shared state (key cache, rate limits) is behind mutexes; the RPC
  * clients and the database pool are thread-safe. */
 #ifndef GATEWAY_GATEWAY_H
 #define GATEWAY_GATEWAY_H
@@ -90,8 +90,8 @@ struct api_response {
 
 typedef void (*route_handler)(struct api_request *req, struct api_response *res);
 
-/* The work of an asynchronous route in flight. http.c sets `done`; the route's work calls it
- * exactly once, from any thread, after setting `result`. */
+/* The work of an asynchronous route in flight. http_dispatch.c sets `done`; the route's work
+ * calls it exactly once, from any thread, after setting `result`. */
 struct api_async {
     void (*done)(struct api_async *self);
     void *result; /* the route's own: finish() frees it */
@@ -148,6 +148,12 @@ void api_deleted(struct api_request *req, struct api_response *res, struct rpc_c
 void api_list_reply(struct api_response *res, json_t *data, int64_t total, int page, int limit);
 
 /* ---- router.c ---- */
+/* A route: method + pattern of literal segments and ":name" parameters. Precedence (router.c):
+ * of the routes of the request's method whose pattern matches the path, the most specific
+ * wins: at the first segment where one pattern is literal and the other a parameter, the
+ * literal wins (POST /v1/contacts/bulk over POST /v1/contacts/:id), whatever the table order.
+ * Two routes of one method with the same literals and parameters in the same places are
+ * ambiguous and fail tests/unit/test_router_overlap.c. */
 struct route {
     const char *method;
     const char *pattern; /* "/v1/contacts/:id" */
@@ -243,7 +249,7 @@ bool rate_limiter_enter(struct rate_limiter *limiter, const char *who, enum api_
                         int64_t now_ms);
 void rate_limiter_leave(struct rate_limiter *limiter, const char *who);
 
-/* ---- http.c ---- */
+/* ---- http_server.c (the front door: http_internal.h) ---- */
 struct http_server;
 struct http_server_options {
     const char *bind_address;

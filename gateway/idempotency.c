@@ -243,7 +243,7 @@ void idempotency_finish(struct gateway *gw, struct idempotency_claim *claim,
         const char *params[] = {claim->org_id, claim->key};
         r = db_exec_prepared(db, forget_sql, 2, params);
     } else {
-        if (res->body != NULL) /* as http.c writes it */
+        if (res->body != NULL) /* as http_respond.c writes it */
             body = dumped = json_dumps(res->body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         else if (res->text != NULL)
             body = dumped = strndup(res->text, res->text_len);

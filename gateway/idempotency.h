@@ -8,7 +8,7 @@
  * failed) is forgotten, so the client's retry with the same key runs the request again.
  *
  * Runs on a handler thread (it blocks on the database, and a waiting request sleeps). Used by
- * gateway/http.c around the route's handler:
+ * gateway/http_dispatch.c around the route's handler:
  *     struct idempotency_claim claim;
  *     if (idempotency_begin(gw, req, &claim, res))   // false: res holds the answer
  *         { handler(req, res); idempotency_finish(gw, &claim, res); } */
@@ -23,7 +23,7 @@
 
 struct idempotency_claim {
     bool active;   /* a row was claimed: idempotency_finish stores the answer */
-    bool replayed; /* res is the stored answer: http.c adds Idempotent-Replayed: true */
+    bool replayed; /* res is the stored answer: http_dispatch.c adds Idempotent-Replayed: true */
     char org_id[48];
     char key[IDEMPOTENCY_KEY_MAX + 1];
 };

@@ -1,6 +1,5 @@
 #include "leads_json.h"
 
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,15 +110,8 @@ enum lead_column { COL_VARIABLE = 0, COL_PHONE, COL_NAME, COL_FIRST, COL_LAST };
 static int leads_column(const char *header)
 {
     char key[32];
-    size_t n = 0;
-    for (const char *p = header; *p; p++) {
-        if (*p == ' ' || *p == '_' || *p == '-' || *p == '\t')
-            continue;
-        if (n + 1 >= sizeof key)
-            return COL_VARIABLE;
-        key[n++] = (char)tolower((unsigned char)*p);
-    }
-    key[n] = '\0';
+    if (!csv_columns_key(header, key, sizeof key))
+        return COL_VARIABLE;
     if (strcmp(key, "phone") == 0 || strcmp(key, "phonenumber") == 0 ||
         strcmp(key, "number") == 0)
         return COL_PHONE;

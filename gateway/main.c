@@ -156,7 +156,7 @@ int main(int argc, char **argv)
 
     memset(&gw, 0, sizeof gw);
     /* Event threads only read and write sockets (one per core is enough); handler threads
-     * block on RPCs, so they bound how many blocking requests run at once (http.c). */
+     * block on RPCs, so they bound how many blocking requests run at once (http_dispatch.c). */
     http_options = (struct http_server_options){
         .bind_address = config_string("HTTP_BIND", "127.0.0.1"),
         .port = (int)config_int("HTTP_PORT", 8080, 0, 65535),

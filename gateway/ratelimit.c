@@ -4,7 +4,7 @@
  * numeric and show its use, but never refused (one gateway serves more than 1,000,000 reads a
  * minute: a hard ceiling there refused an enterprise key under bench load).
  *
- * Counted per organization (gateway/http.c passes the org id), as reference 004's tiers are:
+ * Counted per organization (gateway/http_limits.c passes the org id), as reference 004's tiers are:
  * an organization with N keys does not get N times its tier. The tiers' Concurrent column
  * (standard 10, professional 50, enterprise unlimited) bounds the requests an organization
  * has in flight at once (rate_limiter_enter/leave).

@@ -1,5 +1,17 @@
 /* Method + path pattern -> handler. Patterns are literal segments and ":name" parameters;
- * the tables live beside their handlers (routes_*.c) and are listed once here. */
+ * the tables live beside their handlers (routes_*.c) and are listed once here.
+ *
+ * Precedence. A request matches a route when the method is equal (case-sensitive) and the
+ * path has the pattern's segments: each literal segment equal, each ":name" segment any
+ * non-empty segment (one trailing '/' is ignored). When several routes of the method match,
+ * the most specific wins: compare the patterns segment by segment from the left; at the first
+ * segment where one is literal and the other a parameter, the literal one wins. So
+ * POST /v1/contacts/bulk beats POST /v1/contacts/:id, GET /api/campaigns/dnc beats
+ * GET /api/campaigns/:id, and /a/b/:x beats /a/:y/c, whatever the order of the tables.
+ * Two routes of one method with the same literals and parameters in the same places would
+ * match the same requests at the same specificity, and only table order would decide:
+ * tests/unit/test_router_overlap.c walks every table (the public ones too) and fails on such
+ * a pair. */
 #include <stdio.h>
 #include <string.h>
 
@@ -91,8 +103,8 @@ const struct route *router_find(const char *method, const char *path, const char
                                       sizeof scratch_store))
                 continue;
             if (strcmp(r->method, method) == 0) {
-                /* The most specific match wins (a literal segment over ":id"); among equals,
-                 * the first listed. */
+                /* The most specific match wins (a literal segment over ":id"). Among equals
+                 * the first listed would, but test_router_overlap allows no equals. */
                 if (literal != NULL && !router_more_specific(r->pattern, literal->pattern))
                     continue;
                 const struct route *before = literal;

@@ -13,9 +13,35 @@
 #include "json_scan.h"
 #include "json_util.h"
 #include "od_names.h"
+#include "route_util.h"
 #include "rpc.h"
+#include "webhooks.pb-c.h"
 
 
+
+/* An import's webhookUrl is held to the same address policy as a webhook endpoint's url:
+ * webhook-svc owns the policy (and its operator allow-list), so it judges (CheckUrl). 0 when
+ * the URL is absent or allowed; else answers (400 with the reason) and returns -1. */
+static int imports_check_webhook_url(struct api_request *req, struct api_response *res,
+                                     const char *url)
+{
+    Od__CheckUrlRequest in = OD__CHECK_URL_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    int rc = 0;
+    if (url == NULL || url[0] == '\0')
+        return 0;
+    in.url = (char *)url;
+    API_CALL(req, ctx, req->gw->webhooks, od__webhooks__check_url, &in);
+    if (ctx.status != OD__STATUS__OK) {
+        char message[RPC_MESSAGE_MAX + 16];
+        snprintf(message, sizeof message, "webhookUrl: %s", ctx.message);
+        api_rpc_error(req, res, ctx.status, ctx.status == OD__STATUS__INVALID ? message
+                                                                               : ctx.message);
+        rc = -1;
+    }
+    rpc_ctx_release(&ctx);
+    return rc;
+}
 
 static void imports_submit(struct api_request *req, struct api_response *res)
 {
@@ -37,6 +63,11 @@ static void imports_submit(struct api_request *req, struct api_response *res)
             return;
         }
         json_decref(body);
+    }
+    if (imports_check_webhook_url(req, res, in.webhook_url) != 0) {
+        if (!scanned)
+            imports_json_submit_free(&in);
+        return;
     }
     API_CALL(req, ctx, req->gw->imports, od__imports__submit, &in);
     if (!scanned)
@@ -152,20 +183,6 @@ static void imports_errors(struct api_request *req, struct api_response *res)
 
 /* ---------------- POST /v1/contacts/import ---------------- */
 
-/* The media type of the request without parameters, compared case-insensitively. */
-static int imports_media_type_is(const char *content_type, const char *want)
-{
-    size_t len = strlen(want);
-    while (*content_type == ' ')
-        content_type++;
-    if (strncasecmp(content_type, want, len) != 0)
-        return 0;
-    content_type += len;
-    while (*content_type == ' ' || *content_type == '\t')
-        content_type++;
-    return *content_type == '\0' || *content_type == ';';
-}
-
 static void contacts_import(struct api_request *req, struct api_response *res)
 {
     const char *type =
@@ -178,12 +195,12 @@ static void contacts_import(struct api_request *req, struct api_response *res)
     enum imports_file_kind kind = 0;
     int rc;
 
-    if (type != NULL && (imports_media_type_is(type, "text/csv") ||
-                         imports_media_type_is(type, "application/csv")))
+    if (type != NULL && (api_media_type_is(type, "text/csv") ||
+                         api_media_type_is(type, "application/csv")))
         kind = IMPORTS_FILE_CSV;
-    else if (type != NULL && imports_media_type_is(type, "application/json"))
+    else if (type != NULL && api_media_type_is(type, "application/json"))
         kind = IMPORTS_FILE_JSON;
-    else if (type != NULL && imports_media_type_is(type, "multipart/form-data") &&
+    else if (type != NULL && api_media_type_is(type, "multipart/form-data") &&
              imports_multipart_file(type, req->body, req->body_len, &data, &len, &kind, err,
                                     sizeof err) != 0) {
         api_error(res, 400, err, NULL);

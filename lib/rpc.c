@@ -1,6 +1,7 @@
 #include "rpc.h"
 
 #include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
@@ -56,7 +57,103 @@ struct rpc_server {
     void *app;
     int nworkers;
     struct rpc_worker *workers;
+    /* The per-organization share (rpc_server_options.tenant_share): under tenants_lock, one
+     * slot per worker (a worker runs one call at a time, so nworkers slots always suffice). */
+    int tenant_share;
+    int tenant_queue; /* calls of one organization that may wait for its share */
+    pthread_mutex_t tenants_lock;
+    struct rpc_tenant *tenants;
+    atomic_long shed; /* calls refused (queue full), for a sampled log line */
 };
+
+/* A call that arrived while its organization held its share: the message and the nng context
+ * it must be answered on (the receiving worker took a fresh context and went on receiving, so
+ * a waiting call holds no worker). Owned by its tenant's queue, then by the worker that pops
+ * it, which answers on ctx and closes it. */
+struct rpc_parked {
+    nng_ctx ctx;
+    nng_msg *msg;
+    struct rpc_parked *next;
+};
+
+/* One organization's calls in progress (under tenants_lock). The slot is free when active is
+ * 0 (then its queue is empty: a call waits only while its organization holds its share). */
+struct rpc_tenant {
+    char org_id[72];
+    int active; /* workers running this organization's calls */
+    int queued;
+    struct rpc_parked *head, *tail;
+};
+
+enum rpc_admit { RPC_ADMIT_RUN, RPC_ADMIT_PARKED, RPC_ADMIT_REFUSED };
+
+/* Decides whether w may run org_id's call in msg now. RUN: *slot is the organization's slot
+ * (NULL for a call with no organization, which is not counted); the caller ends with
+ * rpc_tenant_next. PARKED: msg and w's context now belong to the queue; w must open a new
+ * context. REFUSED: the queue is full; answer UNAVAILABLE. */
+static enum rpc_admit rpc_tenant_admit(struct rpc_worker *w, const char *org_id, nng_msg *msg,
+                                       struct rpc_tenant **slot)
+{
+    struct rpc_server *s = w->server;
+    struct rpc_tenant *found = NULL, *free_slot = NULL;
+    enum rpc_admit verdict = RPC_ADMIT_RUN;
+    *slot = NULL;
+    if (org_id == NULL || org_id[0] == '\0' || strlen(org_id) >= sizeof found->org_id)
+        return RPC_ADMIT_RUN;
+    pthread_mutex_lock(&s->tenants_lock);
+    for (int i = 0; i < s->nworkers && found == NULL; i++) {
+        if (s->tenants[i].active > 0 && strcmp(s->tenants[i].org_id, org_id) == 0)
+            found = &s->tenants[i];
+        else if (s->tenants[i].active == 0 && free_slot == NULL)
+            free_slot = &s->tenants[i];
+    }
+    if (found == NULL) {
+        found = free_slot; /* never NULL: at most nworkers - 1 slots are active meanwhile */
+        snprintf(found->org_id, sizeof found->org_id, "%s", org_id);
+    }
+    if (found->active < s->tenant_share) {
+        found->active++;
+        *slot = found;
+    } else if (found->queued < s->tenant_queue) {
+        struct rpc_parked *p = malloc(sizeof *p);
+        if (p == NULL) {
+            verdict = RPC_ADMIT_REFUSED;
+        } else {
+            p->ctx = w->ctx;
+            p->msg = msg;
+            p->next = NULL;
+            if (found->tail != NULL)
+                found->tail->next = p;
+            else
+                found->head = p;
+            found->tail = p;
+            found->queued++;
+            verdict = RPC_ADMIT_PARKED;
+        }
+    } else {
+        verdict = RPC_ADMIT_REFUSED;
+    }
+    pthread_mutex_unlock(&s->tenants_lock);
+    return verdict;
+}
+
+/* After a call of slot's organization: the next call of that organization waiting for its
+ * share (the worker runs it, still counted), or NULL with the worker released. */
+static struct rpc_parked *rpc_tenant_next(struct rpc_server *s, struct rpc_tenant *slot)
+{
+    struct rpc_parked *p;
+    pthread_mutex_lock(&s->tenants_lock);
+    if ((p = slot->head) != NULL) {
+        slot->head = p->next;
+        if (slot->head == NULL)
+            slot->tail = NULL;
+        slot->queued--;
+    } else {
+        slot->active--;
+    }
+    pthread_mutex_unlock(&s->tenants_lock);
+    return p;
+}
 
 /* The closure every handler calls: packs the output while it is still alive. */
 static void rpc_server_closure(const ProtobufCMessage *output, void *closure_data)
@@ -118,14 +215,19 @@ static void rpc_server_dispatch(struct rpc_worker *w, const Od__RpcRequest *req,
         rpc_fail(call, OD__STATUS__INTERNAL, "%s sent no reply", req->method);
 }
 
-/* Turns a received message into the reply message, in place. */
-static void rpc_server_handle(struct rpc_worker *w, nng_msg *msg)
+/* Turns a received message into the reply message, in place. A call not yet admitted (tenant
+ * NULL on entry, admitted false) is first held to its organization's share: it may be parked
+ * (RPC_ADMIT_PARKED: msg is no longer ours, nothing to send) or refused. *tenant is the slot to
+ * end with rpc_tenant_next. */
+static enum rpc_admit rpc_server_handle(struct rpc_worker *w, nng_msg *msg, bool admitted,
+                                        struct rpc_tenant **tenant)
 {
     Od__RpcRequest *req;
     Od__RpcReply reply = OD__RPC_REPLY__INIT;
     struct rpc_call call;
     ProtobufCAllocator alloc;
     int64_t started = time_monotonic_ms();
+    enum rpc_admit verdict = RPC_ADMIT_RUN;
 
     /* The envelope and the input are unpacked into the worker's arena: a 10,000-row request is
      * ~50,000 allocations, which malloc would serialize across workers (lib/arena.h). */
@@ -144,7 +246,24 @@ static void rpc_server_handle(struct rpc_worker *w, nng_msg *msg)
         call.org_id = req->org_id;
         call.request_id = req->request_id;
         call.deadline_unix_ms = req->deadline_unix_ms;
-        rpc_server_dispatch(w, req, &call, &alloc);
+        if (!admitted)
+            verdict = rpc_tenant_admit(w, req->org_id, msg, tenant);
+        if (verdict == RPC_ADMIT_PARKED) {
+            arena_leave();
+            arena_reset(w->arena);
+            return verdict;
+        }
+        if (verdict == RPC_ADMIT_REFUSED) {
+            long n = atomic_fetch_add(&w->server->shed, 1) + 1;
+            rpc_fail(&call, OD__STATUS__UNAVAILABLE,
+                     "busy: this organization has too many calls waiting; retry shortly");
+            if ((n & (n - 1)) == 0) /* 1, 2, 4, 8, ...: a sampled line, not one per call */
+                log_warn(call.request_id, "rpc server: %ld call(s) refused so far: their "
+                         "organization had %d running and %d waiting (org %s)", n,
+                         w->server->tenant_share, w->server->tenant_queue, req->org_id);
+        } else {
+            rpc_server_dispatch(w, req, &call, &alloc);
+        }
     }
 
     reply.status = call.status;
@@ -153,7 +272,8 @@ static void rpc_server_handle(struct rpc_worker *w, nng_msg *msg)
         reply.body.data = call.reply;
         reply.body.len = call.reply_len;
     }
-    if (call.status == OD__STATUS__INTERNAL || call.status == OD__STATUS__UNAVAILABLE)
+    if (call.status == OD__STATUS__INTERNAL ||
+        (call.status == OD__STATUS__UNAVAILABLE && verdict != RPC_ADMIT_REFUSED))
         log_error(call.request_id, "%s %s: %s", call.method ? call.method : "?",
                   rpc_status_name(call.status), call.message);
     else if (log_enabled(LOG_DEBUG))
@@ -167,6 +287,19 @@ static void rpc_server_handle(struct rpc_worker *w, nng_msg *msg)
     free(call.reply);
     arena_leave();
     arena_reset(w->arena);
+    return verdict;
+}
+
+/* Sends the reply in msg on ctx (ownership: nng's after a successful send, ours to free
+ * after a failed one). */
+static void rpc_server_send(struct rpc_worker *w, nng_ctx ctx, nng_msg *msg)
+{
+    nng_aio_set_msg(w->aio, msg);
+    nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
+    nng_ctx_send(ctx, w->aio);
+    nng_aio_wait(w->aio);
+    if (nng_aio_result(w->aio) != 0)
+        nng_msg_free(msg);
 }
 
 static void *rpc_worker_main(void *arg)
@@ -177,6 +310,8 @@ static void *rpc_worker_main(void *arg)
         return NULL;
     }
     while (!atomic_load(&w->server->stopping)) {
+        struct rpc_tenant *tenant = NULL;
+        struct rpc_parked *next;
         nng_msg *msg;
         int rv;
 
@@ -191,14 +326,22 @@ static void *rpc_worker_main(void *arg)
         if (rv != 0)
             continue; /* NNG_ETIMEDOUT among them */
         msg = nng_aio_get_msg(w->aio);
-        rpc_server_handle(w, msg);
-        nng_aio_set_msg(w->aio, msg);
-        nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE);
-        nng_ctx_send(w->ctx, w->aio);
-        nng_aio_wait(w->aio);
-        /* On failure the message is still ours (nng_ctx_send ownership rule). */
-        if (nng_aio_result(w->aio) != 0)
-            nng_msg_free(msg);
+        if (rpc_server_handle(w, msg, false, &tenant) == RPC_ADMIT_PARKED) {
+            /* The queue took our context with the call: go on receiving on a new one. */
+            if ((rv = nng_ctx_open(&w->ctx, w->server->sock)) != 0) {
+                log_error(NULL, "rpc worker: nng_ctx_open: %s", nng_strerror(rv));
+                break;
+            }
+            continue;
+        }
+        rpc_server_send(w, w->ctx, msg);
+        /* Calls of the same organization that waited for its share run next, here. */
+        while (tenant != NULL && (next = rpc_tenant_next(w->server, tenant)) != NULL) {
+            rpc_server_handle(w, next->msg, true, &tenant);
+            rpc_server_send(w, next->ctx, next->msg);
+            nng_ctx_close(next->ctx);
+            free(next);
+        }
     }
     arena_destroy(w->arena);
     return NULL;
@@ -224,6 +367,8 @@ void rpc_server_stop(struct rpc_server *server)
         db_close(w->db);
     }
     free(server->workers);
+    free(server->tenants);
+    pthread_mutex_destroy(&server->tenants_lock);
     free(server);
 }
 
@@ -239,9 +384,17 @@ struct rpc_server *rpc_server_start(const struct rpc_server_options *o)
         s->services[i] = o->services[i];
     s->app = o->app;
     s->nworkers = o->workers;
+    s->tenant_share = o->tenant_share > 0 ? o->tenant_share
+                      : o->workers >= 2 ? o->workers / 2 : 1;
+    s->tenant_queue = o->tenant_queue > 0 ? o->tenant_queue : RPC_TENANT_QUEUE_DEFAULT;
+    pthread_mutex_init(&s->tenants_lock, NULL);
+    atomic_init(&s->shed, 0);
     s->workers = calloc((size_t)o->workers, sizeof *s->workers);
-    if (s->workers == NULL || (rv = nng_rep0_open(&s->sock)) != 0) {
+    s->tenants = calloc((size_t)o->workers, sizeof *s->tenants);
+    if (s->workers == NULL || s->tenants == NULL || (rv = nng_rep0_open(&s->sock)) != 0) {
         free(s->workers);
+        free(s->tenants);
+        pthread_mutex_destroy(&s->tenants_lock);
         free(s);
         return NULL;
     }
@@ -271,8 +424,8 @@ struct rpc_server *rpc_server_start(const struct rpc_server_options *o)
         w->started = true;
     }
     for (int i = 0; s->services[i] != NULL; i++)
-        log_info(NULL, "%s listening on %s with %d workers", s->services[i]->descriptor->name,
-                 o->listen_url, o->workers);
+        log_info(NULL, "%s listening on %s with %d workers (at most %d per organization)",
+                 s->services[i]->descriptor->name, o->listen_url, o->workers, s->tenant_share);
     return s;
 }
 
@@ -290,6 +443,7 @@ struct rpc_view {
 struct rpc_client {
     nng_socket sock;
     atomic_int connected;
+    int connect_wait_ms; /* how long a call waits for a first replica (0: fail at once) */
     pthread_mutex_t views_lock;
     int nviews;
     struct rpc_view views[RPC_MAX_SERVICES];
@@ -399,8 +553,17 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
     int rv;
 
     if (atomic_load(&c->connected) <= 0) {
-        rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service is unavailable", name);
-        return;
+        /* A service calling a service may wait a little for a replica that is starting or
+         * restarting (the pipe comes back within RECONNMAXT); the gateway answers 503 at once. */
+        int64_t wait_until = time_monotonic_ms() +
+                             (c->connect_wait_ms < ctx->timeout_ms ? c->connect_wait_ms
+                                                                   : ctx->timeout_ms);
+        while (atomic_load(&c->connected) <= 0 && time_monotonic_ms() < wait_until)
+            nng_msleep(10);
+        if (atomic_load(&c->connected) <= 0) {
+            rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service is unavailable", name);
+            return;
+        }
     }
     msg = rpc_client_encode(service, method, input, ctx);
     if (msg == NULL) {
@@ -549,6 +712,11 @@ ProtobufCService *rpc_client_service_for(struct rpc_client *client,
     if (found == NULL)
         log_error(NULL, "rpc client: more than %d services on one client", RPC_MAX_SERVICES);
     return found;
+}
+
+void rpc_client_set_connect_wait(struct rpc_client *client, int ms)
+{
+    client->connect_wait_ms = ms < 0 ? 0 : ms;
 }
 
 int rpc_client_connected(struct rpc_client *client)

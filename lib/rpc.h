@@ -69,7 +69,18 @@ struct rpc_server_options {
      * by the service name in its envelope (e.g. contacts-svc serves od.Contacts and more). */
     ProtobufCService *services[RPC_MAX_SERVICES + 1];
     void *app;
+    /* The most workers one organization's calls may hold at once (RPC_TENANT_SHARE); 0 means
+     * half of them (at least 1), so one tenant's slow calls (deep lists) cannot take every
+     * worker from the others. A call over its organization's share waits in that
+     * organization's queue without holding a worker (its nng context is set aside) and runs
+     * when one of the organization's calls ends; past tenant_queue waiting calls
+     * (RPC_TENANT_QUEUE, 0: RPC_TENANT_QUEUE_DEFAULT) it is answered UNAVAILABLE at once
+     * ("busy: ..."). A call that waited past its deadline is answered UNAVAILABLE without
+     * running. Calls with no organization are not counted. */
+    int tenant_share;
+    int tenant_queue;
 };
+#define RPC_TENANT_QUEUE_DEFAULT 64
 
 struct rpc_server;
 /* NULL on failure (logged). Workers are running when it returns. */
@@ -115,6 +126,11 @@ ProtobufCService *rpc_client_service(struct rpc_client *client);
  * descriptor registers it; at most RPC_MAX_SERVICES per client). Thread-safe. */
 ProtobufCService *rpc_client_service_for(struct rpc_client *client,
                                          const ProtobufCServiceDescriptor *descriptor);
+/* With no replica connected, a call fails at once with UNAVAILABLE (the gateway's fast 503)
+ * unless this is set: then it first waits up to ms (within its own timeout) for a replica to
+ * connect. Services calling services set it, so a cold start or a restart of the callee is a
+ * short wait, not a failed campaign start. Set it before the client is shared. */
+void rpc_client_set_connect_wait(struct rpc_client *client, int ms);
 /* Number of replicas currently connected. */
 int rpc_client_connected(struct rpc_client *client);
 

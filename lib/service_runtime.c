@@ -113,6 +113,8 @@ int service_run(const struct service_def *def)
         .workers = (int)config_int("RPC_WORKERS", def->default_rpc_workers, 1, 256),
         .database_url = rt.database_url,
         .app = def->app,
+        .tenant_share = (int)config_int("RPC_TENANT_SHARE", 0, 0, 256),
+        .tenant_queue = (int)config_int("RPC_TENANT_QUEUE", 0, 0, 100000),
     };
     memcpy(options.services, def->services, sizeof options.services);
     if ((server = rpc_server_start(&options)) == NULL)

@@ -15,7 +15,14 @@
  *
  * Outbound safety: every socket curl opens goes through dispatcher_open_socket, which checks
  * the address it is about to connect to against the policy (ssrf.c). The check is on the
- * resolved address itself, so DNS rebinding cannot slip a private address past it. */
+ * resolved address itself, so DNS rebinding cannot slip a private address past it. A
+ * delivery the policy refuses fails at once with its reason: a retry would be refused too.
+ *
+ * Fairness to receivers: at most app->max_per_host (WEBHOOK_MAX_PER_HOST) requests are in
+ * flight to one host; a claimed delivery over that is put off by DISPATCHER_HOST_WAIT_MS
+ * without spending an attempt, so an event fanned out to many endpoints on one host cannot
+ * flood it. */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -41,6 +48,7 @@
 #define DISPATCHER_JITTER 0.2          /* +-20% of each scheduled delay */
 #define DISPATCHER_RESULTS_MAX 20000   /* unrecorded attempts kept while the database is away */
 #define DISPATCHER_ERROR_MAX 256
+#define DISPATCHER_HOST_WAIT_MS 200    /* a delivery held back by the per-host cap waits this */
 
 struct transfer {
     struct dispatcher *d;
@@ -55,6 +63,7 @@ struct transfer {
     int64_t started_wall_ms;
     double retry_after;                 /* from the response; -1 when none */
     char refused[200];                  /* set when the socket check refused the address */
+    char host[256];                     /* the URL's host, for the per-host cap */
     char curl_error[CURL_ERROR_SIZE];
     struct transfer *next, *prev;
 };
@@ -74,6 +83,7 @@ struct dispatcher {
     int64_t next_poll_ms;
     int64_t next_flush_ms;
     bool more_due;
+    bool held_back;             /* the last claim put some off (per-host cap) */
 };
 
 /* ---------------- curl callbacks ---------------- */
@@ -233,7 +243,7 @@ static void dispatcher_unlink(struct dispatcher *d, struct transfer *t)
 
 /* Starts one request. Takes ownership of nothing: copies what it needs. */
 static int dispatcher_send(struct dispatcher *d, const char *delivery_id, const char *org_id,
-                           const char *endpoint_id, const char *url, int attempt,
+                           const char *endpoint_id, const char *url, const char *host, int attempt,
                            const char *event_id, const char *body, const char *secret,
                            const char *previous_secret)
 {
@@ -249,6 +259,7 @@ static int dispatcher_send(struct dispatcher *d, const char *delivery_id, const 
     snprintf(t->delivery_id, sizeof t->delivery_id, "%s", delivery_id);
     snprintf(t->org_id, sizeof t->org_id, "%s", org_id);
     snprintf(t->endpoint_id, sizeof t->endpoint_id, "%s", endpoint_id);
+    snprintf(t->host, sizeof t->host, "%s", host);
     signature = webhook_signature_header(secret, previous_secret, event_id, now_s, body,
                                          strlen(body));
     if (signature == NULL) {
@@ -320,7 +331,9 @@ static void dispatcher_finish(struct dispatcher *d, struct transfer *t, CURLcode
         snprintf(error, sizeof error, "%s", t->curl_error[0] ? t->curl_error : curl_easy_strerror(code));
     else if (!ok)
         snprintf(error, sizeof error, "HTTP %ld", status);
-    if (!ok && !gone) {
+    /* A destination the address policy refuses will be refused on every retry: the delivery
+     * fails at once, with the reason. */
+    if (!ok && !gone && t->refused[0] == '\0') {
         ids_random_bytes(&r, sizeof r);
         unit = (double)r / 4294967296.0;
         delay = retry_schedule_next(&d->app->schedule, t->attempt,
@@ -351,6 +364,55 @@ static void dispatcher_collect(struct dispatcher *d)
         dispatcher_finish(d, t, code);
         transfer_free(t);
     }
+}
+
+/* The URL's host, lower-cased ("" when it has none): the unit of the per-host cap. */
+static void dispatcher_url_host(const char *url, char *out, size_t size)
+{
+    CURLU *u = curl_url();
+    char *host = NULL;
+    out[0] = '\0';
+    if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        size_t i;
+        for (i = 0; host[i] != '\0' && i + 1 < size; i++)
+            out[i] = (char)tolower((unsigned char)host[i]);
+        out[i] = '\0';
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+}
+
+/* Requests in flight to host. */
+static int dispatcher_host_in_flight(const struct dispatcher *d, const char *host)
+{
+    int n = 0;
+    for (const struct transfer *t = d->in_flight; t != NULL; t = t->next)
+        n += strcmp(t->host, host) == 0;
+    return n;
+}
+
+/* Makes the listed deliveries ([{org_id, id}]) due again in delay_ms, keeping their attempt
+ * counts: shutdown hands back leases (0), the per-host cap puts off what it may not send yet.
+ * Matched on each row's own (org_id, id). */
+static void dispatcher_reschedule(struct dispatcher *d, json_t *ids, int delay_ms)
+{
+    char *text, delay[16];
+    if (json_array_size(ids) == 0 || (text = json_dumps(ids, JSON_COMPACT)) == NULL)
+        return;
+    snprintf(delay, sizeof delay, "%d", delay_ms);
+    const char *params[] = {text, delay};
+    PGresult *res = db_exec(d->db,
+                            "UPDATE webhook.deliveries d SET next_attempt_at = now() + "
+                            "make_interval(secs => $2::int / 1000.0) "
+                            "FROM jsonb_to_recordset($1::jsonb) AS r(org_id text, id text) "
+                            "WHERE d.org_id = r.org_id AND d.id = r.id AND d.status = 'pending'",
+                            2, params);
+    if (!db_ok(res))
+        log_warn(NULL, "rescheduling %zu deliveries failed (due when their leases end): %s",
+                 json_array_size(ids), PQresultErrorMessage(res));
+    PQclear(res);
+    free(text);
 }
 
 /* What the claim returns, in this order. */
@@ -403,7 +465,10 @@ static int dispatcher_claim(struct dispatcher *d, int limit)
         return -1;
     }
     n = PQntuples(res);
+    json_t *held = json_array(); /* over the per-host cap: due again shortly */
+    d->held_back = false;
     for (int i = 0; i < n; i++) {
+        char host[256];
         const char *id = PQgetvalue(res, i, CLAIM_COL_ID);
         const char *org = PQgetvalue(res, i, CLAIM_COL_ORG_ID);
         const char *endpoint = PQgetvalue(res, i, CLAIM_COL_ENDPOINT_ID);
@@ -415,12 +480,17 @@ static int dispatcher_claim(struct dispatcher *d, int limit)
                               "endpoint is disabled", false, true, false, 0, false);
             continue;
         }
+        dispatcher_url_host(PQgetvalue(res, i, CLAIM_COL_URL), host, sizeof host);
+        if (host[0] != '\0' && dispatcher_host_in_flight(d, host) >= d->app->max_per_host) {
+            json_array_append_new(held, json_pack("{s:s, s:s}", "org_id", org, "id", id));
+            continue;
+        }
         if (PQgetisnull(res, i, CLAIM_COL_SECRET)) {
             if (webhook_default_secret(d->db, org, default_secret, sizeof default_secret) != 0)
                 continue; /* due again when the lease ends */
             secret = default_secret;
         }
-        if (dispatcher_send(d, id, org, endpoint, PQgetvalue(res, i, CLAIM_COL_URL),
+        if (dispatcher_send(d, id, org, endpoint, PQgetvalue(res, i, CLAIM_COL_URL), host,
                             attempts + 1, PQgetvalue(res, i, CLAIM_COL_EVENT_ID),
                             PQgetvalue(res, i, CLAIM_COL_BODY), secret,
                             PQgetisnull(res, i, CLAIM_COL_PREVIOUS_SECRET)
@@ -430,6 +500,14 @@ static int dispatcher_claim(struct dispatcher *d, int limit)
                               d->app->lease_seconds, true);
     }
     PQclear(res);
+    if (json_array_size(held) > 0) {
+        dispatcher_reschedule(d, held, DISPATCHER_HOST_WAIT_MS);
+        d->held_back = true;
+        /* Only what was sent counts: a batch held back entirely is no reason to claim again
+         * at once (the loop would spin on the same rows). */
+        n -= (int)json_array_size(held);
+    }
+    json_decref(held);
     return n;
 }
 
@@ -437,25 +515,10 @@ static int dispatcher_claim(struct dispatcher *d, int limit)
 static void dispatcher_release_leases(struct dispatcher *d)
 {
     json_t *ids = json_array();
-    char *text;
     for (struct transfer *t = d->in_flight; t != NULL; t = t->next)
         json_array_append_new(ids, json_pack("{s:s, s:s}", "org_id", t->org_id, "id",
                                              t->delivery_id));
-    if (json_array_size(ids) > 0 && (text = json_dumps(ids, JSON_COMPACT)) != NULL) {
-        const char *params[] = {text};
-        /* This process's leases, across organizations: each matched on (org_id, id). */
-        PGresult *res = db_exec(d->db,
-                                "UPDATE webhook.deliveries d SET next_attempt_at = now() "
-                                "FROM jsonb_to_recordset($1::jsonb) AS r(org_id text, id text) "
-                                "WHERE d.org_id = r.org_id AND d.id = r.id "
-                                "AND d.status = 'pending'",
-                                1, params);
-        if (!db_ok(res))
-            log_warn(NULL, "releasing %zu leases failed: %s", json_array_size(ids),
-                     PQresultErrorMessage(res));
-        PQclear(res);
-        free(text);
-    }
+    dispatcher_reschedule(d, ids, 0);
     json_decref(ids);
 }
 
@@ -481,7 +544,9 @@ static void *dispatcher_main(void *arg)
                 int limit = room < d->options.claim_batch ? room : d->options.claim_batch;
                 int got = dispatcher_claim(d, limit);
                 d->more_due = got == limit;
-                d->next_poll_ms = now + (got < 0 ? 1000 : d->options.poll_ms);
+                d->next_poll_ms = now + (got < 0                ? 1000
+                                         : d->held_back ? DISPATCHER_HOST_WAIT_MS
+                                                        : d->options.poll_ms);
             } else if (want) {
                 d->more_due = true; /* claim as soon as requests finish */
             }

@@ -2,6 +2,7 @@
  * manual retry, and the organization's default secret. Every statement is scoped to the
  * caller's organization; another organization's endpoint or delivery is NOT_FOUND. */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -227,14 +228,42 @@ static void webhooks_create_endpoint(Od__Webhooks_Service *service,
         free(events.data);
         return;
     }
+    char max_text[16];
+    const struct webhook_app *app = call->app;
+    snprintf(max_text, sizeof max_text, "%d", app->max_endpoints);
     const char *params[] = {call->org_id, ids_new_ordered(ID_PREFIX_WEBHOOK, id, sizeof id),
                             in->url, events.data, in->description,
-                            webhook_secret_new(secret, sizeof secret)};
+                            webhook_secret_new(secret, sizeof secret), max_text};
+    /* The cap (WEBHOOK_MAX_ENDPOINTS): one event fans out to every endpoint, so without it an
+     * organization could turn us into a traffic amplifier. The per-organization advisory lock
+     * makes count-then-insert exact under concurrent creates. */
+    if (db_begin(call->db) != 0 ||
+        db_command(call->db, "SELECT pg_advisory_xact_lock(hashtext('webhook.endpoints'), "
+                             "hashtext($1))", 1, params) != 0) {
+        db_rollback(call->db);
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
+        closure(NULL, call);
+        free(events.data);
+        return;
+    }
     res = db_exec(call->db,
                   "INSERT INTO webhook.endpoints (org_id, id, url, events, description, secret) "
-                  "VALUES ($1, $2, $3, $4::text[], $5, $6) RETURNING " ENDPOINT_COLUMNS,
-                  6, params);
-    endpoint_reply(call, res, "create endpoint", secret, closure);
+                  "SELECT $1, $2, $3, $4::text[], $5, $6 WHERE (SELECT count(*) FROM "
+                  "webhook.endpoints WHERE org_id = $1) < $7::int RETURNING " ENDPOINT_COLUMNS,
+                  7, params);
+    bool committed = db_ok(res) && PQntuples(res) == 1 && db_commit(call->db) == 0;
+    db_rollback(call->db); /* ends the transaction on every other path; a no-op after commit */
+    if (db_ok(res) && PQntuples(res) == 1 && !committed) {
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "create endpoint: the commit failed");
+        closure(NULL, call);
+    } else if (db_ok(res) && PQntuples(res) == 0) {
+        rpc_fail(call, OD__STATUS__CONFLICT,
+                 "this organization already has %d webhook endpoints, the most allowed; delete "
+                 "one before creating another", app->max_endpoints);
+        closure(NULL, call);
+    } else {
+        endpoint_reply(call, res, "create endpoint", secret, closure);
+    }
     PQclear(res);
     free(events.data);
 }
@@ -660,6 +689,25 @@ static void webhooks_default_secret(Od__Webhooks_Service *service, const Od__Emp
         return;
     }
     reply.secret = secret;
+    closure(&reply, call);
+}
+
+/* The address policy for a URL that is not an endpoint's (an import's webhookUrl, checked by
+ * the gateway at submit): the same checks as an endpoint's url. */
+static void webhooks_check_url(Od__Webhooks_Service *service, const Od__CheckUrlRequest *in,
+                               Od__Empty_Closure closure, void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    struct copytext none = {0};
+    Od__Empty reply = OD__EMPTY__INIT;
+    (void)service;
+    if (rpc_require_org(call) != 0 ||
+        endpoint_validate(call, true, in->url, false, NULL, 0, false, NULL, &none) != 0) {
+        closure(NULL, call);
+        free(none.data);
+        return;
+    }
+    free(none.data);
     closure(&reply, call);
 }
 

@@ -36,6 +36,9 @@ static int webhook_configure(struct service_runtime *rt)
     app->lease_seconds = app->timeout_ms / 1000 + 5;
     app->disable_after_seconds =
         (int)config_int("WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 86400, 1, 365 * 86400);
+    app->max_endpoints = (int)config_int("WEBHOOK_MAX_ENDPOINTS", 50, 1, 100000);
+    app->max_per_host = (int)config_int("WEBHOOK_MAX_PER_HOST", 8, 1, 10000);
+    app->retention_days = (int)config_int("RETENTION_DAYS", 30, 1, 3650);
     return 0;
 }
 

@@ -13,23 +13,57 @@
 
 #include "ssrf.h"
 
+/* The refused ranges are the IANA special-purpose address registries (iana-ipv4-special-registry
+ * and iana-ipv6-special-registry, as of 2025), every entry whose "Globally Reachable" is False
+ * or N/A, plus multicast and (IPv4) the reserved class E. Entries that are globally reachable
+ * anycast services (192.31.196.0/24 AS112, 192.52.193.0/24 AMT, 192.175.48.0/24, 2001:1::1-3,
+ * 2001:3::/32, 2001:4:112::/48, 2001:20::/28, 2001:30::/28, 2620:4f:8000::/48) are not webhook
+ * receivers either, but they are public: they stay allowed, as the registries say. Prefixes
+ * that carry an IPv4 address (::ffff:0:0/96, ::/96, 64:ff9b::/96, 2002::/16) are judged by
+ * the IPv4 address they carry. tests/unit/test_ssrf.c checks each entry at both ends. */
+
 /* One refused IPv4 range: network, prefix length, name. */
 static const struct {
     uint32_t net;
     int prefix;
     const char *name;
 } ssrf_v4_ranges[] = {
-    {0x00000000u, 8, "unspecified"},   /* 0.0.0.0/8 "this network" */
-    {0x0a000000u, 8, "private"},       /* 10.0.0.0/8 */
-    {0x64400000u, 10, "private"},      /* 100.64.0.0/10 carrier-grade NAT */
-    {0x7f000000u, 8, "loopback"},      /* 127.0.0.0/8 */
-    {0xa9fe0000u, 16, "link-local"},   /* 169.254.0.0/16 (cloud metadata lives here) */
-    {0xac100000u, 12, "private"},      /* 172.16.0.0/12 */
-    {0xc0000000u, 24, "reserved"},     /* 192.0.0.0/24 protocol assignments */
-    {0xc0a80000u, 16, "private"},      /* 192.168.0.0/16 */
-    {0xc6120000u, 15, "reserved"},     /* 198.18.0.0/15 benchmarking */
-    {0xe0000000u, 4, "multicast"},     /* 224.0.0.0/4 */
-    {0xf0000000u, 4, "reserved"},      /* 240.0.0.0/4 and broadcast */
+    {0x00000000u, 8, "unspecified"},   /* 0.0.0.0/8 "this network" (RFC 791) */
+    {0x0a000000u, 8, "private"},       /* 10.0.0.0/8 (RFC 1918) */
+    {0x64400000u, 10, "private"},      /* 100.64.0.0/10 shared, carrier-grade NAT (RFC 6598) */
+    {0x7f000000u, 8, "loopback"},      /* 127.0.0.0/8 (RFC 1122) */
+    {0xa9fe0000u, 16, "link-local"},   /* 169.254.0.0/16 (RFC 3927; cloud metadata lives here) */
+    {0xac100000u, 12, "private"},      /* 172.16.0.0/12 (RFC 1918) */
+    {0xc0000000u, 24, "reserved"},     /* 192.0.0.0/24 IETF protocol assignments (RFC 6890) */
+    {0xc0000200u, 24, "documentation"}, /* 192.0.2.0/24 TEST-NET-1 (RFC 5737) */
+    {0xc0586300u, 24, "reserved"},     /* 192.88.99.0/24 deprecated 6to4 relay anycast (RFC 7526) */
+    {0xc0a80000u, 16, "private"},      /* 192.168.0.0/16 (RFC 1918) */
+    {0xc6120000u, 15, "benchmarking"}, /* 198.18.0.0/15 (RFC 2544) */
+    {0xc6336400u, 24, "documentation"}, /* 198.51.100.0/24 TEST-NET-2 (RFC 5737) */
+    {0xcb007100u, 24, "documentation"}, /* 203.0.113.0/24 TEST-NET-3 (RFC 5737) */
+    {0xe0000000u, 4, "multicast"},     /* 224.0.0.0/4 (RFC 5771) */
+    {0xf0000000u, 4, "reserved"},      /* 240.0.0.0/4 (RFC 1112), 255.255.255.255/32 broadcast */
+};
+
+/* One refused IPv6 range: prefix bytes, prefix length, name. */
+static const struct {
+    unsigned char net[16];
+    int prefix;
+    const char *name;
+} ssrf_v6_ranges[] = {
+    {{0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48, "reserved"},  /* 64:ff9b:1::/48 local NAT64 (RFC 8215) */
+    {{0x01, 0x00}, 64, "reserved"},                          /* 100::/64 discard-only (RFC 6666) */
+    {{0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01}, 64, "reserved"}, /* 100:0:0:1::/64 dummy (RFC 9780) */
+    {{0x20, 0x01, 0x00, 0x00}, 32, "reserved"},              /* 2001::/32 Teredo (RFC 4380) */
+    {{0x20, 0x01, 0x00, 0x02, 0x00, 0x00}, 48, "benchmarking"}, /* 2001:2::/48 (RFC 5180) */
+    {{0x20, 0x01, 0x00, 0x10}, 28, "reserved"},              /* 2001:10::/28 ORCHID (RFC 4843) */
+    {{0x20, 0x01, 0x0d, 0xb8}, 32, "documentation"},         /* 2001:db8::/32 (RFC 3849) */
+    {{0x3f, 0xff}, 20, "documentation"},                     /* 3fff::/20 (RFC 9637) */
+    {{0x5f, 0x00}, 16, "reserved"},                          /* 5f00::/16 segment routing SIDs (RFC 9602) */
+    {{0xfc}, 7, "private"},                                  /* fc00::/7 unique local (RFC 4193) */
+    {{0xfe, 0x80}, 10, "link-local"},                        /* fe80::/10 (RFC 4291) */
+    {{0xfe, 0xc0}, 10, "private"},                           /* fec0::/10 deprecated site-local (RFC 3879) */
+    {{0xff}, 8, "multicast"},                                /* ff00::/8 (RFC 4291) */
 };
 
 static const char *ssrf_v4_class(uint32_t a)
@@ -40,6 +74,21 @@ static const char *ssrf_v4_class(uint32_t a)
             return ssrf_v4_ranges[i].name;
     }
     return NULL;
+}
+
+static int ssrf_prefix_match(const unsigned char *a, const unsigned char *net, int bits)
+{
+    for (int i = 0; bits > 0; i++, bits -= 8) {
+        unsigned char mask = bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+        if ((a[i] & mask) != (net[i] & mask))
+            return 0;
+    }
+    return 1;
+}
+
+static uint32_t ssrf_v4_at(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
 const char *ssrf_address_class(const struct sockaddr *sa)
@@ -59,16 +108,13 @@ const char *ssrf_address_class(const struct sockaddr *sa)
         /* ::ffff:a.b.c.d, ::a.b.c.d (deprecated compatible form) and 64:ff9b::a.b.c.d carry an
          * IPv4 address: judge that one. */
         if (memcmp(b, mapped, 12) == 0 || memcmp(b, zero, 12) == 0 || memcmp(b, nat64, 12) == 0)
-            return ssrf_v4_class((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 |
-                                 (uint32_t)b[14] << 8 | b[15]);
-        if (b[0] == 0xff)
-            return "multicast";
-        if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-            return "link-local";
-        if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0)
-            return "private"; /* fec0::/10, deprecated site-local */
-        if ((b[0] & 0xfe) == 0xfc)
-            return "private"; /* fc00::/7 unique local */
+            return ssrf_v4_class(ssrf_v4_at(b + 12));
+        /* 2002:a.b.c.d::/48, 6to4: the relay delivers to the embedded IPv4 address. */
+        if (b[0] == 0x20 && b[1] == 0x02)
+            return ssrf_v4_class(ssrf_v4_at(b + 2));
+        for (size_t i = 0; i < sizeof ssrf_v6_ranges / sizeof ssrf_v6_ranges[0]; i++)
+            if (ssrf_prefix_match(b, ssrf_v6_ranges[i].net, ssrf_v6_ranges[i].prefix))
+                return ssrf_v6_ranges[i].name;
         return NULL;
     }
     return "unspecified";
@@ -195,7 +241,8 @@ int ssrf_check_url(const struct ssrf_policy *policy, const char *url, char *err,
         snprintf(err, err_size, "url must use http or https");
         goto out;
     }
-    if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+    if (curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK ||
+        strtol(port, NULL, 10) <= 0) {
         snprintf(err, err_size, "url has a bad port");
         goto out;
     }

@@ -24,14 +24,17 @@ struct ssrf_policy {
 /* Parses "127.0.0.0/8,::1/128" ("" allows nothing extra). 0, or -1 with err filled. */
 int ssrf_policy_parse(const char *text, struct ssrf_policy *policy, char *err, size_t err_size);
 /* The refused range an address falls in ("loopback", "private", "link-local", "multicast",
- * "unspecified", "reserved"), or NULL for a public address. IPv4-mapped IPv6 addresses are
- * judged as the IPv4 address they carry. */
+ * "unspecified", "reserved", "documentation", "benchmarking"), or NULL for a public address.
+ * The ranges are the IANA special-purpose registries' entries that are not globally reachable
+ * (ssrf.c lists them). IPv6 forms that carry an IPv4 address (mapped, compatible, 64:ff9b::/96
+ * NAT64, 2002::/16 6to4) are judged as that IPv4 address. */
 const char *ssrf_address_class(const struct sockaddr *sa);
 /* NULL when policy lets sa be reached; else a reason such as "10.1.2.3 is a private address"
  * written into buf. */
 const char *ssrf_check_address(const struct ssrf_policy *policy, const struct sockaddr *sa,
                                char *buf, size_t size);
-/* Checks a URL as given at registration: http or https, a host, and every address the host
+/* Checks a URL as given at registration: http or https, a host, a port other than 0, and every
+ * address the host
  * resolves to allowed. 0, or -1 with the reason in err ("url resolves to 10.0.0.1, a private
  * address"). Blocks on DNS. */
 int ssrf_check_url(const struct ssrf_policy *policy, const char *url, char *err,

@@ -16,6 +16,9 @@ struct webhook_app {
     int timeout_ms;             /* per delivery request */
     int lease_seconds;          /* how long a claimed delivery stays reserved */
     int disable_after_seconds;  /* an endpoint failing this long is disabled */
+    int max_endpoints;          /* per organization (WEBHOOK_MAX_ENDPOINTS) */
+    int max_per_host;           /* concurrent requests to one destination host */
+    int retention_days;         /* delivered events and the delivery log are kept this long */
     /* The delivery wake-up, injected by main.c (the dispatcher's handle and its wake); both
      * NULL when this process delivers nothing. Called after a commit made a delivery due. */
     void *deliveries;

@@ -355,6 +355,44 @@ START_TEST(test_repeats_and_existing_numbers)
 }
 END_TEST
 
+/* Issue 13: a row whose metadata, merged into the stored one, would pass the 16 KiB limit fails
+ * alone with its reason; the other 9,999 rows of the import are written. (It used to fail its
+ * whole chunk, then the import: FAILED, no error rows.) */
+START_TEST(test_oversized_merged_metadata_fails_alone)
+{
+    enum { N = 10000, BAD = 4321 };
+    static char meta_a[10040], meta_b[10040];
+    struct rows first = rows_new(1), r = rows_numbered(N, 7000000);
+    struct rpc_ctx ctx;
+    char id[64];
+
+    snprintf(meta_a, sizeof meta_a, "{\"a\":\"%09000d\"}", 0); /* each alone is under 16 KiB */
+    snprintf(meta_b, sizeof meta_b, "{\"b\":\"%09000d\"}", 0);
+    rows_set(&first, 0, "Big", r.phones[BAD], NULL, meta_a);
+    submit_ok("org_big", &first, NULL, NULL, id, sizeof id);
+    assert_counts(wait_done(&ctx, "org_big", id, 20000), "COMPLETED", 1, 1, 0, 0);
+    rpc_ctx_release(&ctx);
+
+    rows_set(&r, BAD, "Bigger", r.phones[BAD], NULL, meta_b);
+    submit_ok("org_big", &r, NULL, NULL, id, sizeof id);
+    Od__Import *m = wait_done(&ctx, "org_big", id, 60000);
+    assert_counts(m, "COMPLETED_WITH_ERRORS", N, N - 1, 0, 1);
+    rpc_ctx_release(&ctx);
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.import_errors WHERE import_id = '%s' "
+                          "AND idx = %d AND reason = 'metadata would exceed 16384 bytes of JSON once "
+                          "merged with the stored metadata'",
+                          id, BAD),
+                     1);
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.contacts WHERE org_id = 'org_big'"), N);
+    /* the refused row left the stored contact as it was */
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.contacts WHERE org_id = 'org_big' AND "
+                          "name = 'Big' AND metadata ? 'a' AND NOT metadata ? 'b'"),
+                     1);
+    rows_free(&first);
+    rows_free(&r);
+}
+END_TEST
+
 START_TEST(test_all_rows_fail_is_failed)
 {
     struct rows r = rows_new(2);
@@ -589,6 +627,7 @@ static Suite *imports_suite(void)
     tcase_set_timeout(tc, 0);
     tcase_add_test(tc, test_submit_process_status_errors);
     tcase_add_test(tc, test_repeats_and_existing_numbers);
+    tcase_add_test(tc, test_oversized_merged_metadata_fails_alone);
     tcase_add_test(tc, test_all_rows_fail_is_failed);
     tcase_add_test(tc, test_refused_submits_write_nothing);
     tcase_add_test(tc, test_audience_membership);

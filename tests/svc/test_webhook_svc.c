@@ -755,6 +755,15 @@ START_TEST(test_refused_destinations_and_redirects)
                      scalar("SELECT count(*) FROM webhook.delivery_attempts a JOIN "
                             "webhook.deliveries d ON d.id = a.delivery_id WHERE d.org_id = '%s'",
                             org));
+    /* Issue 13: a refused destination would be refused on every retry: each delivery fails
+     * at once, after one attempt, with the reason (it used to retry on the whole schedule). */
+    wait_scalar("SELECT count(*) FROM webhook.deliveries WHERE org_id = '%s' AND "
+                "status = 'failed' AND attempts = 1 AND last_error LIKE 'destination refused:%%' "
+                "AND next_attempt_at IS NULL", org, 2, 10000);
+    ts_sleep_ms(1500); /* a retry would be due by now (the schedule is a second apart) */
+    ck_assert_int_eq(scalar("SELECT count(*) FROM webhook.delivery_attempts a JOIN "
+                            "webhook.deliveries d ON d.id = a.delivery_id WHERE d.org_id = '%s'",
+                            org), 2);
     /* A redirect is not followed and is not a success. */
     receiver_url(r, "/moved", url, sizeof url);
     create_endpoint(org, url, "call.completed", id, sizeof id, secret, sizeof secret);
@@ -766,6 +775,67 @@ START_TEST(test_refused_destinations_and_redirects)
     wait_scalar("SELECT count(*) FROM webhook.delivery_attempts a JOIN webhook.deliveries d "
                 "ON d.id = a.delivery_id WHERE d.org_id = '%s' AND a.status_code = 302 "
                 "AND a.error = 'HTTP 302'", org, 1, 5000);
+    receiver_stop(r);
+}
+END_TEST
+
+/* Issue 13: an organization may have at most WEBHOOK_MAX_ENDPOINTS (default 50) endpoints; the
+ * 51st is CONFLICT with a message that says why. Other organizations are not affected. */
+START_TEST(test_endpoint_cap)
+{
+    char org[64], other[64], id[IDS_MAX_LEN], msg[RPC_MESSAGE_MAX];
+    struct receiver *r = receiver_ok();
+    char url[128];
+    new_org(org, sizeof org);
+    new_org(other, sizeof other);
+    receiver_url(r, "/cap", url, sizeof url);
+    for (int i = 0; i < 50; i++)
+        create_endpoint(org, url, "call.completed", id, sizeof id, NULL, 0);
+    ck_assert_int_eq(create_status(org, url, "call.completed", msg, sizeof msg),
+                     OD__STATUS__CONFLICT);
+    ck_assert_msg(strstr(msg, "50 webhook endpoints") != NULL, "message: %s", msg);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM webhook.endpoints WHERE org_id = '%s'", org),
+                     50);
+    create_endpoint(other, url, "call.completed", id, sizeof id, NULL, 0);
+    /* a deleted endpoint frees its place */
+    ck_assert_int_eq(scalar("DELETE FROM webhook.endpoints WHERE org_id = '%s' AND id = "
+                            "(SELECT min(id) FROM webhook.endpoints WHERE org_id = '%s') "
+                            "RETURNING 1", org, org), 1);
+    create_endpoint(org, url, "call.completed", id, sizeof id, NULL, 0);
+    receiver_stop(r);
+}
+END_TEST
+
+/* Issue 13: one event fanned out to many endpoints on one host reaches that host at most
+ * WEBHOOK_MAX_PER_HOST (default 8) requests at a time. The receiver holds each request 800 ms:
+ * 12 deliveries arrive as 8, then 4 once the first ones are answered. */
+START_TEST(test_per_host_concurrency)
+{
+    enum { ENDPOINTS = 12, HOLD_MS = 800 };
+    char org[64], id[IDS_MAX_LEN], secret[128], url[128];
+    struct receiver *r = receiver_ok();
+    struct received first, rec;
+    int early = 0;
+    new_org(org, sizeof org);
+    receiver_url(r, "/fan", url, sizeof url);
+    for (int i = 0; i < ENDPOINTS; i++)
+        create_endpoint(org, url, "campaign.completed", id, sizeof id, secret, sizeof secret);
+    receiver_set_reply(r, 200, NULL, HOLD_MS);
+    ck_assert_int_eq(publish(org, 1, "campaign.completed", NULL, NULL, NULL), 1);
+    wait_scalar("SELECT count(*) FROM webhook.deliveries WHERE org_id = '%s' AND "
+                "status = 'succeeded'", org, ENDPOINTS, 15000);
+    ck_assert_uint_eq(receiver_count(r), ENDPOINTS);
+    ck_assert(receiver_get(r, 0, &first));
+    for (size_t i = 0; i < ENDPOINTS; i++) {
+        ck_assert(receiver_get(r, i, &rec));
+        if (rec.at_wall_ms - first.at_wall_ms < HOLD_MS / 2)
+            early++;
+        receiver_received_free(&rec);
+    }
+    receiver_received_free(&first);
+    ck_assert_msg(early == 8, "%d requests reached the host at once, expected 8", early);
+    ck_assert_int_eq(scalar("SELECT max(attempts) FROM webhook.deliveries WHERE org_id = '%s'",
+                            org), 1); /* being held back costs no attempt */
     receiver_stop(r);
 }
 END_TEST
@@ -796,6 +866,8 @@ static Suite *webhook_suite(void)
     tcase_add_test(tc, test_rotation_signs_with_both);
     tcase_add_test(tc, test_killed_mid_delivery_loses_nothing);
     tcase_add_test(tc, test_refused_destinations_and_redirects);
+    tcase_add_test(tc, test_endpoint_cap);
+    tcase_add_test(tc, test_per_host_concurrency);
     tcase_add_test(tc, test_relay_delivers_and_empties_outbox);
     tcase_add_test(tc, test_relay_survives_kills);
     tcase_add_test(tc, test_clean_shutdown);
