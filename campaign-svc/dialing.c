@@ -518,7 +518,7 @@ static void dialing_attempt_started(Od__Dialing_Service *service,
     snprintf(lease, sizeof lease, "%d", secs);
     const char *params[] = {in->lead_id, attempt, in->worker_id, in->call_id, lease};
     /* By lead id across organizations. */
-    res = db_exec(call->db,
+    res = db_exec_prepared(call->db,
                   "WITH l0 AS (SELECT id, status, attempts, lease_owner FROM campaign.leads"
                   "   WHERE id = $1),"
                   " upd AS (UPDATE campaign.leads l SET status = 'IN_PROGRESS',"
@@ -598,7 +598,7 @@ static void dialing_attempt_finished(Od__Dialing_Service *service,
     }
     /* The campaign row first (the lock order of every campaign change), then the lead. The
      * lead is found by id across organizations. */
-    camp = db_exec(call->db,
+    camp = db_exec_prepared(call->db,
                    "SELECT c.org_id, c.id, c.name, c.status, c.max_retries, c.retry_delay_minutes,"
                    " array_to_string(c.retry_on, ','), coalesce(c.webhook_url, '')"
                    " FROM campaign.campaigns c"
@@ -614,7 +614,7 @@ static void dialing_attempt_finished(Od__Dialing_Service *service,
         goto rollback;
     }
     const char *org = PQgetvalue(camp, 0, 0), *campaign_id = PQgetvalue(camp, 0, 1);
-    lead = db_exec(call->db,
+    lead = db_exec_prepared(call->db,
                    "SELECT status, attempts, last_finished_attempt, phone_number,"
                    " coalesce(disposition, ''), coalesce(last_call_id, ''), "
                    SQL_ISO_MS("next_attempt_at") " FROM campaign.leads WHERE id = $1 FOR UPDATE",
@@ -656,7 +656,7 @@ static void dialing_attempt_finished(Od__Dialing_Service *service,
     snprintf(delay, sizeof delay, "%d", d.delay_minutes);
     const char *up[] = {in->lead_id, new_status, retry ? "t" : "f", delay, in->outcome,
                         in->disposition, in->call_id, attempt};
-    upd = db_exec(call->db,
+    upd = db_exec_prepared(call->db,
                   "UPDATE campaign.leads SET status = $2,"
                   " next_attempt_at = CASE WHEN $3::bool"
                   "   THEN now() + make_interval(mins => $4::int) ELSE next_attempt_at END,"

@@ -6,6 +6,7 @@
  * lists are malloc'd by the handler and freed after the closure. */
 #include "contacts.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,26 +213,83 @@ static void contacts_delete(Od__Contacts_Service *service, const Od__DeleteConta
     closure(call->status == OD__STATUS__OK ? &empty : NULL, closure_data);
 }
 
+/* A list's total is counted up to this many matches (GET /v1/contacts answers
+ * "totalIsEstimate": true when it reached it). */
+#define CONTACTS_COUNT_BOUND 10001
+#define CONTACTS_COUNT_BOUND_SQL "10001"
+
 #define CONTACTS_LIST_WHERE                                                                    \
     " WHERE org_id = $1 AND ($2::text IS NULL OR name ILIKE $2 OR phone_number LIKE $2)"
+
+/* Keyset cursors: opaque to clients, "ck" and the hex of the last contact id a page held
+ * (lists are ordered by id, newest first). 0 with the id in out, -1 when it is not one of
+ * ours. */
+static int contacts_cursor_decode(const char *cursor, char *out, size_t size)
+{
+    size_t len = strlen(cursor), n = 0;
+    if (len < 4 || len % 2 != 0 || strncmp(cursor, "ck", 2) != 0 || (len - 2) / 2 >= size)
+        return -1;
+    for (const char *p = cursor + 2; *p; p += 2) {
+        unsigned hi, lo;
+        if (sscanf(p, "%1x%1x", &hi, &lo) != 2)
+            return -1;
+        out[n++] = (char)(hi << 4 | lo);
+    }
+    out[n] = '\0';
+    return ids_valid(ID_PREFIX_CONTACT, out) ? 0 : -1;
+}
+
+static void contacts_cursor_encode(const char *id, char *out, size_t size)
+{
+    size_t n = (size_t)snprintf(out, size, "ck");
+    for (const char *p = id; *p && n + 3 <= size; p++)
+        n += (size_t)snprintf(out + n, size - n, "%02x", (unsigned char)*p);
+}
 
 static void contacts_list(Od__Contacts_Service *service, const Od__ListContactsRequest *in,
                           Od__ListContactsReply_Closure closure, void *closure_data)
 {
     struct rpc_call *call = closure_data;
     Od__ListContactsReply reply = OD__LIST_CONTACTS_REPLY__INIT;
-    struct rpc_list list;
+    struct rpc_list list = {0};
+    char after[IDS_MAX_LEN], next[2 * IDS_MAX_LEN + 4] = "";
+    bool keyset = in->cursor != NULL && in->cursor[0] != '\0';
+    const char *extra[] = {after};
+    /* Page/limit (OFFSET) and keyset (id < the cursor's id) share the filter and the bounded
+     * count; the keyset count mentions $3 (always set) only so that its type is known. */
     const struct rpc_list_query q = {
         .what = "list contacts",
-        .count_sql = "SELECT count(*) FROM contacts.contacts" CONTACTS_LIST_WHERE,
-        .rows_sql = "SELECT " CONTACT_COLUMNS " FROM contacts.contacts" CONTACTS_LIST_WHERE
-                    " ORDER BY id DESC LIMIT $3::int OFFSET $4::bigint",
-        .page = in->page, .limit = in->limit, .max_limit = CONTACTS_LIST_LIMIT_MAX,
+        /* Bounded: counting a large organization's matches on every page cost as much as
+         * the page itself; past the bound the answer is "at least" (total_is_estimate). */
+        .count_sql = keyset ? "SELECT count(*) FROM (SELECT 1 FROM contacts.contacts"
+                              CONTACTS_LIST_WHERE " AND $3::text IS NOT NULL LIMIT "
+                              CONTACTS_COUNT_BOUND_SQL ") bounded"
+                            : "SELECT count(*) FROM (SELECT 1 FROM contacts.contacts"
+                              CONTACTS_LIST_WHERE " LIMIT " CONTACTS_COUNT_BOUND_SQL ") bounded",
+        .rows_sql = keyset ? "SELECT " CONTACT_COLUMNS " FROM contacts.contacts"
+                             CONTACTS_LIST_WHERE " AND id < $5 ORDER BY id DESC LIMIT $3::int "
+                             "OFFSET $4::bigint"
+                           : "SELECT " CONTACT_COLUMNS " FROM contacts.contacts"
+                             CONTACTS_LIST_WHERE " ORDER BY id DESC LIMIT $3::int "
+                             "OFFSET $4::bigint",
+        .page = keyset ? 1 : in->page, .limit = in->limit, .max_limit = CONTACTS_LIST_LIMIT_MAX,
         .search = in->search,
+        .extra = keyset ? extra : NULL,
+        .nextra = keyset ? 1 : 0,
     };
+    (void)service;
 
-    if (rpc_list_map(call, &q, sizeof(Od__Contact), contacts_from_row, &list) == 0)
+    if (keyset && contacts_cursor_decode(in->cursor, after, sizeof after) != 0) {
+        rpc_fail(call, OD__STATUS__INVALID, "cursor is not one this list gave");
+    } else if (rpc_list_map(call, &q, sizeof(Od__Contact), contacts_from_row, &list) == 0) {
         RPC_LIST_REPLY(reply, list);
+        reply.total_is_estimate = reply.total >= CONTACTS_COUNT_BOUND;
+        /* A full page may have a next one: its cursor is the last id shown. */
+        if (list.rows.n > 0 && list.rows.n == (size_t)in->limit)
+            contacts_cursor_encode(((Od__Contact *)list.rows.data[list.rows.n - 1])->id, next,
+                                   sizeof next);
+        reply.next_cursor = next;
+    }
     closure(call->status == OD__STATUS__OK ? &reply : NULL, closure_data);
     rpc_list_free(&list);
 }

@@ -7,6 +7,7 @@
 #include "dnc.h"
 #include "import_worker.h"
 #include "imports.h"
+#include "retention.h"
 #include "service_runtime.h"
 
 static struct contacts_app contacts_app;
@@ -37,6 +38,42 @@ static void contacts_imports_stop(void *handle)
     contacts_app.import_workers = NULL; /* the RPC server is already stopped */
 }
 
+/* Retention: the stored rows of imports finished more than RETENTION_DAYS ago (their row
+ * errors, and any payload or staged rows left behind) are deleted in small batches; the
+ * import's own record (status and counts) stays. $1 days, $2 batch (lib/retention.h). */
+static const char *const contacts_retention_sql[] = {
+    "DELETE FROM contacts.import_errors e USING ("
+    "  SELECT e2.org_id, e2.import_id, e2.idx FROM contacts.import_errors e2"
+    "  JOIN contacts.imports i ON i.org_id = e2.org_id AND i.id = e2.import_id"
+    "  WHERE i.completed_at < now() - make_interval(days => $1::int) LIMIT $2::int) old "
+    "WHERE e.org_id = old.org_id AND e.import_id = old.import_id AND e.idx = old.idx",
+    "DELETE FROM contacts.import_rows r USING ("
+    "  SELECT r2.org_id, r2.import_id, r2.idx FROM contacts.import_rows r2"
+    "  JOIN contacts.imports i ON i.org_id = r2.org_id AND i.id = r2.import_id"
+    "  WHERE i.completed_at < now() - make_interval(days => $1::int) LIMIT $2::int) old "
+    "WHERE r.org_id = old.org_id AND r.import_id = old.import_id AND r.idx = old.idx",
+    "DELETE FROM contacts.import_payloads p USING ("
+    "  SELECT p2.org_id, p2.import_id FROM contacts.import_payloads p2"
+    "  JOIN contacts.imports i ON i.org_id = p2.org_id AND i.id = p2.import_id"
+    "  WHERE i.completed_at < now() - make_interval(days => $1::int) LIMIT $2::int) old "
+    "WHERE p.org_id = old.org_id AND p.import_id = old.import_id",
+    NULL,
+};
+
+static void *contacts_retention_start(struct service_runtime *rt)
+{
+    struct retention_options o = {
+        .name = "contacts-svc",
+        .database_url = service_runtime_database_url(rt),
+        .statements = contacts_retention_sql,
+    };
+    retention_configure(&o);
+    return retention_start(&o);
+}
+
+static void contacts_retention_wake(void *handle) { retention_wake(handle); }
+static void contacts_retention_stop(void *handle) { retention_stop(handle); }
+
 int main(void)
 {
     static const struct service_def def = {
@@ -51,7 +88,9 @@ int main(void)
         .services = {&contacts_service.base, &audiences_service.base, &dnc_service.base,
                      &imports_service.base, NULL},
         .workers = {{"imports", contacts_imports_start, contacts_imports_wake,
-                     contacts_imports_stop}},
+                     contacts_imports_stop},
+                    {"retention", contacts_retention_start, contacts_retention_wake,
+                     contacts_retention_stop}},
         .app = &contacts_app,
     };
     return service_run(&def);

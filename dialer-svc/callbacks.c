@@ -134,7 +134,7 @@ static void carrier_events_twiml(Od__CarrierEvents_Service *service,
     ids_random_string(DIALER_OUTCOME_TOKEN_PREFIX, DIALER_OUTCOME_TOKEN_CHARS, token, sizeof token);
     dialer_token_hash(token, hash);
     const char *p[] = {in->call_id ? in->call_id : "", sid ? sid : "", hash};
-    res = db_exec(call->db, update_sql, 3, p);
+    res = db_exec_prepared(call->db, update_sql, 3, p);
     if (!db_ok(res)) {
         rpc_fail_sql(call, res, "twiml");
         PQclear(res);

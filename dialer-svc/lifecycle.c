@@ -170,7 +170,7 @@ int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
 
     if (db_begin(db) != 0)
         return -1;
-    res = db_exec(db, finalize_sql, 2, p);
+    res = db_exec_prepared(db, finalize_sql, 2, p);
     if (!db_ok(res)) {
         log_error(request_id, "finalize %s: %s", call_id, PQresultErrorMessage(res));
         rc = -1;
@@ -185,7 +185,7 @@ int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
     if (app->rt != NULL)
         service_runtime_wake_outbox(app->rt);
 
-    res = db_exec(db, unreported_sql, 1, p);
+    res = db_exec_prepared(db, unreported_sql, 1, p);
     if (!db_ok(res)) {
         log_error(request_id, "finish %s: %s", call_id, PQresultErrorMessage(res));
         rc = -1;
@@ -204,10 +204,15 @@ static int dialer_store_event(struct db *db, const char *org_id, const char *cal
                        u->status, u->params_json};
     if (u->params_json == NULL)
         return 0;
-    return db_command(db,
-                      "INSERT INTO dialer.carrier_events (org_id, call_id, call_sid, kind, status, "
-                      "params) VALUES ($1, $2, $3, 'status', $4, $5::jsonb)",
-                      5, p);
+    static const char insert_sql[] =
+        "INSERT INTO dialer.carrier_events (org_id, call_id, call_sid, kind, status, params) "
+        "VALUES ($1, $2, $3, 'status', $4, $5::jsonb)";
+    PGresult *res = db_exec_prepared(db, insert_sql, 5, p); /* one per callback: prepared */
+    int rc = db_ok(res) ? 0 : -1;
+    if (rc != 0)
+        log_error(NULL, "carrier event: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return rc;
 }
 
 int dialer_apply_update(struct dialer_app *app, struct db *db, const char *request_id,
@@ -251,10 +256,10 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
         return -1;
     if (u->call_id != NULL && u->call_id[0] != '\0') {
         const char *p[] = {u->call_id};
-        res = db_exec(db, by_id_sql, 1, p);
+        res = db_exec_prepared(db, by_id_sql, 1, p);
     } else {
         const char *p[] = {u->call_sid ? u->call_sid : ""};
-        res = db_exec(db, by_sid_sql, 1, p);
+        res = db_exec_prepared(db, by_sid_sql, 1, p);
     }
     if (!db_ok(res)) {
         log_error(request_id, "callback lookup: %s", PQresultErrorMessage(res));
@@ -319,7 +324,7 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
                            map.outcome ? map.outcome : "",
                            duration_text};
         PQclear(res);
-        res = db_exec(db, update_sql, 9, p);
+        res = db_exec_prepared(db, update_sql, 9, p);
         if (!db_ok(res) || PQntuples(res) != 1) {
             log_error(request_id, "callback update %s: %s", call_id, PQresultErrorMessage(res));
             PQclear(res);
@@ -371,15 +376,15 @@ int dialer_mark_started(struct dialer_app *app, struct db *db, const char *reque
     int rc = 0;
     snprintf(timeout_text, sizeof timeout_text, "%d", call_timeout_seconds);
     const char *p[] = {call_id, app->dialer_id, call_sid ? call_sid : "", timeout_text};
-    res = db_exec(db,
-                  "UPDATE dialer.calls SET attempt_started = true, worker_id = $2, "
-                  "worker_lease_until = NULL, call_sid = coalesce(call_sid, nullif($3, '')), "
-                  "status = CASE WHEN status = 'QUEUED' AND $3 <> '' THEN 'INITIATED' ELSE "
-                  "status END, started_at = coalesce(started_at, now()), timeout_at = "
-                  "least(timeout_at, now() + make_interval(secs => $4::integer)), "
-                  "last_event_at = coalesce(last_event_at, now()), updated_at = now() "
-                  "WHERE id = $1 RETURNING completed_at IS NOT NULL AS ended",
-                  4, p);
+    static const char started_sql[] =
+        "UPDATE dialer.calls SET attempt_started = true, worker_id = $2, "
+        "worker_lease_until = NULL, call_sid = coalesce(call_sid, nullif($3, '')), "
+        "status = CASE WHEN status = 'QUEUED' AND $3 <> '' THEN 'INITIATED' ELSE "
+        "status END, started_at = coalesce(started_at, now()), timeout_at = "
+        "least(timeout_at, now() + make_interval(secs => $4::integer)), "
+        "last_event_at = coalesce(last_event_at, now()), updated_at = now() "
+        "WHERE id = $1 RETURNING completed_at IS NOT NULL AS ended";
+    res = db_exec_prepared(db, started_sql, 4, p);
     if (!db_ok(res)) {
         log_error(request_id, "mark started %s: %s", call_id, PQresultErrorMessage(res));
         rc = -1;

@@ -477,7 +477,7 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
         return;
     }
     log_warn(call_id, "placing the call to %s: %s", j->to, err);
-    bool maybe_placed = rc == CARRIER_TRANSIENT && !carrier_last_unreached(t->carrier);
+    bool maybe_placed = rc == CARRIER_TRANSIENT && carrier_last_unanswered(t->carrier);
     if (rc == CARRIER_TRANSIENT) {
         /* The carrier may have taken the call and lost the answer: it is never re-sent, but
          * looked for (a callback with ?callId= may also have stored its CallSid already). */
@@ -502,22 +502,15 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
                 PQclear(res);
                 return;
             }
-            if (found < 0 && maybe_placed) {
-                /* The create may have reached the carrier, which cannot be asked now: ending
-                 * the attempt would let the retry policy dial the contact again while this
-                 * call may be ringing. Stop creating (the row is nobody's any more) and hand
-                 * the lease back: the next claim reuses this attempt and reconciles. */
-                const char *q[] = {call_id};
+            if (maybe_placed) {
+                /* The create got no answer and the carrier does not show the call (yet) or
+                 * cannot be asked: it may still be placing it. Ending the attempt here would
+                 * let the retry policy dial the contact again beside that call. Leave the
+                 * attempt open instead: its lease expires, the next claim reuses the attempt
+                 * and reconciles with this row, when a late create has long been placed. */
+                log_warn(call_id, "the carrier may have placed the call to %s: reconciling "
+                         "when the lease expires", j->to);
                 PQclear(res);
-                res = db_exec(t->db,
-                              "UPDATE dialer.calls SET worker_lease_until = NULL, updated_at = "
-                              "now() WHERE id = $1 AND call_sid IS NULL AND completed_at IS NULL",
-                              1, q);
-                PQclear(res);
-                struct dial_job *one = (struct dial_job *)j;
-                log_warn(call_id, "the carrier cannot say whether it placed the call to %s: "
-                         "handing the lease back to reconcile later", j->to);
-                dialer_release(app, &one, 1);
                 return;
             }
         }
@@ -647,7 +640,7 @@ static void dialer_dial(struct dialer_thread *t, const struct dial_job *j)
                        j->campaign_id,   nz(j->agent_id), nz(j->contact_id), nz(j->contact_name),
                        j->to,            nz(j->from),  nz(j->variables_json), nz(j->runtime_url),
                        nz(j->first_message), app->dialer_id, lease_s,       timeout_s};
-    res = db_exec(t->db, insert_sql, 16, p);
+    res = db_exec_prepared(t->db, insert_sql, 16, p);
     if (!db_ok(res)) {
         log_warn(j->lead_id, "call row: %s", PQresultErrorMessage(res));
         PQclear(res);

@@ -25,6 +25,7 @@ struct auth_cache;
 struct rate_limiter;
 struct contact_reads;
 struct rpc_ctx;
+struct ssrf_policy;
 
 struct gateway {
     struct db_pool *db;             /* the gateway's own schema: organizations, API keys */
@@ -50,6 +51,9 @@ struct gateway {
      * base URL the carrier was given (signatures cover the full URL). */
     const char *carrier_auth_token;
     const char *public_base_url;
+    /* The outbound address policy (lib/ssrf.h, WEBHOOK_ALLOW_CIDRS as webhook-svc reads it):
+     * an import's webhookUrl is checked at submit. */
+    struct ssrf_policy *webhook_policy;
     struct contact_reads *contact_reads; /* GET /v1/contacts/:id, batched (contact_reads.h) */
     struct auth_cache *auth;
     struct rate_limiter *limits;

@@ -14,6 +14,8 @@
  *                    asynchronous routes' state machine
  *   http_respond.c   building a response with the standard headers, and queueing it
  *   http_log.c       the access-log line and the sampling of refused requests
+ *   http_framing.c   ambiguous framing refused from the headers (request smuggling, unknown
+ *                    Transfer-Encoding, HTTP/1.1 without Host)
  * A new kind of route (the carrier's signed callbacks, a campaign area) is a table in
  * router.c; none of these files changes.
  *
@@ -160,6 +162,12 @@ enum MHD_Result http_send_stopping(struct http_exchange *ex, const char *method,
 /* Writes ex's access-log line (status, time, bytes, organization), unless it is a refused
  * request over the sampling rate. Any thread. */
 void http_log_access(const struct http_exchange *ex, const char *method, const char *url);
+
+/* http_framing.c: true when the request's headers frame it ambiguously (differing
+ * Content-Lengths, Content-Length with Transfer-Encoding, a Transfer-Encoding other than
+ * chunked, HTTP/1.1 without Host); then it has been answered (400 or 501, connection closed)
+ * and *rc is what to return to libmicrohttpd. Called with the headers, before any body. */
+bool http_framing_refused(struct http_exchange *ex, const char *version, enum MHD_Result *rc);
 
 /* ---- http_body.c ---- */
 /* One chunk of body from libmicrohttpd (event thread): appended; or, past the size limit or

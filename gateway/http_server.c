@@ -131,8 +131,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
     struct http_server *s = cls;
     struct http_exchange *ex = *con_cls;
 
-    (void)version;
     if (ex == NULL) {
+        enum MHD_Result rc;
         ex = calloc(1, sizeof *ex);
         if (ex == NULL)
             return MHD_NO;
@@ -143,6 +143,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
         ex->method = method;
         http_request_id(conn, ex->request_id, sizeof ex->request_id);
         *con_cls = ex;
+        if (http_framing_refused(ex, version, &rc))
+            return rc;
         return http_begin(s, ex);
     }
     switch (ex->stage) {

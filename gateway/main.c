@@ -21,6 +21,7 @@
 #include "health.h"
 #include "imports.pb-c.h"
 #include "log.h"
+#include "ssrf.h"
 #include "migrate.h"
 #include "rpc.h"
 #include "webhooks.pb-c.h"
@@ -81,6 +82,21 @@ static int gateway_open_clients(struct gateway *gw)
     gw->carrier_events = rpc_client_service_for(gw->dialer_svc, &od__carrier_events__descriptor);
     gw->carrier_auth_token = config_string("CARRIER_AUTH_TOKEN", "");
     gw->public_base_url = config_string("PUBLIC_BASE_URL", "");
+    return 0;
+}
+
+/* The address policy webhook-svc applies, for the webhookUrl of an import (checked here at
+ * submit, as webhook-svc checks an endpoint's url). -1 (logged) on a malformed setting. */
+static int gateway_webhook_policy(struct gateway *gw)
+{
+    static struct ssrf_policy policy;
+    char err[256];
+    if (ssrf_policy_parse(config_string("WEBHOOK_ALLOW_CIDRS", ""), &policy, err,
+                          sizeof err) != 0) {
+        log_error(NULL, "WEBHOOK_ALLOW_CIDRS: %s", err);
+        return -1;
+    }
+    gw->webhook_policy = &policy;
     return 0;
 }
 
@@ -179,7 +195,7 @@ int main(int argc, char **argv)
         goto out;
     gw.auth = auth_cache_new((int)config_int("API_KEY_CACHE_SECONDS", 30, 0, 3600));
     gw.limits = rate_limiter_new();
-    if (gateway_open_clients(&gw) != 0)
+    if (gateway_open_clients(&gw) != 0 || gateway_webhook_policy(&gw) != 0)
         goto out;
     if (gw.auth == NULL || gw.limits == NULL ||
         (gw.contact_reads = contact_reads_new(

@@ -72,10 +72,11 @@ int carrier_list_calls_to(struct carrier *c, const char *to, const char *started
                           struct carrier_call *out, int max, int *n, char *err, size_t err_size);
 /* Status=completed: hangs up a call in progress (cancels one still ringing). */
 int carrier_hangup(struct carrier *c, const char *sid, char *err, size_t err_size);
-/* After a call above that returned CARRIER_TRANSIENT: true when its last request cannot have
- * reached the carrier (the connection was refused, the name did not resolve), so a create
- * placed nothing; false when it may have (a time-out or a lost reply, a 5xx, a 429). */
-bool carrier_last_unreached(const struct carrier *c);
+/* After a call above that returned CARRIER_TRANSIENT: true when its last request got no
+ * HTTP reply after it may have reached the carrier (a time-out, a dropped connection), so a
+ * create may have placed a call that nobody knows the CallSid of; false when the carrier
+ * answered (a 5xx, a 429) or could not be reached at all (connection refused, no such host). */
+bool carrier_last_unanswered(const struct carrier *c);
 
 /* ---- X-Twilio-Signature (lib/carrier_signature.c) ---- */
 

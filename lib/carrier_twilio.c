@@ -46,7 +46,7 @@ struct carrier {
     struct curl_slist *headers;
     struct carrier_buffer response;
     char curl_error[CURL_ERROR_SIZE];
-    bool unreached; /* the last transfer failed before reaching the carrier */
+    bool unanswered; /* the last transfer got no reply after it may have reached the carrier */
 };
 
 static pthread_once_t carrier_curl_once = PTHREAD_ONCE_INIT;
@@ -283,7 +283,7 @@ static int carrier_perform(struct carrier *c, const char *url, const char *form,
     if (c->response.data)
         c->response.data[0] = '\0';
     c->curl_error[0] = '\0';
-    c->unreached = false;
+    c->unanswered = false;
 
     CURLcode rc = curl_easy_setopt(c->easy, CURLOPT_URL, url);
     if (rc == CURLE_OK && form) {
@@ -303,8 +303,8 @@ static int carrier_perform(struct carrier *c, const char *url, const char *form,
 
     rc = curl_easy_perform(c->easy);
     if (rc != CURLE_OK) {
-        c->unreached = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-                       rc == CURLE_COULDNT_RESOLVE_PROXY;
+        c->unanswered = rc != CURLE_COULDNT_CONNECT && rc != CURLE_COULDNT_RESOLVE_HOST &&
+                        rc != CURLE_COULDNT_RESOLVE_PROXY;
         if (c->response.too_large) {
             carrier_set_err(err, err_size, "reply larger than %u bytes", CARRIER_RESPONSE_MAX);
             return CARRIER_TRANSIENT;
@@ -555,7 +555,7 @@ int carrier_hangup(struct carrier *c, const char *sid, char *err, size_t err_siz
     return rv;
 }
 
-bool carrier_last_unreached(const struct carrier *c)
+bool carrier_last_unanswered(const struct carrier *c)
 {
-    return c != NULL && c->unreached;
+    return c != NULL && c->unanswered;
 }

@@ -692,23 +692,4 @@ static void webhooks_default_secret(Od__Webhooks_Service *service, const Od__Emp
     closure(&reply, call);
 }
 
-/* The address policy for a URL that is not an endpoint's (an import's webhookUrl, checked by
- * the gateway at submit): the same checks as an endpoint's url. */
-static void webhooks_check_url(Od__Webhooks_Service *service, const Od__CheckUrlRequest *in,
-                               Od__Empty_Closure closure, void *closure_data)
-{
-    struct rpc_call *call = closure_data;
-    struct copytext none = {0};
-    Od__Empty reply = OD__EMPTY__INIT;
-    (void)service;
-    if (rpc_require_org(call) != 0 ||
-        endpoint_validate(call, true, in->url, false, NULL, 0, false, NULL, &none) != 0) {
-        closure(NULL, call);
-        free(none.data);
-        return;
-    }
-    free(none.data);
-    closure(&reply, call);
-}
-
 Od__Webhooks_Service webhooks_service = OD__WEBHOOKS__INIT(webhooks_);

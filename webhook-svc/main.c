@@ -4,6 +4,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "retention.h"
 #include "service_runtime.h"
 #include "deliveries.h"
 #include "endpoints.h"
@@ -38,7 +39,6 @@ static int webhook_configure(struct service_runtime *rt)
         (int)config_int("WEBHOOK_DISABLE_AFTER_SECONDS", 5 * 86400, 1, 365 * 86400);
     app->max_endpoints = (int)config_int("WEBHOOK_MAX_ENDPOINTS", 50, 1, 100000);
     app->max_per_host = (int)config_int("WEBHOOK_MAX_PER_HOST", 8, 1, 10000);
-    app->retention_days = (int)config_int("RETENTION_DAYS", 30, 1, 3650);
     return 0;
 }
 
@@ -74,6 +74,42 @@ static void webhook_dispatcher_stop(void *handle)
     webhook_app.deliveries = NULL; /* the RPC server is already stopped */
 }
 
+/* Retention (RETENTION_DAYS, default 30): events received longer ago whose deliveries are
+ * all finished (their deliveries and delivery log go with them, ON DELETE CASCADE), then
+ * finished deliveries and log entries that old whose event is still kept (another delivery
+ * of it still pending). Small batches; $1 days, $2 batch (lib/retention.h). */
+static const char *const webhook_retention_sql[] = {
+    "DELETE FROM webhook.events e USING ("
+    "  SELECT ev.org_id, ev.id FROM webhook.events ev"
+    "  WHERE ev.received_at < now() - make_interval(days => $1::int)"
+    "  AND NOT EXISTS (SELECT 1 FROM webhook.deliveries d WHERE d.org_id = ev.org_id"
+    "    AND d.event_id = ev.id AND d.status = 'pending') LIMIT $2::int) old "
+    "WHERE e.org_id = old.org_id AND e.id = old.id",
+    "DELETE FROM webhook.deliveries d USING ("
+    "  SELECT d2.id FROM webhook.deliveries d2 WHERE d2.status <> 'pending'"
+    "  AND d2.updated_at < now() - make_interval(days => $1::int) LIMIT $2::int) old "
+    "WHERE d.id = old.id",
+    "DELETE FROM webhook.delivery_attempts a USING ("
+    "  SELECT a2.delivery_id, a2.attempt FROM webhook.delivery_attempts a2"
+    "  WHERE a2.attempted_at < now() - make_interval(days => $1::int) LIMIT $2::int) old "
+    "WHERE a.delivery_id = old.delivery_id AND a.attempt = old.attempt",
+    NULL,
+};
+
+static void *webhook_retention_start(struct service_runtime *rt)
+{
+    struct retention_options o = {
+        .name = "webhook-svc",
+        .database_url = service_runtime_database_url(rt),
+        .statements = webhook_retention_sql,
+    };
+    retention_configure(&o);
+    return retention_start(&o);
+}
+
+static void webhook_retention_wake(void *handle) { retention_wake(handle); }
+static void webhook_retention_stop(void *handle) { retention_stop(handle); }
+
 int main(void)
 {
     static const struct service_def def = {
@@ -86,7 +122,9 @@ int main(void)
         .default_rpc_workers = 4,
         .services = {&webhooks_service.base, &events_service.base, NULL},
         .workers = {{"dispatcher", webhook_dispatcher_start, webhook_dispatcher_wake,
-                     webhook_dispatcher_stop}},
+                     webhook_dispatcher_stop},
+                    {"retention", webhook_retention_start, webhook_retention_wake,
+                     webhook_retention_stop}},
         .app = &webhook_app,
         .configure = webhook_configure,
         .cleanup = webhook_cleanup,

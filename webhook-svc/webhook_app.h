@@ -18,7 +18,6 @@ struct webhook_app {
     int disable_after_seconds;  /* an endpoint failing this long is disabled */
     int max_endpoints;          /* per organization (WEBHOOK_MAX_ENDPOINTS) */
     int max_per_host;           /* concurrent requests to one destination host */
-    int retention_days;         /* delivered events and the delivery log are kept this long */
     /* The delivery wake-up, injected by main.c (the dispatcher's handle and its wake); both
      * NULL when this process delivers nothing. Called after a commit made a delivery due. */
     void *deliveries;

@@ -362,10 +362,23 @@ START_TEST(test_refused_imports_write_nothing)
         "\"webhookUrl\":\"javascript:alert(1)\"}",
         "{\"contacts\":[{\"name\":\"A\",\"phoneNumber\":\"+14155550400\"}],\"audienceId\":[]}",
         "{\"contacts\":[",
+        /* Issue 13: the address policy of webhook endpoints applies at submit */
+        "{\"contacts\":[{\"name\":\"A\",\"phoneNumber\":\"+14155550400\"}],"
+        "\"webhookUrl\":\"http://169.254.169.254/latest/meta-data\"}",
+        "{\"contacts\":[{\"name\":\"A\",\"phoneNumber\":\"+14155550400\"}],"
+        "\"webhookUrl\":\"http://127.0.0.1:5432/\"}",
+        "{\"contacts\":[{\"name\":\"A\",\"phoneNumber\":\"+14155550400\"}],"
+        "\"webhookUrl\":\"http://[2002:a9fe:a9fe::1]/x\"}",
+        "{\"contacts\":[{\"name\":\"A\",\"phoneNumber\":\"+14155550400\"}],"
+        "\"webhookUrl\":\"http://198.51.100.7/x\"}",
+        "{\"contacts\":[{\"name\":\"A\",\"phoneNumber\":\"+14155550400\"}],"
+        "\"webhookUrl\":\"http://93.184.216.34:0/x\"}",
         NULL};
     for (int i = 0; bad[i]; i++) {
         api(&r, "POST", "/v1/imports/api/bulk", g_ent_key, bad[i]);
         assert_error(&r, 400);
+        if (strstr(bad[i], "169.254") != NULL)
+            ck_assert_msg(strstr(r.body, "link-local") != NULL, "message: %s", r.body);
         ts_http_res_free(&r);
     }
     /* An unknown audience, or another organization's: 404. */

@@ -14,6 +14,7 @@
 
 #include "contact_reads.h"
 #include "contacts.pb-c.h"
+#include "ids.h"
 #include "rpc.h"
 #include "testsupport.h"
 
@@ -986,6 +987,65 @@ static void update_init(Od__UpdateContactRequest *up, const char *id)
     up->name = up->phone_number = up->language = up->metadata_json = (char *)"";
 }
 
+/* Issue 13: keyset paging next to page/limit. A full page carries next_cursor; following it
+ * walks the list (newest first) without OFFSET, the last page has none; a cursor that is not
+ * one of ours is INVALID. */
+START_TEST(test_list_cursor_pages)
+{
+    Od__ContactInput rows[25];
+    char phones[25][20], seen[25][IDS_MAX_LEN], cursor[128] = "", prev[IDS_MAX_LEN] = "";
+    struct rpc_ctx ctx;
+    int nseen = 0;
+    for (int i = 0; i < 25; i++) {
+        snprintf(phones[i], sizeof phones[i], "+1415777%04d", i);
+        input_set(&rows[i], "Cursor Person", phones[i], "", "");
+    }
+    do_bulk(&ctx, "org_cursor", rows, 25);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+    for (int page = 0; page < 3; page++) {
+        Od__ListContactsRequest req = OD__LIST_CONTACTS_REQUEST__INIT;
+        req.page = 1;
+        req.limit = 10;
+        req.search = (char *)"";
+        req.cursor = cursor;
+        rpc_ctx_init(&ctx, "org_cursor", "svc-cursor", RPC_TIMEOUT_MS);
+        od__contacts__list(svc(), &req, NULL, &ctx);
+        ck_status(ctx, OD__STATUS__OK);
+        Od__ListContactsReply *r = (Od__ListContactsReply *)ctx.reply;
+        ck_assert_int_eq(r->total, 25);
+        ck_assert_uint_eq(r->n_data, page < 2 ? 10 : 5);
+        for (size_t i = 0; i < r->n_data; i++) {
+            if (prev[0] != '\0')
+                ck_assert_msg(strcmp(r->data[i]->id, prev) < 0, "not newest first");
+            snprintf(prev, sizeof prev, "%s", r->data[i]->id);
+            snprintf(seen[nseen++], IDS_MAX_LEN, "%s", r->data[i]->id);
+        }
+        if (page < 2)
+            ck_assert_msg(strncmp(r->next_cursor, "ck", 2) == 0, "cursor %s", r->next_cursor);
+        else
+            ck_assert_str_eq(r->next_cursor, "");
+        snprintf(cursor, sizeof cursor, "%s", r->next_cursor);
+        rpc_ctx_release(&ctx);
+    }
+    ck_assert_int_eq(nseen, 25);
+    /* Search is served by trigram indexes (pg_trgm, created by provision-db; migration 007). */
+    ck_assert_int_eq(ts_db_scalar(g_db, "SELECT count(*) FROM pg_indexes WHERE schemaname = "
+                                        "'contacts' AND indexname IN ('contacts_name_trgm_idx', "
+                                        "'contacts_phone_trgm_idx')"),
+                     2);
+    Od__ListContactsRequest bad = OD__LIST_CONTACTS_REQUEST__INIT;
+    bad.page = 1;
+    bad.limit = 10;
+    bad.search = (char *)"";
+    bad.cursor = (char *)"ck2727";
+    rpc_ctx_init(&ctx, "org_cursor", "svc-cursor", RPC_TIMEOUT_MS);
+    od__contacts__list(svc(), &bad, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__INVALID);
+    rpc_ctx_release(&ctx);
+}
+END_TEST
+
 START_TEST(test_update_fields)
 {
     const char *org = "org_update";
@@ -1462,6 +1522,7 @@ static Suite *contacts_suite(void)
     tcase_add_test(tc, test_empty_org_is_invalid);
     tcase_add_test(tc, test_create_and_conflict);
     tcase_add_test(tc, test_list_paging_and_search);
+    tcase_add_test(tc, test_list_cursor_pages);
     tcase_add_test(tc, test_update_fields);
     tcase_add_test(tc, test_delete);
     tcase_add_test(tc, test_contacts_role_cannot_read_gateway_schema);

@@ -234,7 +234,7 @@ static struct ts_proc *start_replica(const char *name, char *rpc_url, size_t rpc
     snprintf(e_health, sizeof e_health, "HEALTH_LISTEN=http://127.0.0.1:%d", health_port);
     const char *env[] = {e_db, e_rpc, e_health, e_webhook, "RPC_WORKERS=4", "IMPORT_WORKERS=2",
                          "IMPORT_CHUNK_ROWS=200", "IMPORT_CHUNK_DELAY_MS=40",
-                         "IMPORT_POLL_MS=200", NULL};
+                         "IMPORT_POLL_MS=200", "RETENTION_INTERVAL_MS=200", NULL};
     p = ts_proc_start(name, g_bin, NULL, env);
     ts_proc_wait_ready(p, 30000);
     return p;
@@ -389,6 +389,37 @@ START_TEST(test_oversized_merged_metadata_fails_alone)
                           "name = 'Big' AND metadata ? 'a' AND NOT metadata ? 'b'"),
                      1);
     rows_free(&first);
+    rows_free(&r);
+}
+END_TEST
+
+/* Issue 13, retention: the row errors of an import finished more than RETENTION_DAYS (30) ago
+ * are deleted (the import's record stays); a recent import's are kept. */
+START_TEST(test_retention_deletes_old_import_rows)
+{
+    struct rows r = rows_new(3);
+    struct rpc_ctx ctx;
+    char old_id[64], new_id[64];
+    rows_set(&r, 0, "Good", "+14155550300", NULL, NULL);
+    rows_set(&r, 1, "Bad", "nope", NULL, NULL);
+    rows_set(&r, 2, "Worse", "+1", NULL, NULL);
+    submit_ok("org_ret", &r, NULL, NULL, old_id, sizeof old_id);
+    assert_counts(wait_done(&ctx, "org_ret", old_id, 20000), "COMPLETED_WITH_ERRORS", 3, 1, 0, 2);
+    rpc_ctx_release(&ctx);
+    submit_ok("org_ret", &r, NULL, NULL, new_id, sizeof new_id);
+    assert_counts(wait_done(&ctx, "org_ret", new_id, 20000), "COMPLETED_WITH_ERRORS", 3, 0, 1, 2);
+    rpc_ctx_release(&ctx);
+    ck_assert_int_eq(sqlf("WITH u AS (UPDATE contacts.imports SET completed_at = now() - "
+                          "interval '31 days' WHERE id = '%s' RETURNING 1) SELECT count(*) "
+                          "FROM u", old_id), 1);
+    int64_t give_up = ts_now_ms() + 10000;
+    while (sqlf("SELECT count(*) FROM contacts.import_errors WHERE import_id = '%s'", old_id) > 0) {
+        ck_assert_msg(ts_now_ms() < give_up, "old import's row errors not deleted");
+        ts_sleep_ms(50);
+    }
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.import_errors WHERE import_id = '%s'",
+                          new_id), 2);
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.imports WHERE id = '%s'", old_id), 1);
     rows_free(&r);
 }
 END_TEST
@@ -628,6 +659,7 @@ static Suite *imports_suite(void)
     tcase_add_test(tc, test_submit_process_status_errors);
     tcase_add_test(tc, test_repeats_and_existing_numbers);
     tcase_add_test(tc, test_oversized_merged_metadata_fails_alone);
+    tcase_add_test(tc, test_retention_deletes_old_import_rows);
     tcase_add_test(tc, test_all_rows_fail_is_failed);
     tcase_add_test(tc, test_refused_submits_write_nothing);
     tcase_add_test(tc, test_audience_membership);

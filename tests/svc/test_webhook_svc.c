@@ -194,7 +194,8 @@ static void setup(void)
     const char *env[] = {e_db, e_rpc, e_health, "RPC_WORKERS=4",
                          "WEBHOOK_ALLOW_CIDRS=127.0.0.0/8",
                          "WEBHOOK_RETRY_SCHEDULE=0,1,1,1,1,1,1,1,1,1",
-                         "WEBHOOK_TIMEOUT_MS=2000", "WEBHOOK_POLL_MS=200", NULL};
+                         "WEBHOOK_TIMEOUT_MS=2000", "WEBHOOK_POLL_MS=200",
+                         "RETENTION_INTERVAL_MS=200", "RETENTION_BATCH=2", NULL};
     g_wh = ts_proc_start("webhook-svc", g_wh_bin, NULL, env);
     ts_proc_wait_ready(g_wh, 30000);
     g_webhooks = rpc_client_open(&od__webhooks__descriptor, g_rpc_url);
@@ -840,6 +841,48 @@ START_TEST(test_per_host_concurrency)
 }
 END_TEST
 
+/* Issue 13, retention: events older than RETENTION_DAYS (30) whose deliveries are finished are
+ * deleted with their deliveries and delivery log, in small batches (RETENTION_BATCH=2 here);
+ * recent ones, and old ones with a delivery still pending, stay. */
+START_TEST(test_retention_deletes_old_rows)
+{
+    char org[64], id[IDS_MAX_LEN], secret[128], url[128];
+    char ids[6][IDS_MAX_LEN] = {{0}};
+    struct receiver *r = receiver_ok();
+    new_org(org, sizeof org);
+    receiver_url(r, "/old", url, sizeof url);
+    create_endpoint(org, url, "call.failed", id, sizeof id, secret, sizeof secret);
+    set_secret(r, secret);
+    ck_assert_int_eq(publish(org, 6, "call.failed", NULL, ids, NULL), 6);
+    ck_assert(receiver_wait_delivered(r, 6, 15000));
+    wait_scalar("SELECT count(*) FROM webhook.deliveries WHERE org_id = '%s' AND "
+                "status = 'succeeded'", org, 6, 10000);
+    /* ids[0..4] are 31 days old (ids[4] with a delivery made pending again); ids[5] is new */
+    ck_assert_int_eq(scalar("WITH u AS (UPDATE webhook.events SET received_at = now() - "
+                            "interval '31 days' WHERE org_id = '%s' AND id IN "
+                            "('%s','%s','%s','%s','%s') RETURNING 1) SELECT count(*) FROM u",
+                            org, ids[0], ids[1], ids[2], ids[3], ids[4]), 5);
+    ck_assert_int_eq(scalar("WITH u AS (UPDATE webhook.deliveries SET status = 'pending', "
+                            "next_attempt_at = now() + interval '1 day' WHERE org_id = '%s' "
+                            "AND event_id = '%s' RETURNING 1) SELECT count(*) FROM u", org,
+                            ids[4]), 1);
+    wait_scalar("SELECT count(*) FROM webhook.events WHERE org_id = '%s'", org, 2, 10000);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM webhook.events WHERE org_id = '%s' AND "
+                            "id IN ('%s', '%s')", org, ids[4], ids[5]), 2);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM webhook.deliveries WHERE org_id = '%s'", org),
+                     2);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM webhook.delivery_attempts WHERE org_id = '%s'",
+                            org), 2);
+    /* the delivery log of a kept delivery goes once it is old */
+    ck_assert_int_eq(scalar("WITH u AS (UPDATE webhook.delivery_attempts SET attempted_at = "
+                            "now() - interval '31 days' WHERE org_id = '%s' RETURNING 1) "
+                            "SELECT count(*) FROM u", org), 2);
+    wait_scalar("SELECT count(*) FROM webhook.delivery_attempts WHERE org_id = '%s'", org, 0,
+                10000);
+    receiver_stop(r);
+}
+END_TEST
+
 START_TEST(test_clean_shutdown)
 {
     ts_proc_stop_ok(g_wh);
@@ -868,6 +911,7 @@ static Suite *webhook_suite(void)
     tcase_add_test(tc, test_refused_destinations_and_redirects);
     tcase_add_test(tc, test_endpoint_cap);
     tcase_add_test(tc, test_per_host_concurrency);
+    tcase_add_test(tc, test_retention_deletes_old_rows);
     tcase_add_test(tc, test_relay_delivers_and_empties_outbox);
     tcase_add_test(tc, test_relay_survives_kills);
     tcase_add_test(tc, test_clean_shutdown);

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,8 +220,8 @@ const char *ssrf_check_address(const struct ssrf_policy *policy, const struct so
     return buf;
 }
 
-int ssrf_check_url(const struct ssrf_policy *policy, const char *url, char *err,
-                   size_t err_size)
+static int ssrf_check_url_as(const struct ssrf_policy *policy, const char *url, char *err,
+                             size_t err_size, bool unresolved_passes)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL, *port = NULL, reason[160];
@@ -257,6 +258,8 @@ int ssrf_check_url(const struct ssrf_policy *policy, const char *url, char *err,
     hints.ai_socktype = SOCK_STREAM;
     if ((gai = getaddrinfo(host, port, &hints, &list)) != 0 || list == NULL) {
         snprintf(err, err_size, "url host %s does not resolve (%s)", host, gai_strerror(gai));
+        if (unresolved_passes)
+            rc = 0;
         goto out;
     }
     for (struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
@@ -282,4 +285,16 @@ out:
     curl_free(port);
     curl_url_cleanup(u);
     return rc;
+}
+
+int ssrf_check_url(const struct ssrf_policy *policy, const char *url, char *err,
+                   size_t err_size)
+{
+    return ssrf_check_url_as(policy, url, err, err_size, false);
+}
+
+int ssrf_check_url_at_submit(const struct ssrf_policy *policy, const char *url, char *err,
+                             size_t err_size)
+{
+    return ssrf_check_url_as(policy, url, err, err_size, true);
 }

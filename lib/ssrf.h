@@ -1,7 +1,9 @@
 /* Which destination addresses outbound requests may reach (ssrf.c): the checks at
- * registration and on every socket the dispatcher opens. */
-#ifndef WEBHOOK_SVC_SSRF_H
-#define WEBHOOK_SVC_SSRF_H
+ * registration (webhook-svc's endpoints, the gateway's import webhookUrl) and on every socket
+ * webhook-svc's dispatcher opens. One policy, one allow-list setting (WEBHOOK_ALLOW_CIDRS),
+ * read by every process that checks. */
+#ifndef OD_SSRF_H
+#define OD_SSRF_H
 
 #include <stddef.h>
 #include <sys/socket.h>
@@ -39,5 +41,11 @@ const char *ssrf_check_address(const struct ssrf_policy *policy, const struct so
  * address"). Blocks on DNS. */
 int ssrf_check_url(const struct ssrf_policy *policy, const char *url, char *err,
                    size_t err_size);
+/* ssrf_check_url for a URL checked again on every delivery (an import's webhookUrl, at
+ * submit): a host that does not resolve now passes (the delivery's socket check judges
+ * whatever it resolves to later); a refused literal address, a refused resolved one, a bad
+ * scheme or port 0 do not. */
+int ssrf_check_url_at_submit(const struct ssrf_policy *policy, const char *url, char *err,
+                             size_t err_size);
 
 #endif
