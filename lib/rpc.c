@@ -107,8 +107,14 @@ static enum rpc_admit rpc_tenant_admit(struct rpc_worker *w, const char *org_id,
         else if (s->tenants[i].active == 0 && free_slot == NULL)
             free_slot = &s->tenants[i];
     }
+    if (found == NULL && free_slot == NULL) {
+        /* Cannot happen (at most nworkers - 1 slots are active while this worker admits);
+         * run the call uncounted rather than refuse it. */
+        pthread_mutex_unlock(&s->tenants_lock);
+        return RPC_ADMIT_RUN;
+    }
     if (found == NULL) {
-        found = free_slot; /* never NULL: at most nworkers - 1 slots are active meanwhile */
+        found = free_slot;
         snprintf(found->org_id, sizeof found->org_id, "%s", org_id);
     }
     if (found->active < s->tenant_share) {
@@ -246,7 +252,10 @@ static enum rpc_admit rpc_server_handle(struct rpc_worker *w, nng_msg *msg, bool
         call.org_id = req->org_id;
         call.request_id = req->request_id;
         call.deadline_unix_ms = req->deadline_unix_ms;
-        if (!admitted)
+        /* Calls that are not organization-scoped (org_id "": the dialers' Claim and
+         * AttemptFinished, the relays) are the platform's own work, bounded by the number of
+         * its callers, and are not held to a tenant's share. */
+        if (!admitted && req->org_id[0] != '\0')
             verdict = rpc_tenant_admit(w, req->org_id, msg, tenant);
         if (verdict == RPC_ADMIT_PARKED) {
             arena_leave();

@@ -11,7 +11,10 @@
  *
  * Server threads: `workers` threads, each owning one nng_ctx and one database connection, each
  * looping receive -> handle -> send. A handler may block on PostgreSQL; it blocks only its own
- * thread, never nng's callback threads.
+ * thread, never nng's callback threads. One organization's calls hold at most tenant_share
+ * workers (rpc_server_options): a call past that is parked with its nng_ctx in its
+ * organization's queue (the worker opens a fresh ctx and goes on receiving), and the next
+ * worker to finish one of that organization's calls runs it and replies on the parked ctx.
  *
  * Client: one REQ socket per target service, dialed to every replica's URL; nng spreads
  * requests over the connected replicas. The transport never re-sends a request (resend time is
