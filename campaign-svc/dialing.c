@@ -7,10 +7,12 @@
  *      (Lease.reclaimed); expired leases of campaigns that no longer run go back to PENDING
  *      with attempt_open set, so their next claim reuses the attempt too;
  *   2. running campaigns (window open now, organization has credits) are visited through
- *      their pacing rows, locked FOR UPDATE SKIP LOCKED so concurrent claimers spread over
- *      campaigns; each row's token bucket refills at callsPerMinute/60 per second up to a
- *      burst of max(1, callsPerMinute/60); in-flight is COUNTED (QUEUED + IN_PROGRESS leads)
- *      inside the transaction, so no slot can stay stuck;
+ *      their pacing rows, locked FOR UPDATE SKIP LOCKED a few at a time (up to 32 in all) so
+ *      concurrent claimers spread over campaigns; each row's token bucket refills at
+ *      callsPerMinute/60 per second up to a burst of max(1, callsPerMinute/60); in-flight is
+ *      COUNTED (QUEUED + IN_PROGRESS leads) inside the transaction, after the row is locked,
+ *      so no slot can stay stuck and no cap is overrun; count, take and the bucket's
+ *      write-back are one statement per campaign;
  *   3. due PENDING leads are taken FOR UPDATE SKIP LOCKED and become QUEUED with a lease.
  *      With respectContactLocalTime, leads whose own local window is closed get their
  *      next_attempt_at moved to when it opens, so they leave the scan until then.
@@ -102,7 +104,9 @@ static int claim_add_rows(struct claim_result *r, PGresult *res, const struct cl
     SQL_ISO_MS("l.lease_expires_at")
 
 /* Step 1: expired leases. Spans every organization. Reclaimed leases come back with their
- * campaign's dialing details joined in. */
+ * campaign's dialing details joined in. In the same statement (one round trip less per
+ * claim), expired leases of campaigns that do not run (paused, failed) go back to PENDING with
+ * their attempt kept open; the two sets are disjoint (campaign IN_PROGRESS or not). */
 static const char reclaim_sql[] =
     "WITH exp AS (SELECT l.org_id, l.campaign_id, l.id FROM campaign.leads l"
     "   JOIN campaign.campaigns c ON c.org_id = l.org_id AND c.id = l.campaign_id"
@@ -112,7 +116,13 @@ static const char reclaim_sql[] =
     " upd AS (UPDATE campaign.leads l SET status = 'QUEUED', lease_owner = $2,"
     "   lease_expires_at = now() + make_interval(secs => $3::int), updated_at = now()"
     "   FROM exp WHERE l.org_id = exp.org_id AND l.campaign_id = exp.campaign_id"
-    "   AND l.id = exp.id" LEASE_RETURNING ", true) "
+    "   AND l.id = exp.id" LEASE_RETURNING ", true),"
+    " rel AS (UPDATE campaign.leads l SET status = 'PENDING', attempt_open = true,"
+    "   lease_owner = NULL, lease_expires_at = NULL, updated_at = now() WHERE l.id IN"
+    "   (SELECT l2.id FROM campaign.leads l2 JOIN campaign.campaigns c ON c.org_id = l2.org_id"
+    "   AND c.id = l2.campaign_id WHERE l2.status IN ('QUEUED', 'IN_PROGRESS')"
+    "   AND l2.lease_expires_at < now() AND c.status <> 'IN_PROGRESS'"
+    "   LIMIT 100 FOR UPDATE OF l2 SKIP LOCKED)) "
     "SELECT u.*, coalesce(c.from_number, ''), c.agent_id, c.agent_version,"
     " coalesce(v.runtime_url, ''), coalesce(v.first_message, ''), c.call_timeout_minutes * 60,"
     " c.name, coalesce(c.webhook_url, '')"
@@ -121,16 +131,6 @@ static const char reclaim_sql[] =
     "   AND v.version = c.agent_version";
 enum { RC_FROM = LC_RECLAIMED + 1, RC_AGENT, RC_VERSION, RC_RUNTIME, RC_FIRST, RC_TIMEOUT,
        RC_NAME, RC_WEBHOOK };
-
-/* Expired leases of campaigns that do not run (paused, failed): back to PENDING, attempt
- * kept open. Spans every organization. */
-static const char release_expired_sql[] =
-    "UPDATE campaign.leads l SET status = 'PENDING', attempt_open = true, lease_owner = NULL,"
-    " lease_expires_at = NULL, updated_at = now() WHERE l.id IN (SELECT l2.id"
-    "   FROM campaign.leads l2 JOIN campaign.campaigns c ON c.org_id = l2.org_id"
-    "   AND c.id = l2.campaign_id WHERE l2.status IN ('QUEUED', 'IN_PROGRESS')"
-    "   AND l2.lease_expires_at < now() AND c.status <> 'IN_PROGRESS'"
-    "   LIMIT 100 FOR UPDATE OF l2 SKIP LOCKED)";
 
 /* Step 2: running campaigns with credits, least recently visited first, but for those this
  * claim visited already ($2). Spans every organization. The last two columns are the token
@@ -169,6 +169,13 @@ static const char refill_sql[] =
     "   AND status IN ('QUEUED', 'IN_PROGRESS'))"
     " WHERE org_id = $1 AND campaign_id = $2 RETURNING tokens, in_flight";
 
+/* The campaign ($1, $2) still runs, read again by the statement that takes its leads: the
+ * campaigns_sql snapshot may be older than a pause or cancel committed since (pause stops new
+ * claims at once). Not a lock: a claim that began before the pause commits may still lease. */
+#define CLAIM_STILL_RUNNING                                                                    \
+    "EXISTS (SELECT 1 FROM campaign.campaigns rc WHERE rc.org_id = $1 AND rc.id = $2"          \
+    " AND rc.status = 'IN_PROGRESS')"
+
 /* Step 3, in one statement with the campaign's pacing row locked: count its leases in flight
  * (this statement starts after the lock is held, so it sees every claim committed before),
  * take up to min($5 = what the caller still wants, floor($6 = tokens refilled to $7),
@@ -177,7 +184,8 @@ static const char refill_sql[] =
 static const char take_sql[] =
     "WITH cnt AS (SELECT count(*)::int AS n FROM campaign.leads WHERE org_id = $1"
     "   AND campaign_id = $2 AND status IN ('QUEUED', 'IN_PROGRESS')),"
-    " want AS (SELECT greatest(0, least($5::int, floor($6::float8)::int, $8::int - n)) AS n"
+    " want AS (SELECT CASE WHEN " CLAIM_STILL_RUNNING " THEN"
+    "   greatest(0, least($5::int, floor($6::float8)::int, $8::int - n)) ELSE 0 END AS n"
     "   FROM cnt),"
     " picked AS (SELECT id, attempt_open FROM campaign.leads WHERE org_id = $1"
     "   AND campaign_id = $2 AND status = 'PENDING' AND next_attempt_at <= now()"
@@ -200,7 +208,7 @@ static const char pacing_debit_sql[] =
 /* The same for leads already chosen and locked by this transaction ($5 = their ids). */
 static const char take_ids_sql[] =
     "WITH picked AS (SELECT id, attempt_open FROM campaign.leads WHERE org_id = $1"
-    "   AND campaign_id = $2 AND id = ANY ($5::text[]))"
+    "   AND campaign_id = $2 AND id = ANY ($5::text[]) AND " CLAIM_STILL_RUNNING ")"
     " UPDATE campaign.leads l SET status = 'QUEUED',"
     " attempts = CASE WHEN l.attempt_open THEN l.attempts ELSE l.attempts + 1 END,"
     " attempt_open = false, lease_owner = $3,"
@@ -436,13 +444,6 @@ static void dialing_claim(Od__Dialing_Service *service, const Od__ClaimRequest *
             l->webhook_url = PQgetvalue(res, i, RC_WEBHOOK);
             r.ptrs[r.n++] = l;
         }
-        PGresult *rel = db_exec_prepared(call->db, release_expired_sql, 0, NULL);
-        bool rel_ok = db_ok(rel);
-        PQclear(rel);
-        if (!rel_ok) {
-            rpc_fail(call, OD__STATUS__UNAVAILABLE, "release expired leases failed");
-            goto rollback;
-        }
     }
     if (r.n >= r.cap)
         goto commit;
@@ -671,7 +672,7 @@ static void dialing_attempt_finished(Od__Dialing_Service *service,
         rpc_fail_sql(call, upd, "attempt finished");
         goto rollback;
     }
-    int64_t minutes = (in->duration_seconds + 59) / 60;
+    int64_t minutes = ((int64_t)in->duration_seconds + 59) / 60; /* no int overflow */
     if (credits_debit_attempt(app, call->db, org, campaign_id, in->lead_id, in->attempt,
                               minutes) != 0) {
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "debiting credits failed");
@@ -794,8 +795,12 @@ static void dialing_record_disposition(Od__Dialing_Service *service,
     PGresult *res = NULL;
     (void)service;
 
-    if (in->disposition[0] == '\0' || strlen(in->disposition) > 256) {
-        rpc_fail(call, OD__STATUS__INVALID, "disposition is required (at most 256 bytes)");
+    /* A disposition, or variables alone (an outcome without a disposition keeps the
+     * lead's); the dialer forwards what the agent reported after the attempt was finished. */
+    if ((in->disposition[0] == '\0' && in->variables_json[0] == '\0') ||
+        strlen(in->disposition) > 256) {
+        rpc_fail(call, OD__STATUS__INVALID,
+                 "disposition (at most 256 bytes) or variables is required");
         goto done;
     }
     if (in->variables_json[0]) {
@@ -815,7 +820,8 @@ static void dialing_record_disposition(Od__Dialing_Service *service,
      * report for an older attempt is accepted and ignored. */
     res = db_exec(call->db,
                   "WITH l0 AS (SELECT id FROM campaign.leads WHERE id = $1),"
-                  " upd AS (UPDATE campaign.leads SET disposition = $3,"
+                  " upd AS (UPDATE campaign.leads SET disposition = coalesce(nullif($3, ''),"
+                  "   disposition),"
                   "   variables = CASE WHEN $4::jsonb IS NULL THEN variables"
                   "     ELSE variables || $4::jsonb END, updated_at = now()"
                   "   WHERE id = $1 AND ($2::int = 0 OR attempts = $2::int) RETURNING 1)"

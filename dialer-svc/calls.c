@@ -210,6 +210,8 @@ static int calls_forward_disposition(struct dialer_app *app, struct rpc_call *ca
     d.summary = (char *)dialer_col(res, 0, "summary");
     d.call_id = (char *)dialer_col(res, 0, "id");
     d.variables_json = in->variables_json;
+    if (d.disposition[0] == '\0' && d.variables_json[0] == '\0')
+        return 0; /* only a transcript, summary or recording: nothing the lead keeps */
     rpc_ctx_init(&ctx, "", call->request_id, app->rpc_timeout_ms);
     od__dialing__record_disposition(app->dialing, &d, NULL, &ctx);
     if (ctx.status != OD__STATUS__OK && ctx.status != OD__STATUS__NOT_FOUND) {

@@ -449,10 +449,25 @@ struct rpc_view {
     struct rpc_client *client;
 };
 
+/* A call between handing its request to nng and getting its answer (rpc_client.inflight). */
+struct rpc_inflight {
+    nng_aio *aio;
+    struct rpc_inflight *prev, *next;
+    bool pipe_lost; /* a replica's connection closed meanwhile: the call was cancelled */
+};
+
 struct rpc_client {
     nng_socket sock;
     atomic_int connected;
     int connect_wait_ms; /* how long a call waits for a first replica (0: fail at once) */
+    /* nng's REQ puts a request whose pipe closed back on its send queue, whatever the resend
+     * time, and hands it to the next replica that connects (a restarted one): a create would
+     * run twice. So when any replica's connection closes, every call in flight is cancelled
+     * (UNAVAILABLE) before a new pipe can exist; its context is then closed, which drops the
+     * re-queued copy. With several replicas this also cancels calls to the healthy ones: their
+     * outcome is unknown to the caller, as after any timeout. */
+    pthread_mutex_t inflight_lock;
+    struct rpc_inflight *inflight;
     pthread_mutex_t views_lock;
     int nviews;
     struct rpc_view views[RPC_MAX_SERVICES];
@@ -490,10 +505,45 @@ static void rpc_ctx_fail(struct rpc_ctx *ctx, Od__Status status, const char *fmt
 static void rpc_client_pipe_event(nng_pipe pipe, nng_pipe_ev event, void *arg)
 {
     struct rpc_client *c = arg;
-    if (event == NNG_PIPE_EV_ADD_POST)
+    (void)pipe;
+    if (event == NNG_PIPE_EV_ADD_POST) {
         atomic_fetch_add(&c->connected, 1);
-    else if (event == NNG_PIPE_EV_REM_POST)
+    } else if (event == NNG_PIPE_EV_REM_POST) {
         atomic_fetch_sub(&c->connected, 1);
+        pthread_mutex_lock(&c->inflight_lock);
+        for (struct rpc_inflight *f = c->inflight; f != NULL; f = f->next) {
+            f->pipe_lost = true;
+            nng_aio_cancel(f->aio); /* does not wait: the caller's nng_aio_wait returns */
+        }
+        pthread_mutex_unlock(&c->inflight_lock);
+    }
+}
+
+static void rpc_inflight_add(struct rpc_client *c, struct rpc_inflight *f)
+{
+    pthread_mutex_lock(&c->inflight_lock);
+    f->prev = NULL;
+    f->next = c->inflight;
+    if (c->inflight != NULL)
+        c->inflight->prev = f;
+    c->inflight = f;
+    pthread_mutex_unlock(&c->inflight_lock);
+}
+
+/* Unlinks f; true when a lost pipe cancelled it. After this the pipe callback never sees it. */
+static bool rpc_inflight_remove(struct rpc_client *c, struct rpc_inflight *f)
+{
+    bool lost;
+    pthread_mutex_lock(&c->inflight_lock);
+    if (f->prev != NULL)
+        f->prev->next = f->next;
+    else
+        c->inflight = f->next;
+    if (f->next != NULL)
+        f->next->prev = f->prev;
+    lost = f->pipe_lost;
+    pthread_mutex_unlock(&c->inflight_lock);
+    return lost;
 }
 
 /* Builds the envelope for one call directly in an nng message. */
@@ -559,6 +609,7 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
     nng_aio *aio = NULL;
     nng_msg *msg;
     int64_t give_up = time_monotonic_ms() + ctx->timeout_ms;
+    struct rpc_inflight inflight = {0};
     int rv;
 
     if (atomic_load(&c->connected) <= 0) {
@@ -596,9 +647,12 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
     nng_aio_set_timeout(aio, ctx->timeout_ms < RPC_SEND_TIMEOUT_MS ? ctx->timeout_ms
                                                                    : RPC_SEND_TIMEOUT_MS);
     nng_aio_set_msg(aio, msg);
+    inflight.aio = aio;
+    rpc_inflight_add(c, &inflight);
     nng_ctx_send(nctx, aio);
     nng_aio_wait(aio);
     if ((rv = nng_aio_result(aio)) != 0) {
+        rpc_inflight_remove(c, &inflight);
         nng_msg_free(msg); /* a failed send leaves the message with us */
         rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service is unavailable (%s)", name,
                      nng_strerror(rv));
@@ -608,7 +662,14 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
     nng_aio_set_timeout(aio, left > 0 ? (nng_duration)left : 1);
     nng_ctx_recv(nctx, aio);
     nng_aio_wait(aio);
-    if ((rv = nng_aio_result(aio)) != 0) {
+    rv = nng_aio_result(aio);
+    if (rpc_inflight_remove(c, &inflight) && rv != 0) {
+        rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE,
+                     "%s: a replica's connection closed while the call was in flight; it may "
+                     "or may not have run", name);
+        goto out;
+    }
+    if (rv != 0) {
         rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service did not answer in time (%s)",
                      name, nng_strerror(rv));
         goto out;
@@ -645,6 +706,7 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
     if (c == NULL)
         return NULL;
     pthread_mutex_init(&c->views_lock, NULL);
+    pthread_mutex_init(&c->inflight_lock, NULL);
     if (descriptor != NULL) {
         c->views[0].base.descriptor = descriptor;
         c->views[0].base.invoke = rpc_client_invoke;
@@ -653,6 +715,7 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
     }
     if ((rv = nng_req0_open(&c->sock)) != 0) {
         pthread_mutex_destroy(&c->views_lock);
+        pthread_mutex_destroy(&c->inflight_lock);
         free(c);
         return NULL;
     }
@@ -693,6 +756,7 @@ void rpc_client_close(struct rpc_client *client)
         return;
     nng_close(client->sock);
     pthread_mutex_destroy(&client->views_lock);
+    pthread_mutex_destroy(&client->inflight_lock);
     free(client);
 }
 

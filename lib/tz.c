@@ -361,11 +361,19 @@ struct tz_zone *tz_from_posix(const char *rule)
     return z;
 }
 
-/* Letters, digits, '/', '_', '-', '+'; no empty path part, no "." or ".." part. */
+/* Letters, digits, '/', '_', '-', '+'; no empty path part, no "." or ".." part. Not the
+ * "posix/" and "right/" copies of the database (nor "posixrules", "localtime"): they are not
+ * IANA names ("right/" even counts leap seconds), and with them the database has some 1,800
+ * loadable names, enough for one caller to fill the cache (TZ_CACHE_MAX) with aliases so
+ * that every zone not loaded yet fails, for every organization. */
 static bool tz_name_ok(const char *name)
 {
     size_t len = strlen(name);
     if (len == 0 || len > TZ_NAME_MAX || name[0] == '/' || name[len - 1] == '/')
+        return false;
+    if (strncmp(name, "posix/", 6) == 0 || strncmp(name, "right/", 6) == 0 ||
+        strcmp(name, "posix") == 0 || strcmp(name, "right") == 0 ||
+        strcmp(name, "posixrules") == 0 || strcmp(name, "localtime") == 0)
         return false;
     for (const char *p = name; *p; p++) {
         if (!(isalnum((unsigned char)*p) || *p == '/' || *p == '_' || *p == '-' || *p == '+'))

@@ -1166,6 +1166,116 @@ START_TEST(test_caller_id_deleted_and_credits_run_out)
 }
 END_TEST
 
+/* A duration at the int32 limit is debited in full (its minutes overflowed to a negative,
+ * so the call was free); a late outcome with variables and no disposition keeps the lead's
+ * disposition (it was INVALID, and the dialer answered the agent 503 "retry" forever). */
+START_TEST(test_huge_duration_debited_and_variables_only_disposition)
+{
+    const char *org = "org_huge";
+    char agent[64], id[64];
+    struct rpc_ctx ctx, f;
+    grant(org, 100);
+    create_agent(org, agent, sizeof agent);
+    Od__CampaignInput in = OD__CAMPAIGN_INPUT__INIT;
+    in.name = (char *)"Huge";
+    in.flow_id = agent;
+    in.calls_per_minute = 60000;
+    create_campaign(org, &in, id, sizeof id);
+    upload(org, id, 2, 4200000, NULL);
+    act(org, id, "start", OD__STATUS__OK);
+    ts_sleep_ms(50);
+    Od__ClaimReply *r = claim(&ctx, "w-huge", 2, 60);
+    ck_assert_int_eq((int)r->n_leases, 2);
+
+    finish(&f, r->leases[0]->lead_id, 1, "completed", INT_MAX);
+    ck_status(f, OD__STATUS__OK);
+    rpc_ctx_release(&f);
+    ck_assert_int_eq(scalar("SELECT balance FROM campaign.credit_balances WHERE org_id = '%s'",
+                            org), 100 - 35791395);
+    ck_assert_str_eq(campaign_status(org, id), "PAUSED");
+
+    Od__DispositionRequest d = OD__DISPOSITION_REQUEST__INIT;
+    d.lead_id = r->leases[0]->lead_id;
+    d.attempt = 1;
+    d.disposition = (char *)"";
+    d.variables_json = (char *)"{\"callback\": \"tomorrow\"}";
+    rpc_ctx_init(&f, "", "disp", T_MS);
+    od__dialing__record_disposition(SVC(g_camp, dialing), &d, NULL, &f);
+    ck_status(f, OD__STATUS__OK);
+    rpc_ctx_release(&f);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE id = '%s'"
+                            " AND disposition = 'interested'"
+                            " AND variables->>'callback' = 'tomorrow'",
+                            r->leases[0]->lead_id), 1);
+    d.variables_json = (char *)"";
+    rpc_ctx_init(&f, "", "disp", T_MS);
+    od__dialing__record_disposition(SVC(g_camp, dialing), &d, NULL, &f);
+    ck_status(f, OD__STATUS__INVALID);
+    rpc_ctx_release(&f);
+    rpc_ctx_release(&ctx);
+}
+END_TEST
+
+/* Pause stops new claims at once: a Claim that read the campaign as running, then was slow
+ * (a trigger makes its pacing refill sleep), must not lease the campaign's leads after the
+ * pause committed. */
+struct slow_claim {
+    int leases;
+    Od__Status status;
+};
+
+static void *slow_claim_main(void *arg)
+{
+    struct slow_claim *sc = arg;
+    struct rpc_ctx ctx;
+    Od__ClaimRequest in = OD__CLAIM_REQUEST__INIT;
+    in.worker_id = (char *)"w-slow";
+    in.capacity = 5;
+    in.lease_seconds = 60;
+    rpc_ctx_init(&ctx, "", "claim", T_MS);
+    od__dialing__claim(SVC(g_camp, dialing), &in, NULL, &ctx);
+    sc->status = ctx.status;
+    sc->leases = ctx.status == OD__STATUS__OK ? (int)((Od__ClaimReply *)ctx.reply)->n_leases : -1;
+    rpc_ctx_release(&ctx);
+    return NULL;
+}
+
+START_TEST(test_pause_stops_a_claim_in_flight)
+{
+    const char *org = "org_pause_race";
+    char agent[64], id[64];
+    pthread_t t;
+    struct slow_claim sc = {0};
+    grant(org, 1000);
+    create_agent(org, agent, sizeof agent);
+    Od__CampaignInput in = OD__CAMPAIGN_INPUT__INIT;
+    in.name = (char *)"Race";
+    in.flow_id = agent;
+    in.calls_per_minute = 60000;
+    in.respect_contact_local_time = 1;
+    in.set_respect_contact_local_time = 1;
+    create_campaign(org, &in, id, sizeof id);
+    upload(org, id, 3, 4300000, NULL);
+    act(org, id, "start", OD__STATUS__OK);
+    scalar("CREATE FUNCTION campaign.test_slow_refill() RETURNS trigger LANGUAGE plpgsql AS"
+           " $$BEGIN PERFORM pg_sleep(1.5); RETURN NEW; END$$;"
+           " CREATE TRIGGER test_slow_refill BEFORE UPDATE ON campaign.pacing FOR EACH ROW"
+           " WHEN (OLD.campaign_id = '%s') EXECUTE FUNCTION campaign.test_slow_refill();"
+           " SELECT 1", id);
+    ts_sleep_ms(50);
+    ck_assert_int_eq(pthread_create(&t, NULL, slow_claim_main, &sc), 0);
+    ts_sleep_ms(500); /* the claim is asleep in its refill */
+    ck_assert_str_eq(act(org, id, "pause", OD__STATUS__OK), "PAUSED");
+    pthread_join(t, NULL);
+    scalar("DROP TRIGGER test_slow_refill ON campaign.pacing;"
+           " DROP FUNCTION campaign.test_slow_refill(); SELECT 1");
+    ck_assert_int_eq(sc.status, OD__STATUS__OK);
+    ck_assert_int_eq(sc.leases, 0);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE campaign_id = '%s'"
+                            " AND status <> 'PENDING'", id), 0);
+}
+END_TEST
+
 /* Another organization's ids are NOT_FOUND everywhere. */
 START_TEST(test_other_organization_not_found)
 {
@@ -1239,6 +1349,8 @@ static Suite *campaign_suite(void)
     tcase_add_test(tc, test_scripted_run_retry_progress_report);
     tcase_add_test(tc, test_expired_lease_same_attempt_and_release);
     tcase_add_test(tc, test_caller_id_deleted_and_credits_run_out);
+    tcase_add_test(tc, test_huge_duration_debited_and_variables_only_disposition);
+    tcase_add_test(tc, test_pause_stops_a_claim_in_flight);
     tcase_add_test(tc, test_other_organization_not_found);
     tcase_add_test(tc, test_scheduled_start_fires_once_with_two_schedulers);
     tcase_add_test(tc, test_pacing_and_cap_under_four_claimers);

@@ -387,7 +387,22 @@ START_TEST(test_campaign_outcomes)
     ck_assert_int_eq(ts_http("GET", url, h, NULL, 0, &res), 0);
     ck_assert_int_eq(res.status, 200);
     ck_assert_int_eq(json_integer_value(json_object_get(res.json, "total")), 2);
+    char busy_call[64];
+    snprintf(busy_call, sizeof busy_call, "%s",
+             json_string_value(json_object_get(
+                 json_array_get(json_object_get(res.json, "data"), 0), "id")));
     ts_http_res_free(&res);
+
+    /* A late outcome without a disposition (a summary only) for a call already reported: it
+     * is stored, and there is nothing to forward to the lead (it was 503 "retry" forever) */
+    const char *late = "{\"summary\": \"called back later\"}";
+    const char *jh[] = {auth, "Content-Type: application/json", NULL};
+    snprintf(url, sizeof url, "%s/v1/calls/%s/outcome", g_base, busy_call);
+    ck_assert_int_eq(ts_http("POST", url, jh, late, strlen(late), &res), 0);
+    ck_assert_msg(res.status == 200, "late outcome: %ld %s", res.status, res.body);
+    ts_http_res_free(&res);
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE id = '%s' AND "
+                              "summary = 'called back later'", busy_call), 1);
     ts_proc_stop_ok(g_dialers[0]);
 }
 END_TEST

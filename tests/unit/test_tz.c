@@ -1,6 +1,7 @@
 /* lib/tz: TZif files read directly, POSIX footer rules, local time both ways; and
  * campaign-svc's calling windows across DST in two zones, contact zones and the retry policy. */
 #include <check.h>
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,46 @@ START_TEST(test_unknown_and_malformed_names)
     ck_assert_ptr_nonnull(tz_get("Asia/Kolkata"));
     /* cached: the same object */
     ck_assert_ptr_eq(tz_get("Asia/Kolkata"), tz_get("Asia/Kolkata"));
+}
+END_TEST
+
+/* Every name the tz tree answers to (posix/ and right/ copies included), asked for once each,
+ * as one organization can through campaign timezones and contacts' metadata: the cache must
+ * not fill up with aliases, or every zone not loaded yet fails for everybody (a campaign's
+ * window is then read in UTC and a contact's local window is ignored). */
+static size_t tz_tree_root;
+static size_t tz_tree_asked;
+
+static int tz_tree_visit(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (flag == FTW_F && strlen(path) > tz_tree_root + 1) {
+        tz_get(path + tz_tree_root + 1);
+        tz_tree_asked++;
+    }
+    return 0;
+}
+
+START_TEST(test_cache_not_filled_by_aliases)
+{
+    const char *dir = getenv("TZDIR");
+    static const char *const zones[] = {"Europe/Paris",   "America/New_York", "Asia/Tokyo",
+                                        "Australia/Sydney", "America/Los_Angeles",
+                                        "Europe/Berlin",  "Africa/Lagos",     "UTC"};
+    if (dir == NULL || dir[0] == '\0')
+        dir = "/usr/share/zoneinfo";
+    tz_cache_clear();
+    tz_tree_root = strlen(dir);
+    tz_tree_asked = 0;
+    ck_assert_int_eq(nftw(dir, tz_tree_visit, 16, 0), 0); /* follows symbolic links */
+    for (size_t i = 0; i < sizeof zones / sizeof zones[0]; i++)
+        ck_assert_msg(tz_get(zones[i]) != NULL, "%s failed after %zu names were asked for",
+                      zones[i], tz_tree_asked);
+    ck_assert_ptr_null(tz_get("posix/Europe/Paris"));
+    ck_assert_ptr_null(tz_get("right/Europe/Paris"));
+    ck_assert_ptr_null(tz_get("posixrules"));
+    tz_cache_clear();
 }
 END_TEST
 
@@ -229,6 +270,7 @@ int main(void)
     Suite *s = suite_create("tz");
     TCase *tc = tcase_create("tz");
     tcase_add_test(tc, test_unknown_and_malformed_names);
+    tcase_add_test(tc, test_cache_not_filled_by_aliases);
     tcase_add_test(tc, test_offsets_new_york_dst_2026);
     tcase_add_test(tc, test_offsets_london_and_kolkata);
     tcase_add_test(tc, test_posix_rules);
