@@ -23,7 +23,8 @@ const char *contacts_validate_input(const Od__ContactInput *in);
 /* 1 if tag looks like a BCP 47 language tag (e.g. "hi-IN", "en", "zh-Hant-TW"). */
 int contacts_language_valid(const char *tag);
 
-/* NULL when an import row is acceptable (the contact rules, and a name is required). */
+/* NULL when an import row is acceptable: the contact rules, the same on every route (a name
+ * is optional; issue 14). */
 const char *imports_validate_row(const Od__ContactInput *in);
 
 /* 1 if url is an http:// or https:// URL with a host, printable ASCII, at most 2,048 bytes. */

@@ -26,6 +26,16 @@ int audiences_json_member_ids(const json_t *body, Od__AudienceMembersRequest *ou
                               size_t err_size);
 void audiences_json_member_ids_free(Od__AudienceMembersRequest *req);
 
+/* The same mappings, every problem added to p (a 400's details; gateway/body_problems.h);
+ * the single-message forms above report the first. */
+struct body_problems;
+int audiences_json_create_problems(const json_t *body, Od__CreateAudienceRequest *out,
+                                   struct body_problems *p);
+int audiences_json_update_problems(const json_t *body, Od__UpdateAudienceRequest *out,
+                                   struct body_problems *p);
+int audiences_json_member_ids_problems(const json_t *body, Od__AudienceMembersRequest *out,
+                                       struct body_problems *p);
+
 /* {id, name, description (null when none), contactCount, createdAt, updatedAt} */
 json_t *audiences_json_audience(const Od__Audience *a);
 /* {added, alreadyMembers, notFound: [...], contactCount} */

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json_util.h"
+
 void body_problems_init(struct body_problems *p)
 {
     p->details = json_array();
@@ -138,4 +140,35 @@ int body_problems_object(struct body_problems *p, const json_t *obj, const char 
     }
     *out = v;
     return 1;
+}
+
+int body_problems_json_string(struct body_problems *p, const json_t *obj, const char *where,
+                              const char *key, size_t max_len, const char **out)
+{
+    char err[JSON_ERROR_MAX], field[160];
+    enum json_field_result r = json_field_string(obj, where, key, max_len, out, err, sizeof err);
+    if (r == JSON_FIELD_BAD) {
+        body_problems_field(field, sizeof field, where, key);
+        body_problems_add(p, field, "%s", err);
+    }
+    return r;
+}
+
+int body_problems_json_bool(struct body_problems *p, const json_t *obj, const char *where,
+                            const char *key, int *out)
+{
+    char err[JSON_ERROR_MAX], field[160];
+    enum json_field_result r = json_field_bool(obj, where, key, out, err, sizeof err);
+    if (r == JSON_FIELD_BAD) {
+        body_problems_field(field, sizeof field, where, key);
+        body_problems_add(p, field, "%s", err);
+    }
+    return r;
+}
+
+void body_problems_first(struct body_problems *p, char *err, size_t err_size)
+{
+    if (err_size > 0)
+        snprintf(err, err_size, "%s", p->first[0] ? p->first : "invalid request body");
+    body_problems_free(p);
 }

@@ -49,4 +49,12 @@ int body_problems_bool(struct body_problems *p, const json_t *obj, const char *w
 int body_problems_object(struct body_problems *p, const json_t *obj, const char *where,
                          const char *key, const json_t **out);
 
+/* json_util's readers (their wording), a BAD result added to p: the json_field_result. */
+int body_problems_json_string(struct body_problems *p, const json_t *obj, const char *where,
+                              const char *key, size_t max_len, const char **out);
+int body_problems_json_bool(struct body_problems *p, const json_t *obj, const char *where,
+                            const char *key, int *out);
+/* Copies the first problem into err (for the single-message wrappers); frees p. */
+void body_problems_first(struct body_problems *p, char *err, size_t err_size);
+
 #endif

@@ -203,8 +203,8 @@ int contacts_json_update(const json_t *body, Od__UpdateContactRequest *in,
     return 0;
 }
 
-int contacts_json_bulk_request(const json_t *body, Od__BulkUpsertRequest *out, char *err,
-                               size_t err_size)
+int contacts_json_bulk_request_problems(const json_t *body, Od__BulkUpsertRequest *out,
+                                        struct body_problems *p)
 {
     const json_t *list = json_object_get(body, "contacts");
     size_t n;
@@ -212,21 +212,21 @@ int contacts_json_bulk_request(const json_t *body, Od__BulkUpsertRequest *out, c
 
     od__bulk_upsert_request__init(out);
     if (list == NULL) {
-        snprintf(err, err_size, "contacts is required");
+        body_problems_add(p, "contacts", "contacts is required");
         return -1;
     }
     if (!json_is_array(list)) {
-        snprintf(err, err_size, "contacts must be an array");
+        body_problems_add(p, "contacts", "contacts must be an array");
         return -1;
     }
     n = json_array_size(list);
     if (n == 0) {
-        snprintf(err, err_size, "contacts must not be empty");
+        body_problems_add(p, "contacts", "contacts must not be empty");
         return -1;
     }
     if (n > CONTACTS_JSON_BULK_MAX) {
-        snprintf(err, err_size, "contacts must hold at most %d entries (got %zu)",
-                 CONTACTS_JSON_BULK_MAX, n);
+        body_problems_add(p, "contacts", "contacts must hold at most %d entries (got %zu)",
+                          CONTACTS_JSON_BULK_MAX, n);
         return -1;
     }
     rows = calloc(n, sizeof *rows);
@@ -235,7 +235,7 @@ int contacts_json_bulk_request(const json_t *body, Od__BulkUpsertRequest *out, c
         free(rows);
         free(out->contacts);
         out->contacts = NULL;
-        snprintf(err, err_size, "out of memory");
+        body_problems_add(p, "", "out of memory");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -257,6 +257,17 @@ int contacts_json_bulk_request(const json_t *body, Od__BulkUpsertRequest *out, c
     }
     out->n_contacts = n;
     return 0;
+}
+
+int contacts_json_bulk_request(const json_t *body, Od__BulkUpsertRequest *out, char *err,
+                               size_t err_size)
+{
+    struct body_problems p;
+    int rc;
+    body_problems_init(&p);
+    rc = contacts_json_bulk_request_problems(body, out, &p);
+    body_problems_first(&p, err, err_size);
+    return rc;
 }
 
 void contacts_json_bulk_free(Od__BulkUpsertRequest *req)

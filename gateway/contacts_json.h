@@ -20,6 +20,10 @@
 int contacts_json_bulk_request(const json_t *body, Od__BulkUpsertRequest *out, char *err,
                                size_t err_size);
 void contacts_json_bulk_free(Od__BulkUpsertRequest *req);
+/* The same, a body wrong as a whole added to p (a 400's details; gateway/body_problems.h). */
+struct body_problems;
+int contacts_json_bulk_request_problems(const json_t *body, Od__BulkUpsertRequest *out,
+                                        struct body_problems *p);
 
 /* Fills one ContactInput from a JSON object; `where` prefixes field names in messages.
  * name, phoneNumber (aliases phone_number, phone; two of them is a problem), language, and

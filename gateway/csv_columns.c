@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body_problems.h"
+
 bool csv_columns_key(const char *name, char *key, size_t size)
 {
     size_t n = 0;
@@ -57,12 +59,27 @@ void csv_columns_free(struct csv_columns *h)
     memset(h, 0, sizeof *h);
 }
 
-/* Writes the header's problem with column i (or out of memory) into err; -1. */
-static int csv_columns_check(const struct csv_column_rules *rules, struct csv_columns *h,
-                             size_t i, char *err, size_t err_size)
+/* One problem of the header: added to p when collecting (every problem is listed), and the
+ * first written into err. */
+static void csv_columns_problem(struct body_problems *p, char *err, size_t err_size,
+                                bool *first, const char *message)
 {
+    if (*first)
+        snprintf(err, err_size, "%s", message);
+    *first = false;
+    if (p != NULL)
+        body_problems_add(p, "", "%s", message);
+}
+
+/* The header's problem with column i, if any (see csv_columns_problem); -1 when there is one. */
+static int csv_columns_check(const struct csv_column_rules *rules, struct csv_columns *h,
+                             size_t i, struct body_problems *p, char *err, size_t err_size,
+                             bool *first)
+{
+    char message[256];
     if (h->names[i][0] == '\0') {
-        snprintf(err, err_size, "CSV header: column %zu has no name", i + 1);
+        snprintf(message, sizeof message, "CSV header: column %zu has no name", i + 1);
+        csv_columns_problem(p, err, err_size, first, message);
         return -1;
     }
     h->roles[i] = rules->role_of(h->names[i]);
@@ -71,18 +88,22 @@ static int csv_columns_check(const struct csv_column_rules *rules, struct csv_co
                         ? h->roles[i] == h->roles[k]
                         : strcmp(h->names[i], h->names[k]) == 0;
         if (same) {
-            snprintf(err, err_size, "CSV header: columns %zu and %zu are both \"%.64s\"", k + 1,
-                     i + 1, h->names[i]);
+            snprintf(message, sizeof message, "CSV header: columns %zu and %zu are both \"%.64s\"",
+                     k + 1, i + 1, h->names[i]);
+            csv_columns_problem(p, err, err_size, first, message);
             return -1;
         }
     }
     return 0;
 }
 
-int csv_columns_read(const struct csv_record *rec, const struct csv_column_rules *rules,
-                     struct csv_columns *h, char *err, size_t err_size)
+/* csv_columns_read; with p, every problem of the header is added to p (up to a bound), not
+ * only the first. */
+static int csv_columns_read_problems(const struct csv_record *rec,
+                                     const struct csv_column_rules *rules, struct csv_columns *h,
+                                     struct body_problems *p, char *err, size_t err_size)
 {
-    bool required = false;
+    bool required = false, first = true;
     memset(h, 0, sizeof *h);
     if (rec->error != NULL) {
         snprintf(err, err_size, "CSV header (line %zu): %s", rec->line, rec->error);
@@ -100,18 +121,25 @@ int csv_columns_read(const struct csv_record *rec, const struct csv_column_rules
             snprintf(err, err_size, "out of memory");
             goto fail;
         }
-        if (csv_columns_check(rules, h, i, err, err_size) != 0)
+        if (csv_columns_check(rules, h, i, p, err, err_size, &first) != 0 &&
+            (p == NULL || p->count >= CSV_COLUMNS_PROBLEMS_MAX))
             goto fail;
         required = required || h->roles[i] == rules->required_role;
     }
-    if (!required) {
-        snprintf(err, err_size, "%s", rules->missing_required);
+    if (!required)
+        csv_columns_problem(p, err, err_size, &first, rules->missing_required);
+    if (!first)
         goto fail;
-    }
     return 0;
 fail:
     csv_columns_free(h);
     return -1;
+}
+
+int csv_columns_read(const struct csv_record *rec, const struct csv_column_rules *rules,
+                     struct csv_columns *h, char *err, size_t err_size)
+{
+    return csv_columns_read_problems(rec, rules, h, NULL, err, err_size);
 }
 
 bool csv_columns_bad_record(const struct csv_columns *h, const struct csv_record *rec,
@@ -140,6 +168,14 @@ int csv_columns_each(const char *data, size_t len, const struct csv_limits *limi
                      const struct csv_column_rules *rules, csv_columns_row_fn row, void *arg,
                      char *err, size_t err_size)
 {
+    return csv_columns_each_problems(data, len, limits, rules, row, arg, NULL, err, err_size);
+}
+
+int csv_columns_each_problems(const char *data, size_t len, const struct csv_limits *limits,
+                              const struct csv_column_rules *rules, csv_columns_row_fn row,
+                              void *arg, struct body_problems *problems, char *err,
+                              size_t err_size)
+{
     struct csv_parser *p = csv_parser_new(data, len, limits);
     struct csv_columns header = {0};
     struct csv_record rec;
@@ -153,7 +189,7 @@ int csv_columns_each(const char *data, size_t len, const struct csv_limits *limi
         snprintf(err, err_size, "%s", got < 0 ? csv_parser_error(p) : "CSV body is empty");
         goto out;
     }
-    if (csv_columns_read(&rec, rules, &header, err, err_size) != 0)
+    if (csv_columns_read_problems(&rec, rules, &header, problems, err, err_size) != 0)
         goto out;
     while ((got = csv_parser_next(p, &rec)) > 0) {
         if (csv_record_blank(&rec))

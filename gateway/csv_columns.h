@@ -62,5 +62,14 @@ typedef int (*csv_columns_row_fn)(void *arg, const struct csv_columns *h,
 int csv_columns_each(const char *data, size_t len, const struct csv_limits *limits,
                      const struct csv_column_rules *rules, csv_columns_row_fn row, void *arg,
                      char *err, size_t err_size);
+/* The same; with problems (may be NULL), every problem of the header is added to it (field
+ * "", up to CSV_COLUMNS_PROBLEMS_MAX), not only the first, which err still receives. Other
+ * failures (empty, malformed, row() stopped) add nothing. */
+#define CSV_COLUMNS_PROBLEMS_MAX 100
+struct body_problems;
+int csv_columns_each_problems(const char *data, size_t len, const struct csv_limits *limits,
+                              const struct csv_column_rules *rules, csv_columns_row_fn row,
+                              void *arg, struct body_problems *problems, char *err,
+                              size_t err_size);
 
 #endif

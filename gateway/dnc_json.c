@@ -4,29 +4,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body_problems.h"
 #include "json_util.h"
 
 /* Generous byte limits; the service applies the real rules (reason 500, source 64). */
 #define FIELD_TEXT_MAX 4096
 
-int dnc_json_input(const json_t *obj, const char *where, Od__DncEntryInput *in, char *reason,
-                   size_t reason_size)
+int dnc_json_input_problems(const json_t *obj, const char *where, Od__DncEntryInput *in,
+                            struct body_problems *p)
 {
     const char *phone = NULL, *why = NULL, *source = NULL;
+    int before = p->count;
 
     od__dnc_entry_input__init(in);
     if (!json_is_object(obj)) {
         size_t len = strlen(where);
         if (len == 0)
-            snprintf(reason, reason_size, "request body must be an object");
+            body_problems_add(p, "", "request body must be an object");
         else
-            snprintf(reason, reason_size, "%.*s must be an object", (int)(len - 1), where);
+            body_problems_add(p, "", "%.*s must be an object", (int)(len - 1), where);
         return -1;
     }
-    if (json_field_string(obj, where, "phoneNumber", FIELD_TEXT_MAX, &phone, reason,
-                          reason_size) < 0 ||
-        json_field_string(obj, where, "reason", FIELD_TEXT_MAX, &why, reason, reason_size) < 0 ||
-        json_field_string(obj, where, "source", FIELD_TEXT_MAX, &source, reason, reason_size) < 0)
+    body_problems_json_string(p, obj, where, "phoneNumber", FIELD_TEXT_MAX, &phone);
+    body_problems_json_string(p, obj, where, "reason", FIELD_TEXT_MAX, &why);
+    body_problems_json_string(p, obj, where, "source", FIELD_TEXT_MAX, &source);
+    if (p->count != before)
         return -1;
     in->phone_number = (char *)(phone ? phone : "");
     in->reason = (char *)(why ? why : "");
@@ -34,8 +36,19 @@ int dnc_json_input(const json_t *obj, const char *where, Od__DncEntryInput *in, 
     return 0;
 }
 
-int dnc_json_bulk_request(const json_t *body, Od__BulkAddDncRequest *out, char *err,
-                          size_t err_size)
+int dnc_json_input(const json_t *obj, const char *where, Od__DncEntryInput *in, char *reason,
+                   size_t reason_size)
+{
+    struct body_problems p;
+    int rc;
+    body_problems_init(&p); /* a bulk row keeps only its first problem */
+    rc = dnc_json_input_problems(obj, where, in, &p);
+    body_problems_first(&p, reason, reason_size);
+    return rc;
+}
+
+int dnc_json_bulk_request_problems(const json_t *body, Od__BulkAddDncRequest *out,
+                                   struct body_problems *p)
 {
     const json_t *list = json_object_get(body, "entries");
     Od__DncEntryInput *rows;
@@ -43,21 +56,21 @@ int dnc_json_bulk_request(const json_t *body, Od__BulkAddDncRequest *out, char *
 
     od__bulk_add_dnc_request__init(out);
     if (list == NULL || json_is_null(list)) {
-        snprintf(err, err_size, "entries is required");
+        body_problems_add(p, "entries", "entries is required");
         return -1;
     }
     if (!json_is_array(list)) {
-        snprintf(err, err_size, "entries must be an array");
+        body_problems_add(p, "entries", "entries must be an array");
         return -1;
     }
     n = json_array_size(list);
     if (n == 0) {
-        snprintf(err, err_size, "entries must not be empty");
+        body_problems_add(p, "entries", "entries must not be empty");
         return -1;
     }
     if (n > DNC_JSON_BULK_MAX) {
-        snprintf(err, err_size, "entries must hold at most %d entries (got %zu)",
-                 DNC_JSON_BULK_MAX, n);
+        body_problems_add(p, "entries", "entries must hold at most %d entries (got %zu)",
+                          DNC_JSON_BULK_MAX, n);
         return -1;
     }
     rows = calloc(n, sizeof *rows);
@@ -66,7 +79,7 @@ int dnc_json_bulk_request(const json_t *body, Od__BulkAddDncRequest *out, char *
         free(rows);
         free(out->entries);
         out->entries = NULL;
-        snprintf(err, err_size, "out of memory");
+        body_problems_add(p, "", "out of memory");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
@@ -83,6 +96,17 @@ int dnc_json_bulk_request(const json_t *body, Od__BulkAddDncRequest *out, char *
     }
     out->n_entries = n;
     return 0;
+}
+
+int dnc_json_bulk_request(const json_t *body, Od__BulkAddDncRequest *out, char *err,
+                          size_t err_size)
+{
+    struct body_problems p;
+    int rc;
+    body_problems_init(&p);
+    rc = dnc_json_bulk_request_problems(body, out, &p);
+    body_problems_first(&p, err, err_size);
+    return rc;
 }
 
 void dnc_json_bulk_free(Od__BulkAddDncRequest *req)

@@ -25,6 +25,13 @@ int dnc_json_bulk_request(const json_t *body, Od__BulkAddDncRequest *out, char *
                           size_t err_size);
 void dnc_json_bulk_free(Od__BulkAddDncRequest *req);
 
+/* The same mappings, every problem added to p (a 400's details; gateway/body_problems.h). */
+struct body_problems;
+int dnc_json_input_problems(const json_t *obj, const char *where, Od__DncEntryInput *in,
+                            struct body_problems *p);
+int dnc_json_bulk_request_problems(const json_t *body, Od__BulkAddDncRequest *out,
+                                   struct body_problems *p);
+
 /* {id, phoneNumber, reason (null when none), source, createdAt} */
 json_t *dnc_json_entry(const Od__DncEntry *e);
 /* {inserted, duplicates, failed, errors: [{index, phoneNumber, reason}]} */

@@ -43,6 +43,11 @@ void api_error(struct api_response *res, unsigned status, const char *message, j
     if (res->body == NULL) /* a message cut inside a UTF-8 character: say less, not nothing */
         res->body = json_pack("{s:i, s:s, s:s}", "statusCode", (int)status, "message",
                               api_status_text(status), "error", api_status_text(status));
+    /* OsmTalk's "has error / details" (issue 14): every 400 lists its problems, one entry
+     * {field: "", message} at least, even from a service's INVALID or a query parameter. */
+    if (details == NULL && status == 400)
+        details = json_pack("[{s:s, s:s}]", "field", "", "message",
+                            json_string_value(json_object_get(res->body, "message")));
     if (details != NULL)
         json_object_set_new(res->body, "details", details);
 }

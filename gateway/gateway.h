@@ -113,7 +113,8 @@ struct route_async {
 };
 
 /* ---- errors.c ---- */
-/* Sets res to {"statusCode", "message", "error"} (plus "details" when given; stolen). */
+/* Sets res to {"statusCode", "message", "error"} (plus "details" when given; stolen). A 400
+ * always carries details: [{field: "", message}] when none are given. */
 void api_error(struct api_response *res, unsigned status, const char *message, json_t *details);
 /* Maps a failed RPC to its HTTP error; INTERNAL hides the message behind the request id. */
 void api_rpc_error(struct api_request *req, struct api_response *res, Od__Status status,

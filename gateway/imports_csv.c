@@ -166,6 +166,13 @@ static int imports_csv_record(void *arg, const struct csv_columns *h,
 int imports_csv_contacts(const char *data, size_t len, Od__BulkUpsertRequest *out,
                          size_t **lines, char *err, size_t err_size)
 {
+    return imports_csv_contacts_problems(data, len, out, lines, NULL, err, err_size);
+}
+
+int imports_csv_contacts_problems(const char *data, size_t len, Od__BulkUpsertRequest *out,
+                                  size_t **lines, struct body_problems *problems, char *err,
+                                  size_t err_size)
+{
     /* At most IMPORTS_CSV_MAX_COLUMNS columns: a wider header is refused, a wider record is a
      * row error (csv.h drops the extra fields as it reads them). */
     const struct csv_limits limits = {0, IMPORTS_CSV_MAX_COLUMNS};
@@ -176,8 +183,8 @@ int imports_csv_contacts(const char *data, size_t len, Od__BulkUpsertRequest *ou
     od__bulk_upsert_request__init(out);
     if (lines != NULL)
         *lines = NULL;
-    if (csv_columns_each(data, len, &limits, &imports_csv_rules, imports_csv_record, &c, err,
-                         err_size) != 0)
+    if (csv_columns_each_problems(data, len, &limits, &imports_csv_rules, imports_csv_record, &c,
+                                  problems, err, err_size) != 0)
         goto out;
     if (c.n == 0) {
         snprintf(err, err_size, "contacts must not be empty: the CSV has no data rows");

@@ -10,6 +10,7 @@
 
 #include "arena.h"
 #include "csv_columns.h"
+#include "body_problems.h"
 #include "json_util.h"
 
 /* Generous limits; the service applies the real rules (as in contacts_json.c). */
@@ -191,56 +192,69 @@ static void imports_free_rows(Od__ContactInput **ptrs, size_t n)
     free(ptrs);
 }
 
-/* The contacts array of a body: present, an array, 1..10,000 rows. */
-static const json_t *imports_contacts_array(const json_t *list, char *err, size_t err_size)
+/* The contacts array of a body: present, an array, 1..10,000 rows; else a problem. */
+static const json_t *imports_contacts_array(const json_t *list, struct body_problems *p)
 {
     size_t n;
     if (list == NULL) {
-        snprintf(err, err_size, "contacts is required");
+        body_problems_add(p, "contacts", "contacts is required");
         return NULL;
     }
     if (!json_is_array(list)) {
-        snprintf(err, err_size, "contacts must be an array");
+        body_problems_add(p, "contacts", "contacts must be an array");
         return NULL;
     }
     n = json_array_size(list);
     if (n == 0) {
-        snprintf(err, err_size, "contacts must not be empty");
+        body_problems_add(p, "contacts", "contacts must not be empty");
         return NULL;
     }
     if (n > IMPORTS_JSON_MAX_ROWS) {
-        snprintf(err, err_size, "contacts must hold at most %d entries (got %zu)",
-                 IMPORTS_JSON_MAX_ROWS, n);
+        body_problems_add(p, "contacts", "contacts must hold at most %d entries (got %zu)",
+                          IMPORTS_JSON_MAX_ROWS, n);
         return NULL;
     }
     return list;
 }
 
-int imports_json_submit(const json_t *body, Od__SubmitImportRequest *out, char *err,
-                        size_t err_size)
+int imports_json_submit_problems(const json_t *body, Od__SubmitImportRequest *out,
+                                 struct body_problems *p)
 {
     const json_t *list;
     const char *audience = NULL, *webhook = NULL;
+    int before = p->count;
 
     od__submit_import_request__init(out);
     if (!json_is_object(body)) {
-        snprintf(err, err_size, "request body must be an object");
+        body_problems_add(p, "", "request body must be an object");
         return -1;
     }
-    if ((list = imports_contacts_array(json_object_get(body, "contacts"), err, err_size)) == NULL)
-        return -1;
-    if (json_field_string(body, "", "audienceId", 256, &audience, err, err_size) < 0 ||
-        json_field_string(body, "", "webhookUrl", 8192, &webhook, err, err_size) < 0)
+    /* every problem of the body's own fields, not only the first (issue 14) */
+    list = imports_contacts_array(json_object_get(body, "contacts"), p);
+    body_problems_json_string(p, body, "", "audienceId", 256, &audience);
+    body_problems_json_string(p, body, "", "webhookUrl", 8192, &webhook);
+    if (p->count != before)
         return -1;
     out->audience_id = imports_strdup(audience);
     out->webhook_url = imports_strdup(webhook);
     if (out->audience_id == NULL || out->webhook_url == NULL ||
         imports_map_rows(list, 0, &out->contacts, &out->n_contacts) != 0) {
         imports_json_submit_free(out);
-        snprintf(err, err_size, "out of memory");
+        body_problems_add(p, "", "out of memory");
         return -1;
     }
     return 0;
+}
+
+int imports_json_submit(const json_t *body, Od__SubmitImportRequest *out, char *err,
+                        size_t err_size)
+{
+    struct body_problems p;
+    int rc;
+    body_problems_init(&p);
+    rc = imports_json_submit_problems(body, out, &p);
+    body_problems_first(&p, err, err_size);
+    return rc;
 }
 
 void imports_json_submit_free(Od__SubmitImportRequest *req)
@@ -251,23 +265,34 @@ void imports_json_submit_free(Od__SubmitImportRequest *req)
     od__submit_import_request__init(req);
 }
 
-int imports_json_contacts(const json_t *body, Od__BulkUpsertRequest *out, char *err,
-                          size_t err_size)
+int imports_json_contacts_problems(const json_t *body, Od__BulkUpsertRequest *out,
+                                   struct body_problems *p)
 {
     const json_t *list = json_is_array(body) ? body : json_object_get(body, "contacts");
 
     od__bulk_upsert_request__init(out);
     if (!json_is_array(body) && !json_is_object(body)) {
-        snprintf(err, err_size, "request body must be a JSON array of contacts");
+        body_problems_add(p, "", "request body must be a JSON array of contacts");
         return -1;
     }
-    if ((list = imports_contacts_array(list, err, err_size)) == NULL)
+    if ((list = imports_contacts_array(list, p)) == NULL)
         return -1;
     if (imports_map_rows(list, 1, &out->contacts, &out->n_contacts) != 0) {
-        snprintf(err, err_size, "out of memory");
+        body_problems_add(p, "", "out of memory");
         return -1;
     }
     return 0;
+}
+
+int imports_json_contacts(const json_t *body, Od__BulkUpsertRequest *out, char *err,
+                          size_t err_size)
+{
+    struct body_problems p;
+    int rc;
+    body_problems_init(&p);
+    rc = imports_json_contacts_problems(body, out, &p);
+    body_problems_first(&p, err, err_size);
+    return rc;
 }
 
 void imports_bulk_free(Od__BulkUpsertRequest *req)

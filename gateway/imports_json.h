@@ -23,6 +23,8 @@
 #include "contacts.pb-c.h"
 #include "imports.pb-c.h"
 
+struct body_problems;
+
 #define IMPORTS_JSON_MAX_ROWS 10000
 #define IMPORTS_CSV_MAX_COLUMNS 100
 /* A row's metadata, as compact JSON text, in bytes (the service applies the real rules). */
@@ -53,6 +55,14 @@ void imports_json_submit_free(Od__SubmitImportRequest *req);
 int imports_json_contacts(const json_t *body, Od__BulkUpsertRequest *out, char *err,
                           size_t err_size);
 
+/* The same two mappings, every problem of the body added to p (a 400's details;
+ * gateway/body_problems.h); the forms above report the first. */
+struct body_problems;
+int imports_json_submit_problems(const json_t *body, Od__SubmitImportRequest *out,
+                                 struct body_problems *p);
+int imports_json_contacts_problems(const json_t *body, Od__BulkUpsertRequest *out,
+                                   struct body_problems *p);
+
 /* Frees a request built by imports_json_contacts or imports_csv_contacts. */
 void imports_bulk_free(Od__BulkUpsertRequest *req);
 
@@ -75,6 +85,11 @@ json_t *imports_json_item(const Od__Import *m);
  * more than 10,000 rows (it stops reading at row 10,001), an unterminated quote. */
 int imports_csv_contacts(const char *data, size_t len, Od__BulkUpsertRequest *out,
                          size_t **lines, char *err, size_t err_size);
+/* The same; with problems (may be NULL), every problem of the header is added to it (a
+ * 400's details: a header without a phone column that also repeats a column lists both). */
+int imports_csv_contacts_problems(const char *data, size_t len, Od__BulkUpsertRequest *out,
+                                  size_t **lines, struct body_problems *problems, char *err,
+                                  size_t err_size);
 
 /* ---- imports_multipart.c ---- */
 /* multipart/form-data (RFC 7578): finds the uploaded file in body, the part named "file" or

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "audiences_json.h"
+#include "body_problems.h"
 #include "contacts_json.h"
 #include "gateway.h"
 #include "ids.h"
@@ -35,16 +36,18 @@ static void audiences_create(struct api_request *req, struct api_response *res)
 {
     Od__CreateAudienceRequest in;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX];
+    struct body_problems problems;
     json_t *body = api_parse_body(req, res);
 
     if (body == NULL)
         return;
-    if (audiences_json_create(body, &in, err, sizeof err) != 0) {
-        api_error(res, 400, err, NULL);
+    body_problems_init(&problems);
+    if (audiences_json_create_problems(body, &in, &problems) != 0) {
+        body_problems_answer(&problems, res); /* every problem, in details */
         json_decref(body);
         return;
     }
+    body_problems_free(&problems);
     AUDIENCES_CALL(req, ctx, od__audiences__create, &in);
     json_decref(body);
     api_reply_object(req, res, &ctx, 201, audiences_json);
@@ -65,16 +68,18 @@ static void audiences_update(struct api_request *req, struct api_response *res)
 {
     Od__UpdateAudienceRequest in;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX];
+    struct body_problems problems;
     json_t *body;
 
     if (audiences_check_id(req, res) != 0 || (body = api_parse_body(req, res)) == NULL)
         return;
-    if (audiences_json_update(body, &in, err, sizeof err) != 0) {
-        api_error(res, 400, err, NULL);
+    body_problems_init(&problems);
+    if (audiences_json_update_problems(body, &in, &problems) != 0) {
+        body_problems_answer(&problems, res); /* every problem, in details */
         json_decref(body);
         return;
     }
+    body_problems_free(&problems);
     in.id = (char *)req->params[0];
     AUDIENCES_CALL(req, ctx, od__audiences__update, &in);
     json_decref(body);
@@ -108,16 +113,18 @@ static void audiences_members_change(struct api_request *req, struct api_respons
 {
     Od__AudienceMembersRequest in;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX];
+    struct body_problems problems;
     json_t *body;
 
     if (audiences_check_id(req, res) != 0 || (body = api_parse_body(req, res)) == NULL)
         return;
-    if (audiences_json_member_ids(body, &in, err, sizeof err) != 0) {
-        api_error(res, 400, err, NULL);
+    body_problems_init(&problems);
+    if (audiences_json_member_ids_problems(body, &in, &problems) != 0) {
+        body_problems_answer(&problems, res); /* every problem, in details */
         json_decref(body);
         return;
     }
+    body_problems_free(&problems);
     in.audience_id = (char *)req->params[0];
     if (add)
         AUDIENCES_CALL(req, ctx, od__audiences__add_members, &in);

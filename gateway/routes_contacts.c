@@ -22,7 +22,6 @@ static void contacts_bulk(struct api_request *req, struct api_response *res)
 {
     Od__BulkUpsertRequest in;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX];
     json_t *body = NULL;
     /* The one-pass reader takes the usual body; anything else (errors included) goes through
      * jansson, which words the 400s. Ownership follows the path (contacts_scan.h): the
@@ -32,11 +31,14 @@ static void contacts_bulk(struct api_request *req, struct api_response *res)
     if (!scanned) {
         if ((body = api_parse_body(req, res)) == NULL)
             return;
-        if (contacts_json_bulk_request(body, &in, err, sizeof err) != 0) {
-            api_error(res, 400, err, NULL);
+        struct body_problems problems;
+        body_problems_init(&problems);
+        if (contacts_json_bulk_request_problems(body, &in, &problems) != 0) {
+            body_problems_answer(&problems, res); /* every problem, in details */
             json_decref(body);
             return;
         }
+        body_problems_free(&problems);
     }
     CONTACTS_CALL(req, ctx, od__contacts__bulk_upsert, &in);
     if (!scanned)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "csv.h"
+#include "body_problems.h"
 #include "dnc_json.h"
 #include "gateway.h"
 #include "ids.h"
@@ -88,16 +89,18 @@ static void dnc_add(struct api_request *req, struct api_response *res)
 {
     Od__DncEntryInput in;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX];
+    struct body_problems problems;
     json_t *body = api_parse_body(req, res);
 
     if (body == NULL)
         return;
-    if (dnc_json_input(body, "", &in, err, sizeof err) != 0) {
-        api_error(res, 400, err, NULL);
+    body_problems_init(&problems);
+    if (dnc_json_input_problems(body, "", &in, &problems) != 0) {
+        body_problems_answer(&problems, res); /* every problem, in details */
         json_decref(body);
         return;
     }
+    body_problems_free(&problems);
     DNC_CALL(req, ctx, od__dnc__add, &in);
     json_decref(body);
     api_reply_object(req, res, &ctx, 201, dnc_json);
@@ -107,16 +110,18 @@ static void dnc_bulk(struct api_request *req, struct api_response *res)
 {
     Od__BulkAddDncRequest in;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX];
+    struct body_problems problems;
     json_t *body = api_parse_body(req, res);
 
     if (body == NULL)
         return;
-    if (dnc_json_bulk_request(body, &in, err, sizeof err) != 0) {
-        api_error(res, 400, err, NULL);
+    body_problems_init(&problems);
+    if (dnc_json_bulk_request_problems(body, &in, &problems) != 0) {
+        body_problems_answer(&problems, res); /* every problem, in details */
         json_decref(body);
         return;
     }
+    body_problems_free(&problems);
     DNC_CALL(req, ctx, od__dnc__bulk_add, &in);
     dnc_json_bulk_free(&in);
     json_decref(body);

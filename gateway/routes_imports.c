@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "body_problems.h"
 #include "gateway.h"
 #include "ids.h"
 #include "contacts_scan.h"
@@ -32,7 +33,8 @@ static int imports_check_webhook_url(struct api_request *req, struct api_respons
     if (ssrf_check_url_at_submit(req->gw->webhook_policy, url, reason, sizeof reason) == 0)
         return 0;
     snprintf(message, sizeof message, "webhookUrl: %s", reason);
-    api_error(res, 400, message, NULL);
+    api_error(res, 400, message,
+              json_pack("[{s:s, s:s}]", "field", "webhookUrl", "message", message));
     return -1;
 }
 
@@ -40,7 +42,6 @@ static void imports_submit(struct api_request *req, struct api_response *res)
 {
     Od__SubmitImportRequest in;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX];
 
     /* As contacts_bulk: the one-pass reader first (its request lives in the request's arena),
      * jansson for the rest and for the 400s (heap, freed here). */
@@ -50,11 +51,14 @@ static void imports_submit(struct api_request *req, struct api_response *res)
         json_t *body = api_parse_body(req, res);
         if (body == NULL)
             return;
-        if (imports_json_submit(body, &in, err, sizeof err) != 0) {
-            api_error(res, 400, err, NULL);
+        struct body_problems problems;
+        body_problems_init(&problems);
+        if (imports_json_submit_problems(body, &in, &problems) != 0) {
+            body_problems_answer(&problems, res); /* every problem, in details */
             json_decref(body);
             return;
         }
+        body_problems_free(&problems);
         json_decref(body);
     }
     if (imports_check_webhook_url(req, res, in.webhook_url) != 0) {
@@ -200,7 +204,14 @@ static void contacts_import(struct api_request *req, struct api_response *res)
         return;
     }
     if (kind == IMPORTS_FILE_CSV) {
-        rc = imports_csv_contacts(data, len, &in, &lines, err, sizeof err);
+        struct body_problems problems;
+        body_problems_init(&problems);
+        rc = imports_csv_contacts_problems(data, len, &in, &lines, &problems, err, sizeof err);
+        if (rc != 0 && problems.count > 0) {
+            body_problems_answer(&problems, res); /* every problem of the header, in details */
+            return;
+        }
+        body_problems_free(&problems);
     } else if (kind == IMPORTS_FILE_JSON) {
         json_error_t jerr;
         json_t *body;
@@ -219,8 +230,15 @@ static void contacts_import(struct api_request *req, struct api_response *res)
             api_error(res, 400, err, NULL);
             return;
         }
-        rc = imports_json_contacts(body, &in, err, sizeof err);
+        struct body_problems problems;
+        body_problems_init(&problems);
+        rc = imports_json_contacts_problems(body, &in, &problems);
         json_decref(body);
+        if (rc != 0) {
+            body_problems_answer(&problems, res); /* every problem, in details */
+            return;
+        }
+        body_problems_free(&problems);
     } else {
         api_error(res, 415,
                   "Content-Type must be text/csv, application/json or multipart/form-data with "

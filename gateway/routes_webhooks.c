@@ -3,14 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body_problems.h"
 #include "gateway.h"
 #include "ids.h"
 #include "json_util.h"
 #include "od_names.h"
 #include "rpc.h"
 #include "webhooks.pb-c.h"
-
-#define WEBHOOK_EVENTS_JSON_MAX 64
+#include "webhooks_json.h"
 
 #define WEBHOOKS_CALL(req, ctx, stub, input) API_CALL(req, ctx, (req)->gw->webhooks, stub, input)
 
@@ -55,41 +55,6 @@ static json_t *webhooks_delivery_json(const Od__Delivery *d)
                      "attempts", attempts);
 }
 
-/* Reads "events" (an array of strings) into a malloc'd array of borrowed strings. 0 when
- * absent (*n = 0), 1 when read, -1 after answering 400. */
-static int webhooks_events_field(json_t *body, struct api_response *res, char ***out, size_t *n)
-{
-    json_t *events = json_object_get(body, "events"), *item;
-    size_t i;
-    char msg[96];
-    *out = NULL;
-    *n = 0;
-    if (events == NULL || json_is_null(events))
-        return 0;
-    if (!json_is_array(events) || json_array_size(events) > WEBHOOK_EVENTS_JSON_MAX) {
-        snprintf(msg, sizeof msg, "events must be an array of at most %d event types",
-                 WEBHOOK_EVENTS_JSON_MAX);
-        api_error(res, 400, msg, NULL);
-        return -1;
-    }
-    *out = calloc(json_array_size(events) + 1, sizeof **out);
-    if (*out == NULL) {
-        api_error(res, 500, "out of memory", NULL);
-        return -1;
-    }
-    json_array_foreach(events, i, item) {
-        if (!json_is_string(item)) {
-            snprintf(msg, sizeof msg, "events[%zu] must be a string", i);
-            api_error(res, 400, msg, NULL);
-            free(*out);
-            *out = NULL;
-            return -1;
-        }
-        (*out)[(*n)++] = (char *)json_string_value(item);
-    }
-    return 1;
-}
-
 /* Answers with the endpoint a call returned, or its error. */
 static void webhooks_endpoint_reply(struct api_request *req, struct api_response *res,
                                     struct rpc_ctx *ctx, unsigned ok_status)
@@ -110,36 +75,23 @@ static int webhooks_check_id(struct api_request *req, struct api_response *res)
 
 static void webhooks_create(struct api_request *req, struct api_response *res)
 {
-    Od__CreateEndpointRequest in = OD__CREATE_ENDPOINT_REQUEST__INIT;
+    Od__CreateEndpointRequest in;
+    struct body_problems problems;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX], **events = NULL, *all[] = {(char *)"*"};
-    const char *url = NULL, *description = NULL;
-    size_t n_events = 0;
-    int got;
     json_t *body = api_parse_body(req, res);
 
     if (body == NULL)
         return;
-    if (json_field_string(body, "", "url", 4096, &url, err, sizeof err) < 0 ||
-        json_field_string(body, "", "description", 4096, &description, err, sizeof err) < 0) {
-        api_error(res, 400, err, NULL);
-        goto out;
+    body_problems_init(&problems);
+    if (webhooks_json_create(body, &in, &problems) != 0) {
+        body_problems_answer(&problems, res); /* every problem, in details */
+        json_decref(body);
+        return;
     }
-    if (url == NULL) {
-        api_error(res, 400, "url is required", NULL);
-        goto out;
-    }
-    if ((got = webhooks_events_field(body, res, &events, &n_events)) < 0)
-        goto out;
-    in.url = (char *)url;
-    in.description = (char *)(description ? description : "");
-    /* Events left out: every event. */
-    in.events = got ? events : all;
-    in.n_events = got ? n_events : 1;
+    body_problems_free(&problems);
     WEBHOOKS_CALL(req, ctx, od__webhooks__create_endpoint, &in);
     webhooks_endpoint_reply(req, res, &ctx, 201);
-out:
-    free(events);
+    webhooks_json_events_free(in.events);
     json_decref(body);
 }
 
@@ -181,39 +133,24 @@ static void webhooks_get(struct api_request *req, struct api_response *res)
 
 static void webhooks_update(struct api_request *req, struct api_response *res)
 {
-    Od__UpdateEndpointRequest in = OD__UPDATE_ENDPOINT_REQUEST__INIT;
+    Od__UpdateEndpointRequest in;
+    struct body_problems problems;
     struct rpc_ctx ctx;
-    char err[JSON_ERROR_MAX], **events = NULL;
-    const char *url = NULL, *description = NULL;
-    size_t n_events = 0;
-    int enabled = 0, got;
-    enum json_field_result has_enabled;
     json_t *body;
 
     if (webhooks_check_id(req, res) != 0 || (body = api_parse_body(req, res)) == NULL)
         return;
-    if (json_field_string(body, "", "url", 4096, &url, err, sizeof err) < 0 ||
-        json_field_string(body, "", "description", 4096, &description, err, sizeof err) < 0 ||
-        (has_enabled = json_field_bool(body, "", "enabled", &enabled, err, sizeof err)) < 0) {
-        api_error(res, 400, err, NULL);
-        goto out;
+    body_problems_init(&problems);
+    if (webhooks_json_update(body, &in, &problems) != 0) {
+        body_problems_answer(&problems, res); /* every problem, in details */
+        json_decref(body);
+        return;
     }
-    if ((got = webhooks_events_field(body, res, &events, &n_events)) < 0)
-        goto out;
+    body_problems_free(&problems);
     in.id = (char *)req->params[0];
-    in.set_url = url != NULL;
-    in.url = (char *)(url ? url : "");
-    in.set_events = got == 1;
-    in.events = events;
-    in.n_events = n_events;
-    in.set_description = json_object_get(body, "description") != NULL;
-    in.description = (char *)(description ? description : "");
-    in.set_enabled = has_enabled == JSON_FIELD_OK;
-    in.enabled = enabled;
     WEBHOOKS_CALL(req, ctx, od__webhooks__update_endpoint, &in);
     webhooks_endpoint_reply(req, res, &ctx, 200);
-out:
-    free(events);
+    webhooks_json_events_free(in.events);
     json_decref(body);
 }
 

@@ -37,6 +37,8 @@ static long api(struct ts_http_res *r, const char *method, const char *path, con
     return r->status;
 }
 
+static const char *jstr(const json_t *obj, const char *key);
+
 /* Asserts status and the error shape; message_part (may be NULL) must occur in the message. */
 static void assert_error(const struct ts_http_res *r, long status, const char *message_part)
 {
@@ -51,6 +53,14 @@ static void assert_error(const struct ts_http_res *r, long status, const char *m
     if (message_part != NULL)
         ck_assert_msg(strstr(m, message_part) != NULL, "message '%s' should mention '%s'", m,
                       message_part);
+    /* every 400 lists its problems, the first being the message (issue 14) */
+    if (status == 400) {
+        const json_t *d = json_object_get(j, "details");
+        ck_assert_msg(json_array_size(d) >= 1, "a 400 without details: %s", r->body);
+        ck_assert_str_eq(jstr(json_array_get(d, 0), "message"), m);
+        ck_assert_msg(json_is_string(json_object_get(json_array_get(d, 0), "field")),
+                      "details[0] has no field: %s", r->body);
+    }
 }
 
 /* One request that must fail with status (and mention message_part). */
@@ -406,6 +416,58 @@ END_TEST
 
 /* ---------------- do-not-call ---------------- */
 
+/* Issue 14: a body with two problems lists both in details, on every route family here. */
+static void expect_two_problems(const char *method, const char *path, const char *key,
+                                const char *body, const char *f0, const char *f1)
+{
+    struct ts_http_res r;
+    api(&r, method, path, key, body);
+    assert_error(&r, 400, NULL);
+    const json_t *d = json_object_get(r.json, "details");
+    ck_assert_msg(json_array_size(d) == 2, "%s %s: details %s", method, path, r.body);
+    ck_assert_str_eq(jstr(json_array_get(d, 0), "field"), f0);
+    ck_assert_str_eq(jstr(json_array_get(d, 1), "field"), f1);
+    ts_http_res_free(&r);
+}
+
+START_TEST(test_every_problem_in_details)
+{
+    char audience[64], path[128], org[64], key[160];
+
+    ts_org_create(g_db, "Details Org", "enterprise", org, sizeof org, key, sizeof key);
+    create_audience(key, "Details", audience, sizeof audience);
+    expect_two_problems("POST", "/v1/audiences", key, "{\"description\":3}", "name",
+                        "description");
+    snprintf(path, sizeof path, "/v1/audiences/%s", audience);
+    expect_two_problems("PATCH", path, key, "{\"name\":null,\"description\":[]}", "name",
+                        "description");
+    snprintf(path, sizeof path, "/v1/audiences/%s/contacts", audience);
+    expect_two_problems("POST", path, key, "{\"contactIds\":[1,\"cid_x\",{}]}",
+                        "contactIds[0]", "contactIds[2]");
+    expect_two_problems("POST", "/v1/dnc", key, "{\"phoneNumber\":5,\"reason\":[]}",
+                        "phoneNumber", "reason");
+    expect_two_problems("POST", "/v1/contacts", key, "{\"name\":5,\"phoneNumber\":[]}", "name",
+                        "phoneNumber");
+    /* whole-body errors of the bulk routes: one problem, with its field */
+    struct ts_http_res r;
+    api(&r, "POST", "/v1/dnc/bulk", key, "{\"entries\":{}}");
+    assert_error(&r, 400, "entries must be an array");
+    ck_assert_str_eq(jstr(json_array_get(json_object_get(r.json, "details"), 0), "field"),
+                     "entries");
+    ts_http_res_free(&r);
+    api(&r, "POST", "/v1/contacts/bulk", key, "{\"contacts\":7}");
+    assert_error(&r, 400, "contacts must be an array");
+    ck_assert_str_eq(jstr(json_array_get(json_object_get(r.json, "details"), 0), "field"),
+                     "contacts");
+    ts_http_res_free(&r);
+    /* a 400 from a service (RPC INVALID) carries details too: the body as a whole */
+    api(&r, "POST", "/v1/audiences", key, "{\"name\":\"\"}");
+    assert_error(&r, 400, "name");
+    ck_assert_str_eq(jstr(json_array_get(json_object_get(r.json, "details"), 0), "field"), "");
+    ts_http_res_free(&r);
+}
+END_TEST
+
 START_TEST(test_dnc_both_path_families)
 {
     struct ts_http_res r;
@@ -681,6 +743,7 @@ static Suite *audiences_api_suite(void)
     tcase_add_test(tc, test_members_remove_and_not_found);
     tcase_add_test(tc, test_list_search_paging);
     tcase_add_test(tc, test_audience_bad_input_writes_nothing);
+    tcase_add_test(tc, test_every_problem_in_details);
     tcase_add_test(tc, test_dnc_both_path_families);
     tcase_add_test(tc, test_dnc_bulk_duplicates_and_invalid_rows);
     tcase_add_test(tc, test_dnc_bulk_limit);

@@ -207,8 +207,21 @@ START_TEST(test_private_urls_are_400)
         ck_assert_msg(strstr(jstr(r.json, "message"), cases[i][1]) != NULL,
                       "%s: message %s should name %s", cases[i][0], r.body, cases[i][1]);
         ck_assert_str_eq(jstr(r.json, "error"), "Bad Request");
+        /* every 400 lists its problems (issue 14), services' included */
+        ck_assert_msg(json_array_size(json_object_get(r.json, "details")) >= 1,
+                      "%s: no details in %s", cases[i][0], r.body);
         ts_http_res_free(&r);
     }
+    /* Two problems in one body: both listed, the first is the message (issue 14). */
+    api(&r, "POST", "/v1/webhooks", g_key_a, "{\"description\":5,\"events\":[\"*\",7]}");
+    ck_assert_msg(r.status == 400, "%ld %s", r.status, r.body);
+    json_t *d = json_object_get(r.json, "details");
+    ck_assert_msg(json_array_size(d) == 3, "details: %s", r.body);
+    ck_assert_str_eq(jstr(r.json, "message"), "url is required");
+    ck_assert_str_eq(jstr(json_array_get(d, 0), "field"), "url");
+    ck_assert_str_eq(jstr(json_array_get(d, 1), "field"), "description");
+    ck_assert_str_eq(jstr(json_array_get(d, 2), "field"), "events[1]");
+    ts_http_res_free(&r);
 }
 END_TEST
 

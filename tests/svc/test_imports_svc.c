@@ -282,11 +282,11 @@ START_TEST(test_submit_process_status_errors)
     rows_set(&r, 0, "Priya Sharma", "+919876543210", "hi-IN", "{\"city\":\"Mumbai\"}");
     rows_set(&r, 1, "Ravi Kumar", "+919123456789", "en-IN", NULL);
     rows_set(&r, 2, "Bad Phone", "12345", NULL, NULL);
-    rows_set(&r, 3, NULL, "+14155550100", NULL, NULL); /* no name */
+    rows_set(&r, 3, NULL, "+14155550100", NULL, NULL); /* no name: imported, name NULL */
     rows_set(&r, 4, "Bad Lang", "+14155550101", "not a tag", NULL);
     submit_ok("org_a", &r, NULL, webhook, id, sizeof id);
     Od__Import *m = wait_done(&ctx, "org_a", id, 20000);
-    assert_counts(m, "COMPLETED_WITH_ERRORS", 5, 2, 0, 3);
+    assert_counts(m, "COMPLETED_WITH_ERRORS", 5, 3, 0, 2);
     ck_assert_str_eq(m->webhook_url, webhook);
     assert_one_event(m, "org_a", webhook);
     rpc_ctx_release(&ctx);
@@ -300,17 +300,20 @@ START_TEST(test_submit_process_status_errors)
     od__imports__list_errors(rpc_client_service(g_client), &req, NULL, &ctx);
     ck_status(ctx, OD__STATUS__OK);
     Od__ListImportErrorsReply *e = (Od__ListImportErrorsReply *)ctx.reply;
-    ck_assert_int_eq(e->total, 3);
-    ck_assert_uint_eq(e->n_data, 3);
+    ck_assert_int_eq(e->total, 2);
+    ck_assert_uint_eq(e->n_data, 2);
     ck_assert_int_eq(e->data[0]->index, 2);
     ck_assert_str_eq(e->data[0]->phone_number, "12345");
     ck_assert_str_eq(e->data[0]->reason, "phoneNumber must be a valid E.164 phone number");
-    ck_assert_int_eq(e->data[1]->index, 3);
-    ck_assert_str_eq(e->data[1]->reason, "name is required");
-    ck_assert_int_eq(e->data[2]->index, 4);
+    /* row 3 has no name and is imported: one rule on every route (issue 14) */
+    ck_assert_int_eq(e->data[1]->index, 4);
     rpc_ctx_release(&ctx);
 
-    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.contacts WHERE org_id = 'org_a'"), 2);
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.contacts WHERE org_id = 'org_a'"), 3);
+    /* stored as NULL, never "" */
+    ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.contacts WHERE org_id = 'org_a' AND "
+                          "phone_number = '+14155550100' AND name IS NULL"),
+                     1);
     ck_assert_int_eq(sqlf("SELECT count(*) FROM contacts.contacts WHERE org_id = 'org_a' AND "
                           "metadata->>'city' = 'Mumbai' AND language = 'hi-IN'"),
                      1);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body_problems.h"
 #include "audiences_json.h"
 #include "json_util.h"
 
@@ -165,6 +166,50 @@ START_TEST(member_replies)
 }
 END_TEST
 
+/* Issue 14: every problem of a body is listed (field, message), the first is the message. */
+static void assert_two_problems(struct body_problems *p, const char *f0, const char *m0,
+                                const char *f1, const char *m1)
+{
+    ck_assert_int_eq(p->count, 2);
+    ck_assert_uint_eq(json_array_size(p->details), 2);
+    ck_assert_str_eq(p->first, m0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 0), "field")), f0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 0), "message")),
+                     m0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 1), "field")), f1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 1), "message")),
+                     m1);
+    body_problems_free(p);
+}
+
+START_TEST(every_problem_is_listed)
+{
+    struct body_problems p;
+    Od__CreateAudienceRequest create;
+    Od__UpdateAudienceRequest update;
+    Od__AudienceMembersRequest members;
+    json_t *b = load("{\"description\":[]}");
+    body_problems_init(&p);
+    ck_assert_int_eq(audiences_json_create_problems(b, &create, &p), -1);
+    assert_two_problems(&p, "name", "name is required", "description",
+                        "description must be a string");
+    json_decref(b);
+    b = load("{\"name\":null,\"description\":7}");
+    body_problems_init(&p);
+    ck_assert_int_eq(audiences_json_update_problems(b, &update, &p), -1);
+    assert_two_problems(&p, "name", "name must be a string", "description",
+                        "description must be a string");
+    json_decref(b);
+    b = load("{\"contactIds\":[5,\"cid_ok\",null]}");
+    body_problems_init(&p);
+    ck_assert_int_eq(audiences_json_member_ids_problems(b, &members, &p), -1);
+    ck_assert_ptr_null(members.contact_ids);
+    assert_two_problems(&p, "contactIds[0]", "contactIds[0] must be a string", "contactIds[2]",
+                        "contactIds[2] must be a string");
+    json_decref(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("audiences_json");
@@ -176,6 +221,7 @@ int main(void)
     tcase_add_test(tc, member_ids_errors);
     tcase_add_test(tc, audience_json);
     tcase_add_test(tc, member_replies);
+    tcase_add_test(tc, every_problem_is_listed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

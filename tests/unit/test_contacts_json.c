@@ -566,11 +566,28 @@ START_TEST(contact_empty_fields)
 }
 END_TEST
 
+START_TEST(bulk_whole_body_error_has_details)
+{
+    struct body_problems p;
+    Od__BulkUpsertRequest in;
+    json_t *b = json_loads("{\"contacts\":\"all of them\"}", 0, NULL);
+    body_problems_init(&p);
+    ck_assert_int_eq(contacts_json_bulk_request_problems(b, &in, &p), -1);
+    ck_assert_int_eq(p.count, 1);
+    ck_assert_str_eq(p.first, "contacts must be an array");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p.details, 0), "field")),
+                     "contacts");
+    body_problems_free(&p);
+    json_decref(b);
+}
+END_TEST
+
 static Suite *contacts_json_suite(void)
 {
     Suite *s = suite_create("contacts_json");
     TCase *tc = tcase_create("bulk");
     tcase_add_test(tc, bulk_missing_contacts);
+    tcase_add_test(tc, bulk_whole_body_error_has_details);
     tcase_add_test(tc, bulk_contacts_not_array);
     tcase_add_test(tc, bulk_empty);
     tcase_add_test(tc, bulk_too_many);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body_problems.h"
 #include "dnc_json.h"
 #include "json_util.h"
 
@@ -146,6 +147,51 @@ START_TEST(entry_and_reply_json)
 }
 END_TEST
 
+/* Issue 14: every problem of a body is listed (field, message), the first is the message. */
+static void assert_two_problems(struct body_problems *p, const char *f0, const char *m0,
+                                const char *f1, const char *m1)
+{
+    ck_assert_int_eq(p->count, 2);
+    ck_assert_uint_eq(json_array_size(p->details), 2);
+    ck_assert_str_eq(p->first, m0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 0), "field")), f0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 0), "message")),
+                     m0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 1), "field")), f1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 1), "message")),
+                     m1);
+    body_problems_free(p);
+}
+
+START_TEST(every_problem_is_listed)
+{
+    struct body_problems p;
+    Od__DncEntryInput in;
+    Od__BulkAddDncRequest bulk;
+    json_t *b = load("{\"phoneNumber\":5,\"source\":[]}");
+    body_problems_init(&p);
+    ck_assert_int_eq(dnc_json_input_problems(b, "", &in, &p), -1);
+    assert_two_problems(&p, "phoneNumber", "phoneNumber must be a string", "source",
+                        "source must be a string");
+    json_decref(b);
+    /* a bulk row keeps its first problem as its reason */
+    char reason[JSON_ERROR_MAX];
+    b = load("{\"phoneNumber\":5,\"source\":[]}");
+    ck_assert_int_eq(dnc_json_input(b, "entries[0].", &in, reason, sizeof reason), -1);
+    ck_assert_str_eq(reason, "entries[0].phoneNumber must be a string");
+    json_decref(b);
+    /* a whole-body error has details too, with its field */
+    b = load("{\"entries\":{}}");
+    body_problems_init(&p);
+    ck_assert_int_eq(dnc_json_bulk_request_problems(b, &bulk, &p), -1);
+    ck_assert_int_eq(p.count, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p.details, 0), "field")),
+                     "entries");
+    body_problems_free(&p);
+    json_decref(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dnc_json");
@@ -155,6 +201,7 @@ int main(void)
     tcase_add_test(tc, bulk_limit);
     tcase_add_test(tc, bulk_bad_rows_get_invalid_reason);
     tcase_add_test(tc, entry_and_reply_json);
+    tcase_add_test(tc, every_problem_is_listed);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "body_problems.h"
 #include "imports_json.h"
 #include "json_util.h"
 
@@ -333,6 +334,66 @@ START_TEST(status_shape)
 }
 END_TEST
 
+/* Issue 14: every problem of a body is listed (field, message), the first is the message. */
+static void assert_two_problems(struct body_problems *p, const char *f0, const char *m0,
+                                const char *f1, const char *m1)
+{
+    ck_assert_int_eq(p->count, 2);
+    ck_assert_uint_eq(json_array_size(p->details), 2);
+    ck_assert_str_eq(p->first, m0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 0), "field")), f0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 0), "message")),
+                     m0);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 1), "field")), f1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p->details, 1), "message")),
+                     m1);
+    body_problems_free(p);
+}
+
+START_TEST(every_problem_is_listed)
+{
+    struct body_problems p;
+    Od__SubmitImportRequest in;
+    Od__BulkUpsertRequest bulk;
+    json_error_t jerr;
+    json_t *b = json_loads("{\"contacts\":[],\"webhookUrl\":7}", 0, &jerr);
+    body_problems_init(&p);
+    ck_assert_int_eq(imports_json_submit_problems(b, &in, &p), -1);
+    assert_two_problems(&p, "contacts", "contacts must not be empty", "webhookUrl",
+                        "webhookUrl must be a string");
+    imports_json_submit_free(&in);
+    json_decref(b);
+    b = json_loads("{\"audienceId\":[],\"webhookUrl\":{}}", 0, &jerr);
+    body_problems_init(&p);
+    ck_assert_int_eq(imports_json_submit_problems(b, &in, &p), -1);
+    ck_assert_int_eq(p.count, 3); /* contacts, audienceId, webhookUrl */
+    body_problems_free(&p);
+    json_decref(b);
+    /* a CSV header with two problems: both listed, the first also in err */
+    const char *csv = "email,email\na@example.com,b@example.com\n";
+    size_t *lines = NULL;
+    body_problems_init(&p);
+    ck_assert_int_eq(imports_csv_contacts_problems(csv, strlen(csv), &bulk, &lines, &p, err,
+                                                   sizeof err),
+                     -1);
+    ck_assert_ptr_null(lines);
+    ck_assert_str_eq(err, "CSV header: columns 1 and 2 are both \"email\"");
+    assert_two_problems(&p, "", "CSV header: columns 1 and 2 are both \"email\"", "",
+                        "CSV header must have a phone, phoneNumber or phone_number column");
+    /* without a collector, the first problem only (as before) */
+    ck_assert_int_eq(imports_csv_contacts(csv, strlen(csv), &bulk, NULL, err, sizeof err), -1);
+    ck_assert_str_eq(err, "CSV header: columns 1 and 2 are both \"email\"");
+    b = json_loads("{\"contacts\":{}}", 0, &jerr);
+    body_problems_init(&p);
+    ck_assert_int_eq(imports_json_contacts_problems(b, &bulk, &p), -1);
+    ck_assert_int_eq(p.count, 1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(p.details, 0), "field")),
+                     "contacts");
+    body_problems_free(&p);
+    json_decref(b);
+}
+END_TEST
+
 static Suite *imports_json_suite(void)
 {
     Suite *s = suite_create("imports_json");
@@ -349,6 +410,7 @@ static Suite *imports_json_suite(void)
     tcase_add_test(tc, json_contacts_body);
     tcase_add_test(tc, multipart_upload);
     tcase_add_test(tc, status_shape);
+    tcase_add_test(tc, every_problem_is_listed);
     suite_add_tcase(s, tc);
     return s;
 }
