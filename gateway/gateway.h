@@ -126,9 +126,12 @@ json_t *api_parse_body(struct api_request *req, struct api_response *res);
 int api_query_int(struct api_request *req, struct api_response *res, const char *name,
                   int fallback, int min, int max, int *out);
 const char *api_query_string(struct api_request *req, const char *name);
+/* 0 when page and limit stay within the first API_LIST_MAX_DEPTH rows; else answers 400 and
+ * returns -1 (every paged list checks it, so no OFFSET walks millions of rows). */
+int api_list_depth_ok(struct api_response *res, int page, int limit);
 /* The list parameters every list endpoint takes: ?page= (default 1), ?limit= (default 20,
- * at most 100; (page - 1) * limit below API_LIST_MAX_DEPTH) and ?search= (at most 100 bytes of UTF-8; NULL when absent). -1 after
- * answering 400. */
+ * at most 100; (page - 1) * limit below API_LIST_MAX_DEPTH) and ?search= (at most 100 bytes
+ * of UTF-8; NULL when absent). -1 after answering 400. */
 int api_list_params(struct api_request *req, struct api_response *res, int *page, int *limit,
                     const char **search);
 /* Rows a page may start after: (page - 1) * limit must stay below it, else 400. */

@@ -128,7 +128,8 @@ static void imports_list(struct api_request *req, struct api_response *res)
     int page, limit;
 
     if (api_query_int(req, res, "page", 1, 1, 1000000, &page) != 0 ||
-        api_query_int(req, res, "limit", 20, 1, 100, &limit) != 0)
+        api_query_int(req, res, "limit", 20, 1, 100, &limit) != 0 ||
+        api_list_depth_ok(res, page, limit) != 0)
         return;
     in.page = page;
     in.limit = limit;

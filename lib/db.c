@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "config.h"
 #include "log.h"
 #include "timefmt.h"
 
@@ -17,7 +18,32 @@ struct db {
     /* Statements prepared on this connection (see db_exec_prepared); forgotten on reconnect. */
     const char *prepared[DB_MAX_PREPARED];
     int nprepared;
+    int64_t deadline_ms; /* db_set_deadline: monotonic ms after which db_commit fails; 0 none */
 };
+
+static void db_ignore_notice(void *arg, const char *message);
+
+/* Every session's statement_timeout (DB_STATEMENT_TIMEOUT_MS, default 30 s): a runaway
+ * statement is bounded, set once per connection rather than once per call. */
+static void db_session_setup(struct db *db)
+{
+    char sql[80];
+    long ms = (long)config_int("DB_STATEMENT_TIMEOUT_MS", DB_STATEMENT_TIMEOUT_DEFAULT_MS, 0,
+                                24L * 3600 * 1000);
+    PQsetNoticeProcessor(db->conn, db_ignore_notice, NULL);
+    if (ms <= 0)
+        return;
+    snprintf(sql, sizeof sql, "SET statement_timeout = %ld", ms);
+    PGresult *res = PQexec(db->conn, sql);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        log_warn(NULL, "database: %s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+void db_set_deadline(struct db *db, int64_t monotonic_ms)
+{
+    db->deadline_ms = monotonic_ms;
+}
 
 /* Notices ("relation already exists, skipping") are not errors; keep them out of the logs. */
 static void db_ignore_notice(void *arg, const char *message)
@@ -51,7 +77,7 @@ struct db *db_open(const char *conninfo, int wait_ms)
         db->conn = NULL;
         db_sleep_ms(200);
     }
-    PQsetNoticeProcessor(db->conn, db_ignore_notice, NULL);
+    db_session_setup(db);
     return db;
 }
 
@@ -92,7 +118,7 @@ static void db_revive(struct db *db)
     PQreset(db->conn);
     db->nprepared = 0; /* a new session has no prepared statements */
     if (PQstatus(db->conn) == CONNECTION_OK)
-        PQsetNoticeProcessor(db->conn, db_ignore_notice, NULL);
+        db_session_setup(db);
 }
 
 PGresult *db_exec(struct db *db, const char *sql, int nparams, const char *const *params)
@@ -218,6 +244,14 @@ int db_begin(struct db *db)
 
 int db_commit(struct db *db)
 {
+    /* The caller gave up (its deadline passed): its write must not land after it was told
+     * UNAVAILABLE. */
+    if (db->deadline_ms > 0 && time_monotonic_ms() > db->deadline_ms) {
+        log_error(NULL, "database: commit refused, the call's deadline passed %lld ms ago; "
+                  "rolled back", (long long)(time_monotonic_ms() - db->deadline_ms));
+        db_rollback(db);
+        return -1;
+    }
     return db_command(db, "COMMIT", 0, NULL);
 }
 
@@ -244,6 +278,7 @@ struct db_pool {
     int size;
     int free_count;
     struct db **free_list;
+    int last_ping; /* db_pool_ping's last result, reported while every connection is busy */
 };
 
 struct db_pool *db_pool_open(const char *conninfo, int size, int wait_ms)
@@ -292,6 +327,34 @@ struct db *db_pool_acquire(struct db_pool *pool)
     db = pool->free_list[--pool->free_count];
     pthread_mutex_unlock(&pool->lock);
     return db;
+}
+
+struct db *db_pool_try_acquire(struct db_pool *pool)
+{
+    struct db *db = NULL;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->free_count > 0)
+        db = pool->free_list[--pool->free_count];
+    pthread_mutex_unlock(&pool->lock);
+    return db;
+}
+
+int db_pool_ping(struct db_pool *pool)
+{
+    struct db *db = db_pool_try_acquire(pool);
+    int rc;
+    if (db == NULL) {
+        pthread_mutex_lock(&pool->lock);
+        rc = pool->last_ping;
+        pthread_mutex_unlock(&pool->lock);
+        return rc;
+    }
+    rc = db_ping(db);
+    db_pool_release(pool, db);
+    pthread_mutex_lock(&pool->lock);
+    pool->last_ping = rc;
+    pthread_mutex_unlock(&pool->lock);
+    return rc;
 }
 
 void db_pool_release(struct db_pool *pool, struct db *db)

@@ -12,6 +12,7 @@
 #define OD_DB_H
 
 #include <libpq-fe.h>
+#include <stdint.h>
 #include <stdbool.h>
 
 struct db;
@@ -53,7 +54,15 @@ const char *db_sqlstate(const PGresult *res);
 /* 1 if the failure means the database is unreachable rather than the statement being wrong. */
 bool db_is_connection_error(struct db *db, const PGresult *res);
 
-/* Transactions: 0 on success. db_rollback is safe to call in any state. */
+/* The statement_timeout every connection gets at connect (DB_STATEMENT_TIMEOUT_MS). */
+#define DB_STATEMENT_TIMEOUT_DEFAULT_MS 30000
+
+/* The current call's deadline (time_monotonic_ms() scale; 0 clears it): db_commit after it
+ * rolls back and fails, logged. Set and cleared around each call by the rpc server. */
+void db_set_deadline(struct db *db, int64_t monotonic_ms);
+
+/* Transactions: 0 on success. db_rollback is safe to call in any state. db_commit fails
+ * (rolled back) once the deadline set by db_set_deadline has passed. */
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
@@ -70,5 +79,10 @@ struct db_pool *db_pool_open(const char *conninfo, int size, int wait_ms);
 void db_pool_close(struct db_pool *pool);
 struct db *db_pool_acquire(struct db_pool *pool);
 void db_pool_release(struct db_pool *pool, struct db *db);
+/* A free connection, or NULL at once when every one is in use. Never blocks. */
+struct db *db_pool_try_acquire(struct db_pool *pool);
+/* Readiness without blocking: pings on a free connection (0 when reachable) or, when every
+ * connection is busy, returns the last ping's result (0 before the first). */
+int db_pool_ping(struct db_pool *pool);
 
 #endif

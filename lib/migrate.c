@@ -98,6 +98,12 @@ int migrate_run(struct db *db, const char *schema, const struct migration *list)
         return -1;
     if (db_begin(db) != 0)
         return -1;
+    /* A migration may rewrite or index a large table: the connection's statement_timeout
+     * (DB_STATEMENT_TIMEOUT_MS, for RPC work) does not apply to it. */
+    if (db_command(db, "SET LOCAL statement_timeout = 0", 0, NULL) != 0) {
+        db_rollback(db);
+        return -1;
+    }
     applied = migrate_apply_pending(db, schema, ident, list);
     if (applied < 0 || db_commit(db) != 0) {
         db_rollback(db);

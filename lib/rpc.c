@@ -34,6 +34,39 @@ void rpc_fail(struct rpc_call *call, Od__Status status, const char *fmt, ...)
 
 /* ======================= server ======================= */
 
+/* The largest reply the server sends: the client's receive limit (RPC_MAX_MESSAGE_BYTES). A
+ * larger one would be dropped by the client's socket and the caller would wait out its whole
+ * deadline, so it is replaced by an INTERNAL answer. Lowered only by tests. */
+static atomic_size_t rpc_reply_cap = RPC_MAX_MESSAGE_BYTES;
+/* Test-only: the number of coming reply allocations to fail (as if out of memory). */
+static atomic_int rpc_fail_allocs;
+
+void rpc_server_set_reply_cap_for_test(size_t bytes)
+{
+    atomic_store(&rpc_reply_cap, bytes ? bytes : (size_t)RPC_MAX_MESSAGE_BYTES);
+}
+
+void rpc_server_fail_allocs_for_test(int n)
+{
+    atomic_store(&rpc_fail_allocs, n);
+}
+
+/* True when a test asked this allocation to fail. */
+static bool rpc_alloc_fails(void)
+{
+    int n = atomic_load(&rpc_fail_allocs);
+    while (n > 0)
+        if (atomic_compare_exchange_weak(&rpc_fail_allocs, &n, n - 1))
+            return true;
+    return false;
+}
+
+/* The packed od.RpcReply {INTERNAL, "out of memory"}: sent when building the real reply fails.
+ * Built at compile time, so answering needs no allocation beyond the message's own. */
+static const uint8_t rpc_oom_reply[] = {
+    0x08, OD__STATUS__INTERNAL, 0x12, 13,
+    'o', 'u', 't', ' ', 'o', 'f', ' ', 'm', 'e', 'm', 'o', 'r', 'y'};
+
 struct rpc_worker {
     struct rpc_server *server;
     pthread_t thread;
@@ -41,6 +74,7 @@ struct rpc_worker {
     nng_aio *aio;
     struct db *db;
     struct arena *arena; /* the current call's unpacked messages; reset after each call */
+    nng_msg *spare;      /* allocated at start: the "out of memory" answer when none can be */
     bool started;
 };
 
@@ -73,6 +107,7 @@ struct rpc_server {
 struct rpc_parked {
     nng_ctx ctx;
     nng_msg *msg;
+    int64_t received_ms; /* time_monotonic_ms() when it arrived: its deadline counts from it */
     struct rpc_parked *next;
 };
 
@@ -92,7 +127,7 @@ enum rpc_admit { RPC_ADMIT_RUN, RPC_ADMIT_PARKED, RPC_ADMIT_REFUSED };
  * rpc_tenant_next. PARKED: msg and w's context now belong to the queue; w must open a new
  * context. REFUSED: the queue is full; answer UNAVAILABLE. */
 static enum rpc_admit rpc_tenant_admit(struct rpc_worker *w, const char *org_id, nng_msg *msg,
-                                       struct rpc_tenant **slot)
+                                       int64_t received_ms, struct rpc_tenant **slot)
 {
     struct rpc_server *s = w->server;
     struct rpc_tenant *found = NULL, *free_slot = NULL;
@@ -127,6 +162,7 @@ static enum rpc_admit rpc_tenant_admit(struct rpc_worker *w, const char *org_id,
         } else {
             p->ctx = w->ctx;
             p->msg = msg;
+            p->received_ms = received_ms;
             p->next = NULL;
             if (found->tail != NULL)
                 found->tail->next = p;
@@ -171,7 +207,7 @@ static void rpc_server_closure(const ProtobufCMessage *output, void *closure_dat
     if (output == NULL || call->status != OD__STATUS__OK)
         return;
     call->reply_len = protobuf_c_message_get_packed_size(output);
-    call->reply = malloc(call->reply_len ? call->reply_len : 1);
+    call->reply = rpc_alloc_fails() ? NULL : malloc(call->reply_len ? call->reply_len : 1);
     if (call->reply == NULL) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         return;
@@ -201,7 +237,7 @@ static void rpc_server_dispatch(struct rpc_worker *w, const Od__RpcRequest *req,
         rpc_fail(call, OD__STATUS__INVALID, "unknown method %s.%s", desc->name, req->method);
         return;
     }
-    if (req->deadline_unix_ms > 0 && time_now_ms() > req->deadline_unix_ms) {
+    if (call->deadline_ms != 0 && time_monotonic_ms() > call->deadline_ms) {
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "deadline passed before the call started");
         return;
     }
@@ -212,7 +248,10 @@ static void rpc_server_dispatch(struct rpc_worker *w, const Od__RpcRequest *req,
         rpc_fail(call, OD__STATUS__INVALID, "malformed %s request", req->method);
         return;
     }
+    /* A write must not commit after the caller gave up: db_commit fails past the deadline. */
+    db_set_deadline(w->db, call->deadline_ms);
     service->invoke(service, (unsigned)(method - desc->methods), input, rpc_server_closure, call);
+    db_set_deadline(w->db, 0);
     protobuf_c_message_free_unpacked(input, alloc);
     /* A handler that returns with a transaction open has a bug; never let it leak into the
      * next call on this connection. */
@@ -225,9 +264,10 @@ static void rpc_server_dispatch(struct rpc_worker *w, const Od__RpcRequest *req,
  * NULL on entry, admitted false) is first held to its organization's share: it may be parked
  * (RPC_ADMIT_PARKED: msg is no longer ours, nothing to send) or refused. *tenant is the slot to
  * end with rpc_tenant_next. */
-static enum rpc_admit rpc_server_handle(struct rpc_worker *w, nng_msg *msg, bool admitted,
-                                        struct rpc_tenant **tenant)
+static enum rpc_admit rpc_server_handle(struct rpc_worker *w, nng_msg **msgp, bool admitted,
+                                        int64_t received_ms, struct rpc_tenant **tenant)
 {
+    nng_msg *msg = *msgp;
     Od__RpcRequest *req;
     Od__RpcReply reply = OD__RPC_REPLY__INIT;
     struct rpc_call call;
@@ -252,11 +292,17 @@ static enum rpc_admit rpc_server_handle(struct rpc_worker *w, nng_msg *msg, bool
         call.org_id = req->org_id;
         call.request_id = req->request_id;
         call.deadline_unix_ms = req->deadline_unix_ms;
+        /* This server's own deadline: its receive time plus the time the caller had left
+         * (clocks of two hosts never compared); an old client sends only the wall clock. */
+        if (req->timeout_ms > 0)
+            call.deadline_ms = received_ms + req->timeout_ms;
+        else if (req->deadline_unix_ms > 0)
+            call.deadline_ms = received_ms + (req->deadline_unix_ms - time_now_ms());
         /* Calls that are not organization-scoped (org_id "": the dialers' Claim and
          * AttemptFinished, the relays) are the platform's own work, bounded by the number of
          * its callers, and are not held to a tenant's share. */
         if (!admitted && req->org_id[0] != '\0')
-            verdict = rpc_tenant_admit(w, req->org_id, msg, tenant);
+            verdict = rpc_tenant_admit(w, req->org_id, msg, received_ms, tenant);
         if (verdict == RPC_ADMIT_PARKED) {
             arena_leave();
             arena_reset(w->arena);
@@ -289,10 +335,42 @@ static enum rpc_admit rpc_server_handle(struct rpc_worker *w, nng_msg *msg, bool
         log_debug(call.request_id, "%s %s in %lld ms", call.method ? call.method : "?",
                   rpc_status_name(call.status), (long long)(time_monotonic_ms() - started));
 
-    nng_msg_clear(msg);
     size_t len = od__rpc_reply__get_packed_size(&reply);
-    if (nng_msg_realloc(msg, len) == 0)
+    size_t cap = atomic_load(&rpc_reply_cap);
+    if (len > cap) {
+        /* The client would drop it and wait out its deadline: answer that instead. */
+        log_error(call.request_id, "%s: reply too large (%zu bytes, the limit is %zu)",
+                  call.method ? call.method : "?", len, cap);
+        rpc_fail(&call, OD__STATUS__INTERNAL, "reply too large (%zu bytes)", len);
+        reply.status = call.status;
+        reply.message = call.message;
+        reply.body.data = NULL;
+        reply.body.len = 0;
+        len = od__rpc_reply__get_packed_size(&reply);
+    }
+    nng_msg_clear(msg);
+    if (!rpc_alloc_fails() && nng_msg_realloc(msg, len) == 0) {
         od__rpc_reply__pack(&reply, nng_msg_body(msg));
+    } else if (w->spare != NULL) {
+        /* Never an empty reply: answer from the spare, and try to allocate a new spare. */
+        log_error(call.request_id, "%s: out of memory building a %zu-byte reply",
+                  call.method ? call.method : "?", len);
+        nng_msg_free(msg);
+        *msgp = w->spare;
+        w->spare = NULL;
+        if (nng_msg_alloc(&w->spare, 0) != 0 ||
+            nng_msg_append(w->spare, rpc_oom_reply, sizeof rpc_oom_reply) != 0) {
+            if (w->spare != NULL)
+                nng_msg_free(w->spare);
+            w->spare = NULL;
+        }
+    } else {
+        /* No spare left either: the message still holds at least the request's capacity. */
+        log_error(call.request_id, "%s: out of memory building a %zu-byte reply (no spare)",
+                  call.method ? call.method : "?", len);
+        nng_msg_clear(msg);
+        (void)nng_msg_append(msg, rpc_oom_reply, sizeof rpc_oom_reply);
+    }
     free(call.reply);
     arena_leave();
     arena_reset(w->arena);
@@ -314,10 +392,6 @@ static void rpc_server_send(struct rpc_worker *w, nng_ctx ctx, nng_msg *msg)
 static void *rpc_worker_main(void *arg)
 {
     struct rpc_worker *w = arg;
-    if ((w->arena = arena_new()) == NULL) {
-        log_error(NULL, "rpc worker: out of memory");
-        return NULL;
-    }
     while (!atomic_load(&w->server->stopping)) {
         struct rpc_tenant *tenant = NULL;
         struct rpc_parked *next;
@@ -335,24 +409,29 @@ static void *rpc_worker_main(void *arg)
         if (rv != 0)
             continue; /* NNG_ETIMEDOUT among them */
         msg = nng_aio_get_msg(w->aio);
-        if (rpc_server_handle(w, msg, false, &tenant) == RPC_ADMIT_PARKED) {
+        if (rpc_server_handle(w, &msg, false, time_monotonic_ms(), &tenant) ==
+            RPC_ADMIT_PARKED) {
             /* The queue took our context with the call: go on receiving on a new one. */
-            if ((rv = nng_ctx_open(&w->ctx, w->server->sock)) != 0) {
-                log_error(NULL, "rpc worker: nng_ctx_open: %s", nng_strerror(rv));
-                break;
+            /* A failure (out of memory) must not silently lose this worker: log it and retry
+             * until it works or the server stops. */
+            while ((rv = nng_ctx_open(&w->ctx, w->server->sock)) != 0 &&
+                   !atomic_load(&w->server->stopping)) {
+                log_error(NULL, "rpc worker: nng_ctx_open: %s; retrying", nng_strerror(rv));
+                nng_msleep(RPC_SERVER_POLL_MS);
             }
+            if (rv != 0)
+                break;
             continue;
         }
         rpc_server_send(w, w->ctx, msg);
         /* Calls of the same organization that waited for its share run next, here. */
         while (tenant != NULL && (next = rpc_tenant_next(w->server, tenant)) != NULL) {
-            rpc_server_handle(w, next->msg, true, &tenant);
+            rpc_server_handle(w, &next->msg, true, next->received_ms, &tenant);
             rpc_server_send(w, next->ctx, next->msg);
             nng_ctx_close(next->ctx);
             free(next);
         }
     }
-    arena_destroy(w->arena);
     return NULL;
 }
 
@@ -373,6 +452,10 @@ void rpc_server_stop(struct rpc_server *server)
         struct rpc_worker *w = &server->workers[i];
         if (w->aio)
             nng_aio_free(w->aio);
+        if (w->spare)
+            nng_msg_free(w->spare);
+        if (w->arena)
+            arena_destroy(w->arena);
         db_close(w->db);
     }
     free(server->workers);
@@ -412,8 +495,12 @@ struct rpc_server *rpc_server_start(const struct rpc_server_options *o)
         struct rpc_worker *w = &s->workers[i];
         w->server = s;
         w->db = db_open(o->database_url, i == 0 ? 30000 : 5000);
+        /* The worker's arena and its spare "out of memory" answer are allocated here, so a
+         * failure stops the start-up (logged) rather than losing a worker thread silently. */
         if (w->db == NULL || nng_ctx_open(&w->ctx, s->sock) != 0 ||
-            nng_aio_alloc(&w->aio, NULL, NULL) != 0) {
+            nng_aio_alloc(&w->aio, NULL, NULL) != 0 || (w->arena = arena_new()) == NULL ||
+            nng_msg_alloc(&w->spare, 0) != 0 ||
+            nng_msg_append(w->spare, rpc_oom_reply, sizeof rpc_oom_reply) != 0) {
             log_error(NULL, "rpc server: worker %d could not start", i);
             rpc_server_stop(s);
             return NULL;
@@ -549,8 +636,10 @@ static bool rpc_inflight_remove(struct rpc_client *c, struct rpc_inflight *f)
 /* Builds the envelope for one call directly in an nng message. */
 static nng_msg *rpc_client_encode(const ProtobufCServiceDescriptor *service,
                                   const ProtobufCMethodDescriptor *method,
-                                  const ProtobufCMessage *input, const struct rpc_ctx *ctx)
+                                  const ProtobufCMessage *input, const struct rpc_ctx *ctx,
+                                  int64_t give_up)
 {
+    int64_t left = give_up - time_monotonic_ms();
     Od__RpcRequest req = OD__RPC_REQUEST__INIT;
     nng_msg *msg = NULL;
     size_t body_len = protobuf_c_message_get_packed_size(input);
@@ -563,7 +652,10 @@ static nng_msg *rpc_client_encode(const ProtobufCServiceDescriptor *service,
     req.method = (char *)method->name;
     req.org_id = (char *)ctx->org_id;
     req.request_id = (char *)ctx->request_id;
-    req.deadline_unix_ms = time_now_ms() + ctx->timeout_ms;
+    /* Time remaining is what the server goes by (its own clock from when it receives the
+     * call); the wall-clock deadline stays for older servers. */
+    req.timeout_ms = left > 0 ? left : 1;
+    req.deadline_unix_ms = time_now_ms() + req.timeout_ms;
     req.body.data = body;
     req.body.len = body_len;
     if (nng_msg_alloc(&msg, od__rpc_request__get_packed_size(&req)) == 0)
@@ -625,7 +717,7 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
             return;
         }
     }
-    msg = rpc_client_encode(service, method, input, ctx);
+    msg = rpc_client_encode(service, method, input, ctx, give_up);
     if (msg == NULL) {
         rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "out of memory");
         return;

@@ -7,6 +7,7 @@
  * the round trip.
  *
  * Wire: every request is an od.RpcRequest envelope (service, method, org id, request id,
+ * time remaining (timeout_ms: the server's deadline counts from its receipt) and wall-clock
  * deadline, packed input); every reply an od.RpcReply (status, message, packed output).
  *
  * Server threads: `workers` threads, each owning one nng_ctx and one database connection, each
@@ -26,6 +27,7 @@
 
 #include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common.pb-c.h"
@@ -44,6 +46,10 @@ struct rpc_call {
     const char *org_id;     /* never NULL; "" only for calls that are not organization-scoped */
     const char *request_id; /* never NULL */
     int64_t deadline_unix_ms;
+    /* this server's deadline for the call, on time_monotonic_ms()'s scale (receive time plus
+     * the caller's time remaining); 0 when the caller sent none. The worker's database refuses
+     * to commit after it (db_set_deadline). */
+    int64_t deadline_ms;
     /* the input message as it arrived, packed (a handler that stores the request as it is
      * need not pack it again); valid until the handler returns */
     const uint8_t *input;
@@ -90,6 +96,11 @@ struct rpc_server;
 struct rpc_server *rpc_server_start(const struct rpc_server_options *options);
 /* Stops receiving, lets each worker finish its current call, joins them, frees everything. */
 void rpc_server_stop(struct rpc_server *server);
+/* Test-only: the reply-size cap (0: RPC_MAX_MESSAGE_BYTES, the client's receive limit). A reply
+ * over the cap is answered INTERNAL "reply too large (N bytes)", logged. */
+void rpc_server_set_reply_cap_for_test(size_t bytes);
+/* Test-only: the next n reply allocations fail, as if out of memory (INTERNAL answers). */
+void rpc_server_fail_allocs_for_test(int n);
 
 /* ---- client ---- */
 

@@ -241,6 +241,71 @@ static void dispatcher_unlink(struct dispatcher *d, struct transfer *t)
     d->n_in_flight--;
 }
 
+/* Test-only: the option (by name, "CURLOPT_NOPROXY") that dispatcher_setopts treats as
+ * refused by libcurl. NULL in production. */
+static const char *dispatcher_refused_option;
+
+void dispatcher_refuse_option_for_test(const char *name)
+{
+    dispatcher_refused_option = name;
+}
+
+#define DISPATCHER_SETOPT(easy, option, value)                                                  \
+    do {                                                                                        \
+        CURLcode setopt_rc_ = curl_easy_setopt(easy, option, value);                            \
+        if (dispatcher_refused_option != NULL && strcmp(dispatcher_refused_option, #option) == 0) \
+            setopt_rc_ = CURLE_UNKNOWN_OPTION;                                                  \
+        if (setopt_rc_ != CURLE_OK) {                                                           \
+            snprintf(why, why_size, "curl_easy_setopt(%s) refused: %s", #option,               \
+                     curl_easy_strerror(setopt_rc_));                                           \
+            return -1;                                                                          \
+        }                                                                                       \
+    } while (0)
+
+/* Sets every option a delivery relies on; -1 with the refused one named in why. transfer may
+ * be NULL (the start-up check): the callbacks then get NULL data and are never called. */
+static int dispatcher_setopts(CURL *easy, const char *url, const char *body,
+                              struct curl_slist *headers, int timeout_ms, struct transfer *t,
+                              char *why, size_t why_size)
+{
+    DISPATCHER_SETOPT(easy, CURLOPT_URL, url);
+    DISPATCHER_SETOPT(easy, CURLOPT_POST, 1L);
+    DISPATCHER_SETOPT(easy, CURLOPT_POSTFIELDS, body);
+    DISPATCHER_SETOPT(easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    DISPATCHER_SETOPT(easy, CURLOPT_HTTPHEADER, headers);
+    DISPATCHER_SETOPT(easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    DISPATCHER_SETOPT(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                      (long)(timeout_ms < 10000 ? timeout_ms : 10000));
+    DISPATCHER_SETOPT(easy, CURLOPT_FOLLOWLOCATION, 0L); /* a 3xx is a failure */
+    DISPATCHER_SETOPT(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    DISPATCHER_SETOPT(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https"); /* were one followed */
+    DISPATCHER_SETOPT(easy, CURLOPT_NOPROXY, "*"); /* the address check must see the real peer */
+    DISPATCHER_SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
+    DISPATCHER_SETOPT(easy, CURLOPT_OPENSOCKETFUNCTION, dispatcher_open_socket);
+    DISPATCHER_SETOPT(easy, CURLOPT_OPENSOCKETDATA, t);
+    DISPATCHER_SETOPT(easy, CURLOPT_WRITEFUNCTION, dispatcher_discard);
+    DISPATCHER_SETOPT(easy, CURLOPT_HEADERFUNCTION, dispatcher_header);
+    DISPATCHER_SETOPT(easy, CURLOPT_HEADERDATA, t);
+    if (t != NULL) {
+        DISPATCHER_SETOPT(easy, CURLOPT_ERRORBUFFER, t->curl_error);
+        DISPATCHER_SETOPT(easy, CURLOPT_PRIVATE, t);
+    }
+    return 0;
+}
+
+int dispatcher_check_curl(char *why, size_t why_size)
+{
+    CURL *easy = curl_easy_init();
+    int rc;
+    if (easy == NULL) {
+        snprintf(why, why_size, "curl_easy_init failed");
+        return -1;
+    }
+    rc = dispatcher_setopts(easy, "http://127.0.0.1/", "{}", NULL, 1000, NULL, why, why_size);
+    curl_easy_cleanup(easy);
+    return rc;
+}
+
 /* Starts one request. Takes ownership of nothing: copies what it needs. */
 static int dispatcher_send(struct dispatcher *d, const char *delivery_id, const char *org_id,
                            const char *endpoint_id, const char *url, const char *host, int attempt,
@@ -248,7 +313,7 @@ static int dispatcher_send(struct dispatcher *d, const char *delivery_id, const 
                            const char *previous_secret)
 {
     struct transfer *t = calloc(1, sizeof *t);
-    char line[256], *signature = NULL;
+    char line[256], why[160], *signature = NULL;
     int64_t now_s = time_now_ms() / 1000;
 
     if (t == NULL || (t->body = strdup(body)) == NULL || (t->easy = curl_easy_init()) == NULL)
@@ -278,25 +343,13 @@ static int dispatcher_send(struct dispatcher *d, const char *delivery_id, const 
     free(signature);
     signature = NULL;
 
-    curl_easy_setopt(t->easy, CURLOPT_URL, url);
-    curl_easy_setopt(t->easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDS, t->body);
-    curl_easy_setopt(t->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(t->body));
-    curl_easy_setopt(t->easy, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, (long)d->app->timeout_ms);
-    curl_easy_setopt(t->easy, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(d->app->timeout_ms < 10000 ? d->app->timeout_ms : 10000));
-    curl_easy_setopt(t->easy, CURLOPT_FOLLOWLOCATION, 0L); /* a 3xx is a failure */
-    curl_easy_setopt(t->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(t->easy, CURLOPT_NOPROXY, "*"); /* the address check must see the real peer */
-    curl_easy_setopt(t->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, dispatcher_open_socket);
-    curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, t);
-    curl_easy_setopt(t->easy, CURLOPT_WRITEFUNCTION, dispatcher_discard);
-    curl_easy_setopt(t->easy, CURLOPT_HEADERFUNCTION, dispatcher_header);
-    curl_easy_setopt(t->easy, CURLOPT_HEADERDATA, t);
-    curl_easy_setopt(t->easy, CURLOPT_ERRORBUFFER, t->curl_error);
-    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    /* Every option matters (the SSRF guard, no proxy, http(s) only, no redirects, the
+     * timeouts): one refused fails this delivery, logged, instead of sending without it. */
+    if (dispatcher_setopts(t->easy, url, t->body, t->headers, d->app->timeout_ms, t,
+                           why, sizeof why) != 0) {
+        log_error(NULL, "delivery %s: %s", delivery_id, why);
+        goto fail;
+    }
     t->started_ms = time_monotonic_ms();
     t->started_wall_ms = time_now_ms();
     if (curl_multi_add_handle(d->multi, t->easy) != CURLM_OK)
@@ -594,7 +647,13 @@ static void dispatcher_free(struct dispatcher *d)
 struct dispatcher *dispatcher_start(const struct webhook_app *app,
                                     const struct dispatcher_options *options)
 {
-    struct dispatcher *d = calloc(1, sizeof *d);
+    struct dispatcher *d;
+    char why[160];
+    if (dispatcher_check_curl(why, sizeof why) != 0) {
+        log_error(NULL, "the delivery dispatcher cannot start: %s", why);
+        return NULL;
+    }
+    d = calloc(1, sizeof *d);
     if (d == NULL)
         return NULL;
     d->app = app;
@@ -606,7 +665,11 @@ struct dispatcher *dispatcher_start(const struct webhook_app *app,
     if (d->results == NULL || d->multi == NULL ||
         (d->db = db_open(options->database_url, 30000)) == NULL)
         goto fail;
-    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)options->max_in_flight);
+    if (curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)options->max_in_flight) !=
+        CURLM_OK) {
+        log_error(NULL, "the delivery dispatcher: curl_multi_setopt(CURLMOPT_MAXCONNECTS) refused");
+        goto fail;
+    }
     if (pthread_create(&d->thread, NULL, dispatcher_main, d) != 0)
         goto fail;
     d->thread_started = true;

@@ -20,5 +20,11 @@ struct dispatcher *dispatcher_start(const struct webhook_app *app,
 void dispatcher_wake(struct dispatcher *d);
 /* Stops claiming, gives in-flight requests a moment, hands back the leases of the rest. */
 void dispatcher_stop(struct dispatcher *d);
+/* Applies every curl option a delivery relies on to a scratch handle: 0 when libcurl takes
+ * them all, else -1 with the refused option in why. dispatcher_start fails when this does. */
+#include <stddef.h>
+int dispatcher_check_curl(char *why, size_t why_size);
+/* Test-only: makes the named option ("CURLOPT_NOPROXY") look refused; NULL restores. */
+void dispatcher_refuse_option_for_test(const char *name);
 
 #endif

@@ -537,6 +537,12 @@ START_TEST(test_deep_pages_refused)
     ck_assert_int_eq(api(&r, "GET", "/v1/contacts?page=100&limit=100", g_key, NULL, NULL, 0),
                      200);
     ts_http_res_free(&r);
+    /* the imports history reads its page itself: the same bound */
+    ck_assert_int_eq(api(&r, "GET", "/v1/imports?page=1000000&limit=100", g_key, NULL, NULL, 0),
+                     400);
+    ts_http_res_free(&r);
+    ck_assert_int_eq(api(&r, "GET", "/v1/imports?page=2&limit=100", g_key, NULL, NULL, 0), 200);
+    ts_http_res_free(&r);
 }
 END_TEST
 

@@ -14,6 +14,7 @@
 
 #include "contact_reads.h"
 #include "contacts.pb-c.h"
+#include "db.h"
 #include "ids.h"
 #include "rpc.h"
 #include "testsupport.h"
@@ -1313,6 +1314,160 @@ END_TEST
 
 /* ---------------- failures and recovery ---------------- */
 
+/* An in-process rpc server whose od.Contacts.Get answers a contact with a 4,000-byte name:
+ * the reply-size cap and the out-of-memory answers of lib/rpc.c, with test-only knobs. */
+static void big_reply_invoke(ProtobufCService *service, unsigned method_index,
+                             const ProtobufCMessage *input, ProtobufCClosure closure,
+                             void *closure_data)
+{
+    static char name[4001];
+    Od__Contact contact = OD__CONTACT__INIT;
+    (void)service, (void)method_index, (void)input;
+    memset(name, 'x', sizeof name - 1);
+    contact.id = "con_big";
+    contact.name = name;
+    closure(&contact.base, closure_data);
+}
+
+static ProtobufCService g_big_service = {&od__contacts__descriptor, big_reply_invoke, NULL};
+
+static void in_process_get(struct rpc_ctx *ctx, void (*arm)(void))
+{
+    char url[64];
+    struct rpc_server_options o = {0};
+    struct rpc_server *server;
+    struct rpc_client *client;
+
+    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", ts_free_port());
+    o.listen_url = url;
+    o.workers = 1;
+    o.database_url = ts_db_url(g_db, "contacts");
+    o.services[0] = &g_big_service;
+    server = rpc_server_start(&o);
+    ck_assert_ptr_nonnull(server);
+    client = rpc_client_open(&od__contacts__descriptor, url);
+    ck_assert_ptr_nonnull(client);
+    rpc_client_set_connect_wait(client, 3000);
+    if (arm != NULL)
+        arm();
+    do_get_on(client, ctx, "org_big", "con_big", 3000);
+    rpc_server_set_reply_cap_for_test(0);
+    rpc_server_fail_allocs_for_test(0);
+    rpc_client_close(client);
+    rpc_server_stop(server);
+}
+
+static void arm_small_cap(void) { rpc_server_set_reply_cap_for_test(1000); }
+static void arm_one_failed_alloc(void) { rpc_server_fail_allocs_for_test(1); }
+static void arm_two_failed_allocs(void) { rpc_server_fail_allocs_for_test(2); }
+
+START_TEST(test_reply_too_large_is_an_answer)
+{
+    struct rpc_ctx ctx;
+    int64_t started = ts_now_ms();
+
+    in_process_get(&ctx, NULL);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+
+    in_process_get(&ctx, arm_small_cap);
+    ck_status(ctx, OD__STATUS__INTERNAL);
+    ck_assert_msg(strstr(ctx.message, "reply too large (") != NULL, "%s", ctx.message);
+    rpc_ctx_release(&ctx);
+    ck_assert_msg(ts_now_ms() - started < 2500, "the caller waited out its deadline");
+}
+END_TEST
+
+/* A failed allocation of the reply (the handler's packed output, then the nng message) is an
+ * INTERNAL "out of memory" answer, never an empty reply or a wait for the deadline. */
+START_TEST(test_reply_out_of_memory_is_an_answer)
+{
+    struct rpc_ctx ctx;
+
+    in_process_get(&ctx, arm_one_failed_alloc);
+    ck_status(ctx, OD__STATUS__INTERNAL);
+    ck_assert_str_eq(ctx.message, "out of memory");
+    rpc_ctx_release(&ctx);
+
+    in_process_get(&ctx, arm_two_failed_allocs);
+    ck_status(ctx, OD__STATUS__INTERNAL);
+    ck_assert_str_eq(ctx.message, "out of memory");
+    rpc_ctx_release(&ctx);
+}
+END_TEST
+
+/* The gateway's /readyz (gateway_ready -> db_pool_ping) answers at once while every pool
+ * connection is held, with the last known state, instead of waiting for a free one. */
+START_TEST(test_pool_ping_never_blocks)
+{
+    struct db_pool *pool = db_pool_open(ts_db_url(g_db, "contacts"), 1, 5000);
+    struct db *held;
+    int64_t started, elapsed;
+
+    ck_assert_ptr_nonnull(pool);
+    ck_assert_int_eq(db_pool_ping(pool), 0);
+    held = db_pool_try_acquire(pool);
+    ck_assert_ptr_nonnull(held);
+    ck_assert_ptr_null(db_pool_try_acquire(pool));
+    started = ts_now_ms();
+    ck_assert_int_eq(db_pool_ping(pool), 0); /* last known: reachable */
+    elapsed = ts_now_ms() - started;
+    ck_assert_msg(elapsed < 100, "db_pool_ping waited %lld ms for a busy pool",
+                  (long long)elapsed);
+    db_pool_release(pool, held);
+    ck_assert_int_eq(db_pool_ping(pool), 0);
+    db_pool_close(pool);
+}
+END_TEST
+
+/* A write must not commit after its caller gave up: a bulk upsert held up by a table lock past
+ * its 500 ms timeout gets UNAVAILABLE, and when the lock goes the service's commit is refused
+ * (the server's deadline, from the time remaining the client sent): the rows never land. */
+START_TEST(test_no_commit_after_deadline)
+{
+    struct rpc_ctx ctx;
+    Od__ContactInput rows[2];
+    Od__ContactInput *ptrs[3] = {&rows[0], &rows[1], NULL};
+    Od__BulkUpsertRequest req = OD__BULK_UPSERT_REQUEST__INIT;
+    PGconn *admin = ts_db_admin(g_db);
+    PGresult *res;
+    int64_t started, elapsed;
+
+    input_set(&rows[0], "Late One", "+14155557701", "", "");
+    input_set(&rows[1], "Late Two", "+14155557702", "", "");
+    req.n_contacts = 2;
+    req.contacts = ptrs;
+    res = PQexec(admin, "BEGIN; LOCK TABLE contacts.contacts IN SHARE ROW EXCLUSIVE MODE");
+    ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    started = ts_now_ms();
+    rpc_ctx_init(&ctx, "org_late", "svc-late", 500);
+    od__contacts__bulk_upsert(rpc_client_service(g_client), &req, NULL, &ctx);
+    elapsed = ts_now_ms() - started;
+    ck_status(ctx, OD__STATUS__UNAVAILABLE);
+    rpc_ctx_release(&ctx);
+    ck_assert_msg(elapsed < 1500, "returned after %lld ms", (long long)elapsed);
+    /* The service's write is still waiting for the lock (it had not run before the deadline). */
+    ck_assert_int_ge(ts_db_scalar(g_db, "SELECT count(*) FROM pg_locks l JOIN pg_database d "
+                                        "ON d.oid = l.database WHERE NOT l.granted AND "
+                                        "d.datname = current_database()"), 1);
+    res = PQexec(admin, "COMMIT"); /* the service's insert now runs, then tries to commit */
+    ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    PQfinish(admin);
+    ts_sleep_ms(1000);
+    ck_assert_int_eq(ts_db_scalar(g_db, "SELECT count(*) FROM contacts.contacts WHERE "
+                                        "phone_number IN ('+14155557701', '+14155557702')"), 0);
+    /* The same call with time to spare commits. */
+    rpc_ctx_init(&ctx, "org_late", "svc-late", 5000);
+    od__contacts__bulk_upsert(rpc_client_service(g_client), &req, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+    ck_assert_int_eq(ts_db_scalar(g_db, "SELECT count(*) FROM contacts.contacts WHERE "
+                                        "phone_number IN ('+14155557701', '+14155557702')"), 2);
+}
+END_TEST
+
 START_TEST(test_deadline_when_service_hangs)
 {
     struct rpc_ctx ctx;
@@ -1527,6 +1682,10 @@ static Suite *contacts_suite(void)
     tcase_add_test(tc, test_delete);
     tcase_add_test(tc, test_contacts_role_cannot_read_gateway_schema);
     tcase_add_test(tc, test_migrations_once_with_two_replicas);
+    tcase_add_test(tc, test_pool_ping_never_blocks);
+    tcase_add_test(tc, test_reply_too_large_is_an_answer);
+    tcase_add_test(tc, test_reply_out_of_memory_is_an_answer);
+    tcase_add_test(tc, test_no_commit_after_deadline);
     tcase_add_test(tc, test_deadline_when_service_hangs);
     tcase_add_test(tc, test_unavailable_when_stopped_then_restart);
     tcase_add_test(tc, test_sigkill_then_restart);

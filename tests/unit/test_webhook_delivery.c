@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deliveries.h"
 #include "schedule.h"
 #include "signing.h"
 #include "ssrf.h"
@@ -226,6 +227,29 @@ START_TEST(url_checks)
 }
 END_TEST
 
+/* Every curl option a delivery relies on is checked: this libcurl takes them all, and a
+ * refused one (the SSRF guard, NOPROXY, the protocols) stops the dispatcher from starting. */
+START_TEST(curl_options_checked)
+{
+    char why[160] = "";
+    const char *guards[] = {"CURLOPT_OPENSOCKETFUNCTION", "CURLOPT_OPENSOCKETDATA",
+                            "CURLOPT_NOPROXY", "CURLOPT_PROTOCOLS_STR", "CURLOPT_REDIR_PROTOCOLS_STR",
+                            "CURLOPT_FOLLOWLOCATION", "CURLOPT_TIMEOUT_MS", "CURLOPT_NOSIGNAL"};
+    struct dispatcher_options options = {.database_url = "postgresql://127.0.0.1:1/none",
+                                         .max_in_flight = 1, .claim_batch = 1, .poll_ms = 100};
+
+    ck_assert_msg(dispatcher_check_curl(why, sizeof why) == 0, "%s", why);
+    for (size_t i = 0; i < sizeof guards / sizeof guards[0]; i++) {
+        dispatcher_refuse_option_for_test(guards[i]);
+        why[0] = '\0';
+        ck_assert_int_eq(dispatcher_check_curl(why, sizeof why), -1);
+        ck_assert_msg(strstr(why, guards[i]) != NULL, "%s: %s", guards[i], why);
+        ck_assert_ptr_null(dispatcher_start(NULL, &options));
+    }
+    dispatcher_refuse_option_for_test(NULL);
+}
+END_TEST
+
 static Suite *webhook_suite(void)
 {
     Suite *s = suite_create("webhook_delivery");
@@ -245,6 +269,7 @@ static Suite *webhook_suite(void)
     tcase_add_test(tc, address_classes);
     tcase_add_test(tc, allow_list);
     tcase_add_test(tc, url_checks);
+    tcase_add_test(tc, curl_options_checked);
     suite_add_tcase(s, tc);
     return s;
 }
