@@ -542,6 +542,90 @@ done:
     PQclear(res);
 }
 
+/* AttemptStarted for several leases in one statement (by lead id across organizations), each
+ * item under the same rules as AttemptStarted: its attempt must be the lead's current one, the
+ * lead QUEUED or IN_PROGRESS and its lease the caller's. started[i] says whether item i was. */
+static void dialing_attempts_started(Od__Dialing_Service *service,
+                                     const Od__AttemptsStartedRequest *in,
+                                     Od__AttemptsStartedReply_Closure closure,
+                                     void *closure_data)
+{
+    struct rpc_call *call = closure_data;
+    Od__AttemptsStartedReply reply = OD__ATTEMPTS_STARTED_REPLY__INIT;
+    struct copytext ids = {0}, attempts = {0}, workers = {0}, calls = {0}, leases = {0};
+    protobuf_c_boolean *started = NULL;
+    PGresult *res = NULL;
+    (void)service;
+
+    if (in->n_items > CAMPAIGN_CLAIM_MAX) {
+        rpc_fail(call, OD__STATUS__INVALID, "at most %d items", CAMPAIGN_CLAIM_MAX);
+        goto done;
+    }
+    started = calloc(in->n_items + 1, sizeof *started);
+    if (started == NULL) {
+        rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < in->n_items; i++) {
+        const Od__AttemptStartedRequest *it = in->items[i];
+        int secs = it->lease_seconds == 0 ? CAMPAIGN_LEASE_DEFAULT : it->lease_seconds;
+        char a[16], l[16];
+        if (secs < 1 || secs > CAMPAIGN_LEASE_MAX || it->attempt < 1) {
+            rpc_fail(call, OD__STATUS__INVALID, "attempt must be >= 1 and leaseSeconds 0..%d",
+                     CAMPAIGN_LEASE_MAX);
+            goto done;
+        }
+        snprintf(a, sizeof a, "%d", it->attempt);
+        snprintf(l, sizeof l, "%d", secs);
+        copytext_array_add(&ids, it->lead_id);
+        copytext_array_add(&attempts, a);
+        copytext_array_add(&workers, it->worker_id);
+        copytext_array_add(&calls, it->call_id);
+        copytext_array_add(&leases, l);
+    }
+    reply.n_started = in->n_items;
+    reply.started = started;
+    if (in->n_items == 0)
+        goto done;
+    const char *params[] = {copytext_array_end(&ids), copytext_array_end(&attempts),
+                            copytext_array_end(&workers), copytext_array_end(&calls),
+                            copytext_array_end(&leases)};
+    for (int i = 0; i < 5; i++)
+        if (params[i] == NULL) {
+            rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
+            goto done;
+        }
+    res = db_exec_prepared(call->db,
+                  "UPDATE campaign.leads l SET status = 'IN_PROGRESS',"
+                  " lease_expires_at = now() + make_interval(secs => r.lease),"
+                  " last_call_id = coalesce(nullif(r.call_id, ''), l.last_call_id),"
+                  " updated_at = now()"
+                  " FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::int[])"
+                  "   WITH ORDINALITY AS r(id, attempt, worker, call_id, lease, n)"
+                  " WHERE l.id = r.id AND l.attempts = r.attempt"
+                  " AND l.status IN ('QUEUED', 'IN_PROGRESS')"
+                  " AND (l.lease_owner = r.worker OR r.worker = '') RETURNING r.n",
+                  5, params);
+    if (!db_ok(res)) {
+        rpc_fail_sql(call, res, "attempts started");
+        goto done;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        long n = strtol(PQgetvalue(res, i, 0), NULL, 10);
+        if (n >= 1 && (size_t)n <= in->n_items)
+            started[n - 1] = 1;
+    }
+done:
+    closure(call->status == OD__STATUS__OK ? &reply : NULL, call);
+    PQclear(res);
+    free(started);
+    free(ids.data);
+    free(attempts.data);
+    free(workers.data);
+    free(calls.data);
+    free(leases.data);
+}
+
 /* campaign.lead_completed, as in reference 003. */
 static char *lead_completed_payload(const char *campaign_id, const char *campaign_name,
                                     const char *lead_id, const char *phone, const char *status,

@@ -177,6 +177,7 @@ static int lifecycle_snapshot(struct campaign_app *app, struct db *db, const cha
                               const char *request_id, struct campaign_err *err)
 {
     struct snapshot_page pages[2];
+    char last[IDS_MAX_LEN * 2] = ""; /* the last contact id written */
     int cur = 0, rc = -1;
 
     memset(pages, 0, sizeof pages);
@@ -201,6 +202,21 @@ static int lifecycle_snapshot(struct campaign_app *app, struct db *db, const cha
             snapshot_page_release(p);
             goto out;
         }
+        /* One lead per contact: contact ids must rise strictly across the whole snapshot
+         * (leads has no unique index on the contact since migration 002). */
+        const char *prev = last;
+        for (size_t i = 0; i < p->reply->n_contacts; i++) {
+            const char *cid = p->reply->contacts[i]->id;
+            if ((prev[0] != '\0' && strcmp(cid, prev) <= 0) || strlen(cid) >= sizeof last) {
+                LIFECYCLE_FAIL(err, OD__STATUS__INTERNAL,
+                               "audience snapshot: contact %.64s out of order", cid);
+                snapshot_page_release(p);
+                goto out;
+            }
+            prev = cid;
+        }
+        if (prev != last)
+            memmove(last, prev, strlen(prev) + 1);
         more = p->reply->next_after_contact_id[0] != '\0';
         if (more) {
             snprintf(next->after, sizeof next->after, "%s", p->reply->next_after_contact_id);
@@ -466,8 +482,12 @@ int campaign_complete_if_done(struct db *db, const char *org_id, const char *id)
         "UPDATE campaign.campaigns c SET status = 'COMPLETED', completed_at = now(),"
         " updated_at = now() WHERE c.org_id = $1 AND c.id = $2 AND c.status = 'IN_PROGRESS'"
         " AND EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = $1 AND l.campaign_id = $2)"
+        /* open = PENDING (leads_due) or in flight (leads_in_flight): two probes of small
+         * partial indexes, not a scan of the campaign's leads */
         " AND NOT EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = $1"
-        "   AND l.campaign_id = $2 AND l.status IN ('PENDING', 'QUEUED', 'IN_PROGRESS'))"
+        "   AND l.campaign_id = $2 AND l.status = 'PENDING')"
+        " AND NOT EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = $1"
+        "   AND l.campaign_id = $2 AND l.status IN ('QUEUED', 'IN_PROGRESS'))"
         " RETURNING " CAMPAIGN_COLUMNS,
         2, key);
     int rc;

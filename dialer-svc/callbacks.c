@@ -110,12 +110,17 @@ static void carrier_events_twiml(Od__CarrierEvents_Service *service,
                                  const Od__CarrierCallbackRequest *in,
                                  Od__TwimlReply_Closure closure, void *closure_data)
 {
+    /* The fetch is recorded in carrier_events ($4: the form, audit only) by the same
+     * statement. */
     static const char update_sql[] =
-        "UPDATE dialer.calls SET outcome_token_hash = $3, call_sid = coalesce(call_sid, "
-        "nullif($2, '')), updated_at = now() WHERE (id = $1 OR ($1 = '' AND call_sid = $2)) "
-        "AND (call_sid IS NULL OR $2 = '' OR call_sid = $2) RETURNING id, org_id, "
+        "WITH upd AS (UPDATE dialer.calls SET outcome_token_hash = $3, call_sid = "
+        "coalesce(call_sid, nullif($2, '')), updated_at = now() WHERE (id = $1 OR ($1 = '' AND "
+        "call_sid = $2)) AND (call_sid IS NULL OR $2 = '' OR call_sid = $2) RETURNING id, org_id, "
         "coalesce(runtime_url, '') AS runtime_url, coalesce(first_message, '') AS first_message, "
-        "variables::text AS variables";
+        "variables::text AS variables), "
+        "ev AS (INSERT INTO dialer.carrier_events (org_id, call_id, call_sid, kind, params) "
+        "SELECT org_id, id, nullif($2, ''), 'twiml', $4::jsonb FROM upd WHERE $4::jsonb IS NOT "
+        "NULL) SELECT * FROM upd";
     struct rpc_call *call = closure_data;
     struct dialer_app *app = call->app;
     Od__TwimlReply reply = OD__TWIML_REPLY__INIT;
@@ -133,8 +138,10 @@ static void carrier_events_twiml(Od__CarrierEvents_Service *service,
     /* A new token at every fetch: the carrier runs the TwiML it fetched last. */
     ids_random_string(DIALER_OUTCOME_TOKEN_PREFIX, DIALER_OUTCOME_TOKEN_CHARS, token, sizeof token);
     dialer_token_hash(token, hash);
-    const char *p[] = {in->call_id ? in->call_id : "", sid ? sid : "", hash};
-    res = db_exec_prepared(call->db, update_sql, 3, p);
+    params = dialer_params_json(in);
+    const char *p[] = {in->call_id ? in->call_id : "", sid ? sid : "", hash, params};
+    res = db_exec_prepared(call->db, update_sql, 4, p);
+    free(params);
     if (!db_ok(res)) {
         rpc_fail_sql(call, res, "twiml");
         PQclear(res);
@@ -158,16 +165,6 @@ static void carrier_events_twiml(Od__CarrierEvents_Service *service,
         .variables_json = dialer_col(res, 0, "variables"),
     };
     twiml = dialer_twiml(&t);
-    params = dialer_params_json(in);
-    if (params != NULL) { /* audit only: a failure here does not fail the call */
-        const char *ep[] = {dialer_col(res, 0, "org_id"), dialer_col(res, 0, "id"),
-                            sid && sid[0] ? sid : NULL, params};
-        db_command(call->db,
-                   "INSERT INTO dialer.carrier_events (org_id, call_id, call_sid, kind, params) "
-                   "VALUES ($1, $2, $3, 'twiml', $4::jsonb)",
-                   4, ep);
-    }
-    free(params);
     PQclear(res);
     if (twiml == NULL) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");

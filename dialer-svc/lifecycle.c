@@ -153,38 +153,59 @@ static int dialer_report(struct dialer_app *app, struct db *db, const char *requ
     return rc;
 }
 
-int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
-                  const char *call_id, bool force)
+static const char dialer_finalize_sql[] =
+    "UPDATE dialer.calls SET finalized_at = now(), report_after = now() + interval '15 "
+    "seconds', updated_at = now() WHERE id = $1 AND finalized_at IS NULL AND "
+    "completed_at IS NOT NULL AND ($2::boolean OR finish_due_at <= now()) "
+    "RETURNING " DIALER_CALL_COLUMNS ", attempt_started";
+
+/* Inside the caller's transaction: finalizes call_id when its end is due (or force), its
+ * events into the outbox. Returns the finalized row (none when there was nothing to
+ * finalize), NULL on a failure (logged). */
+static PGresult *dialer_finalize(struct db *db, const char *request_id, const char *call_id,
+                                 bool force)
 {
-    static const char finalize_sql[] =
-        "UPDATE dialer.calls SET finalized_at = now(), report_after = now() + interval '15 "
-        "seconds', updated_at = now() WHERE id = $1 AND finalized_at IS NULL AND "
-        "completed_at IS NOT NULL AND ($2::boolean OR finish_due_at <= now()) "
-        "RETURNING " DIALER_CALL_COLUMNS;
+    const char *p[] = {call_id, force ? "true" : "false"};
+    PGresult *res = db_exec_prepared(db, dialer_finalize_sql, 2, p);
+    if (!db_ok(res)) {
+        log_error(request_id, "finalize %s: %s", call_id, PQresultErrorMessage(res));
+        PQclear(res);
+        return NULL;
+    }
+    if (PQntuples(res) == 1 && dialer_outbox_finish(db, res) != 0) {
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+/* After the commit of dialer_finalize's transaction (fin: what it returned; cleared here):
+ * the report. A row finalized just now with its attempt started (the row was locked:
+ * attempt_started is the latest) is reported from the returned row, without reading it
+ * again; one finalized before the attempt was started is reported by mark_started, which
+ * sets attempt_started after that commit and then finishes it; otherwise (nothing finalized
+ * here) an unreported finalized row is read and reported. */
+static int dialer_report_finalized(struct dialer_app *app, struct db *db,
+                                   const char *request_id, const char *call_id, PGresult *fin)
+{
     static const char unreported_sql[] =
         "SELECT " DIALER_CALL_COLUMNS " FROM dialer.calls WHERE id = $1 AND finalized_at IS NOT "
         "NULL AND reported_at IS NULL AND attempt_started";
-    const char *p[] = {call_id, force ? "true" : "false"};
+    const char *p[] = {call_id};
     PGresult *res;
     int rc = 0;
 
-    if (db_begin(db) != 0)
-        return -1;
-    res = db_exec_prepared(db, finalize_sql, 2, p);
-    if (!db_ok(res)) {
-        log_error(request_id, "finalize %s: %s", call_id, PQresultErrorMessage(res));
-        rc = -1;
-    } else if (PQntuples(res) == 1) {
-        rc = dialer_outbox_finish(db, res);
-    }
-    PQclear(res);
-    if (rc != 0 || db_commit(db) != 0) {
-        db_rollback(db);
-        return -1;
-    }
     if (app->rt != NULL)
         service_runtime_wake_outbox(app->rt);
-
+    if (PQntuples(fin) == 1 && strcmp(dialer_col(fin, 0, "attempt_started"), "t") == 0) {
+        rc = dialer_report(app, db, request_id, fin);
+        PQclear(fin);
+        return rc;
+    }
+    bool finalized_here = PQntuples(fin) == 1;
+    PQclear(fin);
+    if (finalized_here)
+        return 0;
     res = db_exec_prepared(db, unreported_sql, 1, p);
     if (!db_ok(res)) {
         log_error(request_id, "finish %s: %s", call_id, PQresultErrorMessage(res));
@@ -194,6 +215,22 @@ int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
     }
     PQclear(res);
     return rc;
+}
+
+int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
+                  const char *call_id, bool force)
+{
+    PGresult *fin;
+
+    if (db_begin(db) != 0)
+        return -1;
+    fin = dialer_finalize(db, request_id, call_id, force);
+    if (fin == NULL || db_commit(db) != 0) {
+        PQclear(fin);
+        db_rollback(db);
+        return -1;
+    }
+    return dialer_report_finalized(app, db, request_id, call_id, fin);
 }
 
 /* Stores a raw callback (for audit). Inside the caller's transaction. */
@@ -226,8 +263,15 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
         "SELECT id, org_id, coalesce(call_sid, '') AS call_sid, status, coalesce(runtime_url, "
         "'') AS runtime_url, outcome_at IS NOT NULL AS has_outcome FROM dialer.calls WHERE "
         "call_sid = $1 FOR UPDATE";
-    /* $5: the new status answers the call; $6: it ends it; $7: ms to wait for the outcome */
+    /* $5: the new status answers the call; $6: it ends it; $7: ms to wait for the outcome.
+     * The raw callback ($10 org, $11 carrier status, $12 form; none when $12 is NULL: a fetch)
+     * goes into carrier_events by the same statement. */
+#define DIALER_EVENT_CTE(org, sid, status, params)                                             \
+    "WITH ev AS (INSERT INTO dialer.carrier_events (org_id, call_id, call_sid, kind, status, "  \
+    "params) SELECT " org ", $1, nullif(" sid ", ''), 'status', " status ", " params "::jsonb " \
+    "WHERE " params "::jsonb IS NOT NULL) "
     static const char update_sql[] =
+        DIALER_EVENT_CTE("$10", "$3", "$11", "$12")
         "UPDATE dialer.calls SET status = $2, call_sid = coalesce(call_sid, nullif($3, '')), "
         "answered_by = coalesce(nullif($4, ''), answered_by), "
         "started_at = coalesce(started_at, now()), "
@@ -242,6 +286,7 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
         "last_event_at = now(), check_after = NULL, updated_at = now() WHERE id = $1 "
         "RETURNING " DIALER_CALL_COLUMNS;
     static const char touch_sql[] =
+        DIALER_EVENT_CTE("$4", "$2", "$5", "$6")
         "UPDATE dialer.calls SET call_sid = coalesce(call_sid, nullif($2, '')), answered_by = "
         "coalesce(nullif($3, ''), answered_by), last_event_at = now(), check_after = NULL "
         "WHERE id = $1";
@@ -249,7 +294,7 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
     char call_id[64], wait_text[16], duration_text[16];
     bool known = dialer_map_status(u->status, u->answered_by, &map) == 0;
     bool ended = false;
-    PGresult *res;
+    PGresult *res, *fin = NULL;
     int rc = -1;
 
     if (db_begin(db) != 0)
@@ -285,19 +330,24 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
             goto fail;
         return 0;
     }
-    if (dialer_store_event(db, org_id, call_id, u) != 0) {
-        PQclear(res);
-        goto fail;
-    }
     if (!known || dialer_status_terminal(current) || map.rank <= dialer_status_rank(current)) {
         /* an unknown word, a late or repeated callback: only the CallSid and AnsweredBy */
+        char org[64];
+        snprintf(org, sizeof org, "%s", org_id);
         const char *p[] = {call_id, u->call_sid ? u->call_sid : "",
-                           u->answered_by ? u->answered_by : ""};
+                           u->answered_by ? u->answered_by : "", org, u->status,
+                           u->params_json};
         PQclear(res);
         if (!known)
             log_warn(request_id, "callback for %s: unknown status '%s'", call_id,
                      u->status ? u->status : "");
-        if (db_command(db, touch_sql, 3, p) != 0)
+        PGresult *touched = db_exec_prepared(db, touch_sql, 6, p);
+        bool ok = db_ok(touched);
+        if (!ok)
+            log_error(request_id, "callback touch %s: %s", call_id,
+                      PQresultErrorMessage(touched));
+        PQclear(touched);
+        if (!ok)
             goto fail;
     } else {
         bool answers = strcmp(map.status, CALL_IN_PROGRESS) == 0 ||
@@ -322,9 +372,13 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
                            map.terminal ? "true" : "false",
                            wait_text,
                            map.outcome ? map.outcome : "",
-                           duration_text};
-        PQclear(res);
-        res = db_exec_prepared(db, update_sql, 9, p);
+                           duration_text,
+                           org_id,
+                           u->status,
+                           u->params_json};
+        PGresult *row = res; /* org_id points into it */
+        res = db_exec_prepared(db, update_sql, 12, p);
+        PQclear(row);
         if (!db_ok(res) || PQntuples(res) != 1) {
             log_error(request_id, "callback update %s: %s", call_id, PQresultErrorMessage(res));
             PQclear(res);
@@ -338,9 +392,16 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
         }
         PQclear(res);
         ended = map.terminal;
+        /* An end with nothing to wait for is finalized in this transaction (one commit
+         * less per call); one that waits for the agent's outcome is finalized when due. */
+        if (ended && wait == 0 &&
+            (fin = dialer_finalize(db, request_id, call_id, false)) == NULL)
+            goto fail;
     }
     if (db_commit(db) != 0)
         goto fail;
+    if (fin != NULL)
+        return dialer_report_finalized(app, db, request_id, call_id, fin) == 0 ? 0 : -1;
     if (app->rt != NULL)
         service_runtime_wake_outbox(app->rt);
     if (ended)
@@ -348,6 +409,7 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
     return 0;
 
 fail:
+    PQclear(fin);
     db_rollback(db);
     return rc;
 }

@@ -51,6 +51,12 @@ struct dial_job {
     int attempt;
     int timeout_s;
     bool reclaimed;
+    /* A fresh lease's call row id, chosen at claim time so that AttemptsStarted can name it
+     * for the whole claim at once; started: campaign-svc acknowledged that (the per-call
+     * AttemptStarted is then not sent for this call id). */
+    char call_id[IDS_MAX_LEN];
+    bool started;
+    int64_t claim_expires_ms; /* when the claim's lease (DIALER_CLAIM_LEASE_S) ran out */
 };
 
 struct dialer_thread;
@@ -135,6 +141,8 @@ static int dialer_attempt_started(struct dialer_app *app, const struct dial_job 
     Od__AttemptStartedRequest in = OD__ATTEMPT_STARTED_REQUEST__INIT;
     struct rpc_ctx ctx;
     int rc = 0;
+    if (j->started && strcmp(j->call_id, call_id) == 0)
+        return 0; /* sent with its claim's AttemptsStarted */
     in.lead_id = j->lead_id;
     in.attempt = j->attempt;
     in.worker_id = app->dialer_id;
@@ -151,6 +159,84 @@ static int dialer_attempt_started(struct dialer_app *app, const struct dial_job 
     }
     rpc_ctx_release(&ctx);
     return rc;
+}
+
+/* AttemptsStarted for the fresh (not reclaimed) leases of one claim, before any is dialed:
+ * one RPC and one statement instead of one of each per call. Each gets its call row id now
+ * (the row is still written before the carrier is asked). A lease that campaign-svc did not
+ * start, or a failed RPC, leaves the per-call AttemptStarted to do it as before. */
+static void dialer_attempts_started(struct dialer_app *app, struct dial_job **jobs, int n)
+{
+    Od__AttemptsStartedRequest in = OD__ATTEMPTS_STARTED_REQUEST__INIT;
+    Od__AttemptStartedRequest *items, **ptrs;
+    struct dial_job **batch;
+    struct rpc_ctx ctx;
+    size_t k = 0;
+
+    items = calloc((size_t)n, sizeof *items);
+    ptrs = calloc((size_t)n, sizeof *ptrs);
+    batch = calloc((size_t)n, sizeof *batch);
+    if (items == NULL || ptrs == NULL || batch == NULL)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        struct dial_job *j = jobs[i];
+        if (j == NULL || j->reclaimed)
+            continue; /* a reclaimed attempt may have a row already: its own id is used */
+        ids_new_ordered(ID_PREFIX_CALL, j->call_id, sizeof j->call_id);
+        od__attempt_started_request__init(&items[k]);
+        items[k].lead_id = j->lead_id;
+        items[k].attempt = j->attempt;
+        items[k].worker_id = app->dialer_id;
+        items[k].call_id = j->call_id;
+        items[k].lease_seconds = j->timeout_s + app->lease_margin_s;
+        ptrs[k] = &items[k];
+        batch[k++] = j;
+    }
+    if (k == 0)
+        goto out;
+    in.n_items = k;
+    in.items = ptrs;
+    rpc_ctx_init(&ctx, "", "dialer-started", app->rpc_timeout_ms);
+    od__dialing__attempts_started(app->dialing, &in, NULL, &ctx);
+    if (ctx.status == OD__STATUS__OK) {
+        Od__AttemptsStartedReply *out = (Od__AttemptsStartedReply *)ctx.reply;
+        for (size_t i = 0; i < k && i < out->n_started; i++)
+            batch[i]->started = out->started[i];
+    } else {
+        log_warn(NULL, "AttemptsStarted (%zu): %s %s; each call sends AttemptStarted", k,
+                 rpc_status_name(ctx.status), ctx.message);
+    }
+    rpc_ctx_release(&ctx);
+out:
+    free(items);
+    free(ptrs);
+    free(batch);
+}
+
+/* A lease started with its claim (AttemptsStarted) covers the whole call. When the attempt
+ * is left open for the lease to expire (a create that got no answer, a row not written), it
+ * is cut back to when the claim's own lease ran out, as it was before the batch: the next
+ * claim reconciles as soon as it did. If this fails, the longer lease only delays that. */
+static void dialer_shorten_lease(struct dialer_app *app, const struct dial_job *j)
+{
+    Od__LeaseRef ref = OD__LEASE_REF__INIT, *refs[] = {&ref};
+    Od__LeasesRequest in = OD__LEASES_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    int64_t left = (j->claim_expires_ms - time_now_ms()) / 1000;
+    if (!j->started)
+        return;
+    ref.lead_id = j->lead_id;
+    ref.attempt = j->attempt;
+    in.worker_id = app->dialer_id;
+    in.leases = refs;
+    in.n_leases = 1;
+    in.lease_seconds = left < 1 ? 1 : (int32_t)left;
+    rpc_ctx_init(&ctx, "", j->call_id, app->rpc_timeout_ms);
+    od__dialing__renew_leases(app->dialing, &in, NULL, &ctx);
+    if (ctx.status != OD__STATUS__OK)
+        log_warn(j->call_id, "shortening the lease of %s attempt %d: %s %s", j->lead_id,
+                 j->attempt, rpc_status_name(ctx.status), ctx.message);
+    rpc_ctx_release(&ctx);
 }
 
 static void dialer_release(struct dialer_app *app, struct dial_job **jobs, int n)
@@ -278,6 +364,7 @@ static int dialer_claim_batch(struct dialer_loop *loop, int want)
     in.worker_id = app->dialer_id;
     in.capacity = want;
     in.lease_seconds = DIALER_CLAIM_LEASE_S;
+    int64_t expires_ms = time_now_ms() + DIALER_CLAIM_LEASE_S * 1000;
     rpc_ctx_init(&ctx, "", "dialer-claim", app->rpc_timeout_ms);
     od__dialing__claim(app->dialing, &in, NULL, &ctx);
     if (ctx.status != OD__STATUS__OK) {
@@ -293,7 +380,8 @@ static int dialer_claim_batch(struct dialer_loop *loop, int want)
     }
     jobs = calloc((size_t)n, sizeof *jobs);
     for (int i = 0; jobs != NULL && i < n; i++)
-        jobs[i] = dial_job_new(out->leases[i]);
+        if ((jobs[i] = dial_job_new(out->leases[i])) != NULL)
+            jobs[i]->claim_expires_ms = expires_ms;
     rpc_ctx_release(&ctx);
     if (jobs == NULL)
         return -1; /* the leases expire and are claimed again */
@@ -308,6 +396,7 @@ static int dialer_claim_batch(struct dialer_loop *loop, int want)
         free(jobs);
         return -1;
     }
+    dialer_attempts_started(app, jobs, n);
     pthread_mutex_lock(&loop->lock);
     for (int i = 0; i < n; i++) {
         if (jobs[i] == NULL)
@@ -464,6 +553,10 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
         .status_callback = status_url,
         .ring_timeout_seconds = 0,
         .machine_detection = true,
+        /* initiated and ringing changed only the row's status (INITIATED is set when the
+         * create is answered, a ringing phone is not news): two callbacks, each a request,
+         * a transaction and an event row, less per call */
+        .answered_and_completed_only = true,
     };
     int rc;
 
@@ -511,6 +604,7 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
                 log_warn(call_id, "the carrier may have placed the call to %s: reconciling "
                          "when the lease expires", j->to);
                 PQclear(res);
+                dialer_shorten_lease(app, j);
                 return;
             }
         }
@@ -632,7 +726,10 @@ static void dialer_dial(struct dialer_thread *t, const struct dial_job *j)
     PGresult *res;
     bool inserted;
 
-    ids_new_ordered(ID_PREFIX_CALL, id, sizeof id);
+    if (j->call_id[0] != '\0')
+        snprintf(id, sizeof id, "%s", j->call_id); /* named in AttemptsStarted */
+    else
+        ids_new_ordered(ID_PREFIX_CALL, id, sizeof id);
     snprintf(attempt, sizeof attempt, "%d", j->attempt);
     snprintf(lease_s, sizeof lease_s, "%d", DIALER_CREATE_LEASE_S);
     snprintf(timeout_s, sizeof timeout_s, "%d", j->timeout_s);
@@ -644,6 +741,7 @@ static void dialer_dial(struct dialer_thread *t, const struct dial_job *j)
     if (!db_ok(res)) {
         log_warn(j->lead_id, "call row: %s", PQresultErrorMessage(res));
         PQclear(res);
+        dialer_shorten_lease(app, j);
         return; /* never dialed: the lease expires and is claimed again */
     }
     inserted = PQntuples(res) == 1;

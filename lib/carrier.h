@@ -35,6 +35,9 @@ struct carrier_call_request {
     const char *status_callback; /* POSTed on initiated, ringing, answered, completed */
     int ring_timeout_seconds;    /* Timeout: seconds to let it ring (0: carrier default) */
     bool machine_detection;      /* MachineDetection=Enable: AnsweredBy in callbacks */
+    /* true: StatusCallbackEvent answered and completed only (no initiated, no ringing: two
+     * callbacks less per call); false: all four */
+    bool answered_and_completed_only;
 };
 
 /* A call as the carrier describes it. status is Twilio's word: queued, initiated, ringing,

@@ -886,6 +886,29 @@ START_TEST(test_expired_lease_same_attempt_and_release)
     od__dialing__attempt_started(SVC(g_camp, dialing), &st, NULL, &ctx);
     ck_status(ctx, OD__STATUS__CONFLICT);
     rpc_ctx_release(&ctx);
+    /* AttemptsStarted answers item by item: the dead worker's refused, w2's started */
+    Od__AttemptStartedRequest mine = OD__ATTEMPT_STARTED_REQUEST__INIT;
+    mine.lead_id = lead;
+    mine.attempt = 1;
+    mine.worker_id = (char *)"w2";
+    mine.call_id = (char *)"call_batch";
+    mine.lease_seconds = 60;
+    Od__AttemptStartedRequest *items[] = {&st, &mine};
+    Od__AttemptsStartedRequest batch = OD__ATTEMPTS_STARTED_REQUEST__INIT;
+    batch.items = items;
+    batch.n_items = 2;
+    rpc_ctx_init(&ctx, "", "t", T_MS);
+    od__dialing__attempts_started(SVC(g_camp, dialing), &batch, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    Od__AttemptsStartedReply *br = (Od__AttemptsStartedReply *)ctx.reply;
+    ck_assert_int_eq((int)br->n_started, 2);
+    ck_assert(!br->started[0]);
+    ck_assert(br->started[1]);
+    rpc_ctx_release(&ctx);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE id = '%s'"
+                            " AND status = 'IN_PROGRESS' AND last_call_id = 'call_batch'",
+                            lead),
+                     1);
     /* renew, then hand back: PENDING, the same attempt on the next claim */
     Od__LeaseRef ref = OD__LEASE_REF__INIT, *refs[] = {&ref};
     ref.lead_id = lead;
