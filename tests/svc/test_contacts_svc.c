@@ -1030,11 +1030,12 @@ START_TEST(test_list_cursor_pages)
         rpc_ctx_release(&ctx);
     }
     ck_assert_int_eq(nseen, 25);
-    /* Search is served by trigram indexes (pg_trgm, created by provision-db; migration 007). */
+    /* No trigram indexes on contacts (migration 008): two GIN inserts per row cost bulk
+     * writes 2-3x; search is bounded by depth, count and statement_timeout instead. */
     ck_assert_int_eq(ts_db_scalar(g_db, "SELECT count(*) FROM pg_indexes WHERE schemaname = "
                                         "'contacts' AND indexname IN ('contacts_name_trgm_idx', "
                                         "'contacts_phone_trgm_idx')"),
-                     2);
+                     0);
     Od__ListContactsRequest bad = OD__LIST_CONTACTS_REQUEST__INIT;
     bad.page = 1;
     bad.limit = 10;
