@@ -25,6 +25,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "e164.h"
 #include "log.h"
 #include "sim.h"
 
@@ -214,17 +215,6 @@ static bool authorized(struct sim *sim, struct MHD_Connection *conn)
 
 /* ---- the Calls API ---- */
 
-static bool looks_e164(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 8 || n > 16 || s[0] != '+' || s[1] == '0')
-        return false;
-    for (size_t i = 1; i < n; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
 static bool looks_http_url(const char *s)
 {
     return s && (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0) &&
@@ -269,7 +259,7 @@ static enum MHD_Result calls_create(struct sim *sim, struct MHD_Connection *conn
     const char *message = NULL;
     if (to == NULL || to[0] == '\0')
         code = 21201, message = "No 'To' number is specified";
-    else if (!looks_e164(to))
+    else if (!e164_valid(to))
         code = 21211, message = "Invalid 'To' Phone Number";
     else if (from == NULL || from[0] == '\0')
         code = 21603, message = "A 'From' phone number is required.";
