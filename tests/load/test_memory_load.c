@@ -456,15 +456,30 @@ START_TEST(test_rate_limit_is_per_organization)
     char second[160];
     struct ts_http_res r;
     int ok = 0, limited = 0;
+    int64_t elapsed = 0;
     ts_key_create(g_db, g_std_org, "write", second, sizeof second);
-    for (int i = 0; i < 30; i++) {
-        long status = api(&r, "GET", "/v1/contacts", i % 2 ? second : g_std_key, NULL, NULL, 0);
-        ts_http_res_free(&r);
-        if (status == 200)
-            ok++;
-        else if (status == 429)
-            limited++;
+    /* The 30 requests must fall in one second of the burst limit: on a loaded machine (the
+     * whole suite under ASan) they once took longer, the bucket refilled and nothing was
+     * limited. A pass that took too long proves nothing either way: wait and run it again. */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int64_t started = ts_now_ms();
+        ok = limited = 0;
+        for (int i = 0; i < 30; i++) {
+            long status =
+                api(&r, "GET", "/v1/contacts", i % 2 ? second : g_std_key, NULL, NULL, 0);
+            ts_http_res_free(&r);
+            if (status == 200)
+                ok++;
+            else if (status == 429)
+                limited++;
+        }
+        elapsed = ts_now_ms() - started;
+        if (elapsed < 900)
+            break;
+        ts_sleep_ms(1100);
     }
+    ck_assert_msg(elapsed < 900, "30 requests took %lld ms in every attempt",
+                  (long long)elapsed);
     ck_assert_msg(ok <= 20 && limited >= 10, "ok %d, limited %d", ok, limited);
     ts_sleep_ms(1100); /* let the second pass for the tests that follow */
 }
