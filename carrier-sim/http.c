@@ -518,8 +518,9 @@ static enum MHD_Result route(struct sim *sim, struct MHD_Connection *conn, const
                             json_pack("{s:s}", "status", stopping ? "stopping" : "ok"));
     }
     if (strcmp(url, "/sim/stats") == 0 && get) {
+        const char *numbers = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "numbers");
         pthread_mutex_lock(&sim->lock);
-        json_t *stats = sim_stats_json(sim);
+        json_t *stats = sim_stats_json(sim, numbers == NULL || strcmp(numbers, "0") != 0);
         pthread_mutex_unlock(&sim->lock);
         return respond_json(conn, 200, stats);
     }

@@ -193,7 +193,7 @@ static json_t *numbers_json(const struct sim_map *map)
     return o;
 }
 
-json_t *sim_stats_json(struct sim *sim)
+json_t *sim_stats_json(struct sim *sim, bool numbers)
 {
     const struct sim_stats *s = &sim->stats;
     json_t *by_status = json_object();
@@ -204,8 +204,8 @@ json_t *sim_stats_json(struct sim *sim)
         "{s:I, s:i, s:i, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
         " s:I, s:I, s:I}",
         "callsPlaced", (json_int_t)s->calls_placed, "maxConcurrent", s->max_active,
-        "concurrent", s->active, "byTo", numbers_json(&s->by_to), "byFrom",
-        numbers_json(&s->by_from), "byStatus", by_status,
+        "concurrent", s->active, "byTo", numbers ? numbers_json(&s->by_to) : json_null(),
+        "byFrom", numbers ? numbers_json(&s->by_from) : json_null(), "byStatus", by_status,
         "rejected429", (json_int_t)s->rejected_429, "rejectedCps", (json_int_t)s->rejected_cps,
         "rejectedMaxCalls", (json_int_t)s->rejected_max_calls,
         "rejected400", (json_int_t)s->rejected_400,
