@@ -482,13 +482,7 @@ int campaign_complete_if_done(struct db *db, const char *org_id, const char *id)
         "UPDATE campaign.campaigns c SET status = 'COMPLETED', completed_at = now(),"
         " updated_at = now() WHERE c.org_id = $1 AND c.id = $2 AND c.status = 'IN_PROGRESS'"
         " AND EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = $1 AND l.campaign_id = $2)"
-        /* open = PENDING (leads_due) or in flight (leads_in_flight): two probes of small
-         * partial indexes, not a scan of the campaign's leads */
-        " AND NOT EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = $1"
-        "   AND l.campaign_id = $2 AND l.status = 'PENDING')"
-        " AND NOT EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = $1"
-        "   AND l.campaign_id = $2 AND l.status IN ('QUEUED', 'IN_PROGRESS'))"
-        " RETURNING " CAMPAIGN_COLUMNS,
+        " AND " SQL_NO_OPEN_LEAD("$1", "$2") " RETURNING " CAMPAIGN_COLUMNS,
         2, key);
     int rc;
     if (!db_ok(res))
@@ -503,4 +497,34 @@ int campaign_complete_if_done(struct db *db, const char *org_id, const char *id)
         rc = 1;
     PQclear(res);
     return rc;
+}
+
+int campaign_complete_if_free(struct db *db, const char *org_id, const char *id)
+{
+    const char *key[] = {org_id, id};
+    PGresult *res = db_exec_prepared(
+        db,
+        "SELECT " SQL_NO_OPEN_LEAD("$1", "$2") ","
+        " EXISTS (SELECT 1 FROM campaign.campaigns c WHERE c.org_id = $1 AND c.id = $2"
+        "   AND c.status = 'IN_PROGRESS')",
+        2, key);
+    if (!db_ok(res)) {
+        PQclear(res);
+        return -1;
+    }
+    bool candidate = PQgetvalue(res, 0, 0)[0] == 't' && PQgetvalue(res, 0, 1)[0] == 't';
+    PQclear(res);
+    if (!candidate)
+        return 0;
+    res = db_exec(db,
+                  "SELECT 1 FROM campaign.campaigns WHERE org_id = $1 AND id = $2"
+                  " FOR UPDATE SKIP LOCKED",
+                  2, key);
+    if (!db_ok(res)) {
+        PQclear(res);
+        return -1;
+    }
+    bool locked = PQntuples(res) == 1;
+    PQclear(res);
+    return locked ? campaign_complete_if_done(db, org_id, id) : 0;
 }

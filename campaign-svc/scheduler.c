@@ -60,10 +60,7 @@ static void scheduler_finish(struct scheduler *s)
         "SELECT c.org_id, c.id, 'done' FROM campaign.campaigns c WHERE c.status = 'IN_PROGRESS'"
         " AND EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = c.org_id"
         "   AND l.campaign_id = c.id)"
-        " AND NOT EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = c.org_id"
-        "   AND l.campaign_id = c.id AND l.status = 'PENDING')"
-        " AND NOT EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = c.org_id"
-        "   AND l.campaign_id = c.id AND l.status IN ('QUEUED', 'IN_PROGRESS'))"
+        " AND " SQL_NO_OPEN_LEAD("c.org_id", "c.id")
         " UNION ALL "
         "SELECT c.org_id, c.id, 'agent' FROM campaign.campaigns c"
         " JOIN campaign.agents a ON a.org_id = c.org_id AND a.id = c.agent_id"
