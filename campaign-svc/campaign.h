@@ -67,6 +67,9 @@ void campaign_wake_outbox(struct campaign_app *app);
     " AND NOT EXISTS (SELECT 1 FROM campaign.leads l WHERE l.org_id = " ORG                   \
     "   AND l.campaign_id = " CAMP " AND l.status IN ('QUEUED', 'IN_PROGRESS')))"
 
+/* Claim's step 3 for one campaign (dialing.c); exported for the test that checks its plan. */
+extern const char dialing_take_sql[];
+
 #define CAMPAIGN_ISO(col)                                                                      \
     "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define CAMPAIGN_COLUMNS                                                                       \

@@ -115,7 +115,7 @@ static const char reclaim_sql[] =
     "   ORDER BY l.lease_expires_at LIMIT $1::int FOR UPDATE OF l SKIP LOCKED),"
     " upd AS (UPDATE campaign.leads l SET status = 'QUEUED', lease_owner = $2,"
     "   lease_expires_at = now() + make_interval(secs => $3::int), updated_at = now()"
-    "   FROM exp WHERE l.id = ANY (ARRAY(SELECT id FROM exp)) AND l.id = exp.id" /* take_sql */
+    "   FROM exp WHERE l.id = ANY (ARRAY(SELECT id FROM exp)) AND l.id = exp.id" /* dialing_take_sql */
     LEASE_RETURNING ", true),"
     " rel AS (UPDATE campaign.leads l SET status = 'PENDING', attempt_open = true,"
     "   lease_owner = NULL, lease_expires_at = NULL, updated_at = now() WHERE l.id IN"
@@ -181,7 +181,7 @@ static const char refill_sql[] =
  * take up to min($5 = what the caller still wants, floor($6 = tokens refilled to $7),
  * $8 = maxConcurrentCalls - in flight) due leads and lease them, and write the bucket back:
  * tokens less what was taken, refilled at $7, in_flight counted plus taken. */
-static const char take_sql[] =
+const char dialing_take_sql[] =
     "WITH cnt AS (SELECT count(*)::int AS n FROM campaign.leads WHERE org_id = $1"
     "   AND campaign_id = $2 AND status IN ('QUEUED', 'IN_PROGRESS')),"
     " want AS (SELECT CASE WHEN " CLAIM_STILL_RUNNING " THEN"
@@ -216,7 +216,7 @@ static const char take_ids_sql[] =
     " attempts = CASE WHEN l.attempt_open THEN l.attempts ELSE l.attempts + 1 END,"
     " attempt_open = false, lease_owner = $3,"
     " lease_expires_at = now() + make_interval(secs => $4::int), updated_at = now()"
-    " FROM picked p WHERE l.id = ANY ($5::text[]) AND l.id = p.id" /* by key: see take_sql */
+    " FROM picked p WHERE l.id = ANY ($5::text[]) AND l.id = p.id" /* by key: see dialing_take_sql */
     LEASE_RETURNING ", p.attempt_open";
 
 /* With respectContactLocalTime: choose up to want of the campaign's due leads whose own local
@@ -308,7 +308,7 @@ static int claim_campaign(struct rpc_call *call, const Od__ClaimRequest *in,
         const char *tp[] = {org, id, in->worker_id, lease_text, want_text,
                             PQgetvalue(camps, ci, CS_TOKENS), PQgetvalue(camps, ci, CS_REFILLED),
                             maxc_text};
-        taken = db_exec_prepared(call->db, take_sql, 8, tp);
+        taken = db_exec_prepared(call->db, dialing_take_sql, 8, tp);
     } else {
         char burst[32], rate[32];
         snprintf(burst, sizeof burst, "%.6f", cpm / 60.0 < 1 ? 1.0 : cpm / 60.0);
