@@ -117,8 +117,8 @@ int dialer_end_call(struct dialer_app *app, struct db *db, const char *request_i
                     const char *call_id, const char *status, const char *outcome,
                     const char *error);
 
-/* Finalizes (events) a terminal call when its finish is due, and reports AttemptFinished
- * when the attempt was started and not reported yet. force: finalize even before
+/* Finalizes (events) a terminal call when its finish is due, making its report due (the
+ * reporter sends it once the attempt was started). force: finalize even before
  * finish_due_at. 0, or -1 (logged). */
 int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
                   const char *call_id, bool force);
@@ -130,6 +130,17 @@ int dialer_mark_started(struct dialer_app *app, struct db *db, const char *reque
 
 /* Wakes the dialer loop of this process (a call it follows may have ended). */
 void dialer_wake_loop(struct dialer_app *app);
+
+/* Wakes the reporter of this process (a call's report became due). */
+void dialer_wake_reporter(struct dialer_app *app);
+
+/* ---- reporter.c: AttemptsFinished in batches (struct service_worker) ---- */
+/* Claims up to 100 due reports, sends them, marks the acknowledged ones reported. Returns how
+ * many it claimed, or -1 when the database failed. */
+int dialer_report_due(struct dialer_app *app, struct db *db);
+void *dialer_reporter_start(struct service_runtime *rt);
+void dialer_reporter_wake(void *handle);
+void dialer_reporter_stop(void *handle);
 
 /* ---- worker.c: the dialer loop (struct service_worker) ---- */
 void *dialer_loop_start(struct service_runtime *rt);

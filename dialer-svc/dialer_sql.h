@@ -8,6 +8,10 @@
 
 #include "rpc_util.h"
 
+/* How long a report that was sent waits for its acknowledgement before any replica's reporter
+ * sends it again (an SQL interval). */
+#define DIALER_REPORT_RETRY_TEXT "15 seconds"
+
 /* Every read of a whole call row names these columns (read back with dialer_col). */
 #define DIALER_CALL_COLUMNS                                                                    \
     "id, org_id, coalesce(call_sid, '') AS call_sid, campaign_id, lead_id, attempt, "         \

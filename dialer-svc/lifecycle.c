@@ -119,43 +119,9 @@ void dialer_wake_loop(struct dialer_app *app)
         service_runtime_wake(app->rt, "dialer");
 }
 
-/* AttemptFinished for a finalized call (row 0 of res); on acknowledgement, reported_at. */
-static int dialer_report(struct dialer_app *app, struct db *db, const char *request_id,
-                         PGresult *res)
-{
-    Od__AttemptFinishedRequest in = OD__ATTEMPT_FINISHED_REQUEST__INIT;
-    struct rpc_ctx ctx;
-    const char *id = dialer_col(res, 0, "id");
-    int rc = -1;
-
-    in.lead_id = (char *)dialer_col(res, 0, "lead_id");
-    in.attempt = atoi(dialer_col(res, 0, "attempt"));
-    in.outcome = (char *)dialer_col(res, 0, "outcome");
-    in.duration_seconds = atoi(dialer_col(res, 0, "duration_seconds"));
-    in.disposition = (char *)dialer_col(res, 0, "disposition");
-    in.answered_by = (char *)dialer_col(res, 0, "answered_by");
-    in.call_id = (char *)id;
-    rpc_ctx_init(&ctx, "", request_id, app->rpc_timeout_ms);
-    od__dialing__attempt_finished(app->dialing, &in, NULL, &ctx);
-    if (ctx.status == OD__STATUS__OK ||
-        ctx.status == OD__STATUS__NOT_FOUND /* the lead is gone (campaign deleted) */) {
-        const char *p[] = {id};
-        rc = db_command(db, "UPDATE dialer.calls SET reported_at = now(), updated_at = now() "
-                            "WHERE id = $1 AND reported_at IS NULL", 1, p);
-        if (ctx.status == OD__STATUS__NOT_FOUND)
-            log_warn(request_id, "AttemptFinished %s: %s", id, ctx.message);
-        dialer_wake_loop(app);
-    } else {
-        log_warn(request_id, "AttemptFinished %s (%s attempt %d) failed: %s %s; will retry", id,
-                 in.lead_id, in.attempt, rpc_status_name(ctx.status), ctx.message);
-    }
-    rpc_ctx_release(&ctx);
-    return rc;
-}
-
 static const char dialer_finalize_sql[] =
-    "UPDATE dialer.calls SET finalized_at = now(), report_after = now() + interval '15 "
-    "seconds', updated_at = now() WHERE id = $1 AND finalized_at IS NULL AND "
+    "UPDATE dialer.calls SET finalized_at = now(), report_after = now(), "
+    "updated_at = now() WHERE id = $1 AND finalized_at IS NULL AND "
     "completed_at IS NOT NULL AND ($2::boolean OR finish_due_at <= now()) "
     "RETURNING " DIALER_CALL_COLUMNS ", attempt_started";
 
@@ -180,41 +146,22 @@ static PGresult *dialer_finalize(struct db *db, const char *request_id, const ch
 }
 
 /* After the commit of dialer_finalize's transaction (fin: what it returned; cleared here):
- * the report. A row finalized just now with its attempt started (the row was locked:
- * attempt_started is the latest) is reported from the returned row, without reading it
- * again; one finalized before the attempt was started is reported by mark_started, which
- * sets attempt_started after that commit and then finishes it; otherwise (nothing finalized
- * here) an unreported finalized row is read and reported. */
-static int dialer_report_finalized(struct dialer_app *app, struct db *db,
-                                   const char *request_id, const char *call_id, PGresult *fin)
+ * its events go out, and its report is the reporter's (reporter.c): a row finalized with its
+ * attempt started is due at once; one finalized before the attempt was started becomes due
+ * when mark_started sets attempt_started, which calls this again. Returns 0. */
+static int dialer_report_finalized(struct dialer_app *app, PGresult *fin)
 {
-    static const char unreported_sql[] =
-        "SELECT " DIALER_CALL_COLUMNS " FROM dialer.calls WHERE id = $1 AND finalized_at IS NOT "
-        "NULL AND reported_at IS NULL AND attempt_started";
-    const char *p[] = {call_id};
-    PGresult *res;
-    int rc = 0;
-
+    PQclear(fin);
     if (app->rt != NULL)
         service_runtime_wake_outbox(app->rt);
-    if (PQntuples(fin) == 1 && strcmp(dialer_col(fin, 0, "attempt_started"), "t") == 0) {
-        rc = dialer_report(app, db, request_id, fin);
-        PQclear(fin);
-        return rc;
-    }
-    bool finalized_here = PQntuples(fin) == 1;
-    PQclear(fin);
-    if (finalized_here)
-        return 0;
-    res = db_exec_prepared(db, unreported_sql, 1, p);
-    if (!db_ok(res)) {
-        log_error(request_id, "finish %s: %s", call_id, PQresultErrorMessage(res));
-        rc = -1;
-    } else if (PQntuples(res) == 1) {
-        rc = dialer_report(app, db, request_id, res);
-    }
-    PQclear(res);
-    return rc;
+    dialer_wake_reporter(app);
+    return 0;
+}
+
+void dialer_wake_reporter(struct dialer_app *app)
+{
+    if (app->rt != NULL)
+        service_runtime_wake(app->rt, "reporter");
 }
 
 int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
@@ -230,7 +177,7 @@ int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
         db_rollback(db);
         return -1;
     }
-    return dialer_report_finalized(app, db, request_id, call_id, fin);
+    return dialer_report_finalized(app, fin);
 }
 
 /* Stores a raw callback (for audit). Inside the caller's transaction. */
@@ -401,7 +348,7 @@ int dialer_apply_update(struct dialer_app *app, struct db *db, const char *reque
     if (db_commit(db) != 0)
         goto fail;
     if (fin != NULL)
-        return dialer_report_finalized(app, db, request_id, call_id, fin) == 0 ? 0 : -1;
+        return dialer_report_finalized(app, fin);
     if (app->rt != NULL)
         service_runtime_wake_outbox(app->rt);
     if (ended)

@@ -90,7 +90,10 @@ int main(void)
         .default_rpc_workers = 8,
         .outbox = true,
         .services = {&dialer_calls_service.base, &dialer_carrier_events_service.base, NULL},
-        .workers = {{"dialer", dialer_loop_start, dialer_loop_wake, dialer_loop_stop}},
+        /* the reporter first: workers stop in reverse order, and it must outlive the dialer
+         * loop's grace period to report the calls that end in it */
+        .workers = {{"reporter", dialer_reporter_start, dialer_reporter_wake, dialer_reporter_stop},
+                    {"dialer", dialer_loop_start, dialer_loop_wake, dialer_loop_stop}},
         .app = &dialer_app,
         .configure = dialer_configure,
         .cleanup = dialer_cleanup,

@@ -1,6 +1,6 @@
 /* The dialer loop: claim due leads from campaign-svc, write each attempt's call row, ask the
  * carrier, report AttemptStarted; and the sweeps that end what callbacks did not (timeouts,
- * lost callbacks, finishes and reports that are due).
+ * lost callbacks, finishes that are due).
  *
  * Threads, each with its own database connection; the dial and sweep threads each own a
  * struct carrier (one curl handle: lib/carrier.h):
@@ -10,9 +10,9 @@
  *            (lead_id, attempt), then place the call, or reconcile with the carrier when the
  *            row already existed (the attempt of a dead worker);
  *   sweep  - every DIALER_SWEEP_MS: hang up calls past timeout_at, fetch calls with no
- *            callback for DIALER_STALE_MS, finalize finishes that are due, re-send reports
- *            that were not acknowledged. The sweeps look at every replica's calls (claims with
- *            FOR UPDATE SKIP LOCKED keep replicas out of each other's way).
+ *            callback for DIALER_STALE_MS, finalize finishes that are due. The sweeps look at
+ *            every replica's calls (claims with FOR UPDATE SKIP LOCKED keep replicas out of
+ *            each other's way). Reports to campaign-svc are reporter.c's (its own worker).
  * The queue, counters and flags of struct dialer_loop are guarded by its lock.
  *
  * Capacity: the calls this replica follows are its call rows not reported yet (reported_at
@@ -815,10 +815,6 @@ static void dialer_sweep_once(struct dialer_app *app, struct db *db, struct carr
     static const char due_sql[] =
         "SELECT id FROM dialer.calls WHERE reported_at IS NULL AND finalized_at IS NULL AND "
         "completed_at IS NOT NULL AND finish_due_at <= now() LIMIT 100";
-    static const char reports_sql[] =
-        "UPDATE dialer.calls SET report_after = now() + interval '15 seconds' WHERE id IN "
-        "(SELECT id FROM dialer.calls WHERE reported_at IS NULL AND finalized_at IS NOT NULL AND "
-        "attempt_started AND report_after <= now() LIMIT 100 FOR UPDATE SKIP LOCKED) RETURNING id";
     char err[256], stale_ms[16];
     PGresult *res;
 
@@ -866,12 +862,7 @@ static void dialer_sweep_once(struct dialer_app *app, struct db *db, struct carr
             dialer_finish(app, db, dialer_col(res, i, "id"), dialer_col(res, i, "id"), false);
         PQclear(res);
     }
-    /* reports campaign-svc did not acknowledge */
-    if ((res = dialer_sweep_claim(db, reports_sql, 0, NULL)) != NULL) {
-        for (int i = 0; i < PQntuples(res); i++)
-            dialer_finish(app, db, dialer_col(res, i, "id"), dialer_col(res, i, "id"), false);
-        PQclear(res);
-    }
+    /* (reports campaign-svc did not acknowledge are the reporter's: reporter.c) */
 }
 
 static void *dialer_sweep_main(void *arg)

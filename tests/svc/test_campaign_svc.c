@@ -1350,6 +1350,102 @@ START_TEST(test_other_organization_not_found)
 }
 END_TEST
 
+/* AttemptsFinished: one transaction, an answer per item. A finish, the same finish again
+ * (duplicate), an unknown lead, a wrong attempt, a bad outcome and a lead another transaction
+ * holds (UNAVAILABLE at once: a batch never waits for a lead); then the held one again. */
+START_TEST(test_attempts_finished_batch)
+{
+    const char *org = "org_batch";
+    char agent[64], id[64], a[64], b[64];
+    struct rpc_ctx ctx;
+    grant(org, 1000);
+    create_agent(org, agent, sizeof agent);
+    Od__CampaignInput in = OD__CAMPAIGN_INPUT__INIT;
+    in.name = (char *)"Batch";
+    in.flow_id = agent;
+    in.calls_per_minute = 60000;
+    in.max_concurrent_calls = 10;
+    in.max_retries = 0;
+    in.set_max_retries = true;
+    create_campaign(org, &in, id, sizeof id);
+    upload(org, id, 2, 7000000, NULL);
+    act(org, id, "start", OD__STATUS__OK);
+    ts_sleep_ms(50);
+    Od__ClaimReply *r = claim(&ctx, "wb", 5, 60);
+    ck_assert_int_eq((int)r->n_leases, 2);
+    snprintf(a, sizeof a, "%s", r->leases[0]->lead_id);
+    snprintf(b, sizeof b, "%s", r->leases[1]->lead_id);
+    rpc_ctx_release(&ctx);
+
+    /* b is held by another transaction for the first batch */
+    PGconn *holder = ts_db_admin(g_db);
+    char sql[256];
+    PQclear(PQexec(holder, "BEGIN"));
+    snprintf(sql, sizeof sql, "SELECT 1 FROM campaign.leads WHERE id = '%s' FOR UPDATE", b);
+    PGresult *held = PQexec(holder, sql);
+    ck_assert_int_eq(PQntuples(held), 1);
+    PQclear(held);
+
+    Od__AttemptFinishedRequest it[6];
+    Od__AttemptFinishedRequest *items[6];
+    const char *leads[] = {a, a, "lead_nobody", a, a, b};
+    const int attempts[] = {1, 1, 1, 7, 1, 1};
+    const char *outcomes[] = {"completed", "completed", "completed", "completed", "nonsense",
+                              "busy"};
+    for (int i = 0; i < 6; i++) {
+        od__attempt_finished_request__init(&it[i]);
+        it[i].lead_id = (char *)leads[i];
+        it[i].attempt = attempts[i];
+        it[i].outcome = (char *)outcomes[i];
+        it[i].duration_seconds = 61;
+        it[i].call_id = (char *)"call_batch";
+        items[i] = &it[i];
+    }
+    Od__AttemptsFinishedRequest batch = OD__ATTEMPTS_FINISHED_REQUEST__INIT;
+    batch.items = items;
+    batch.n_items = 6;
+    rpc_ctx_init(&ctx, "", "t", T_MS);
+    int64_t t0 = ts_now_ms();
+    od__dialing__attempts_finished(SVC(g_camp, dialing), &batch, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    ck_assert_msg(ts_now_ms() - t0 < 5000, "the batch waited for the held lead");
+    Od__AttemptsFinishedReply *rep = (Od__AttemptsFinishedReply *)ctx.reply;
+    ck_assert_int_eq((int)rep->n_results, 6);
+    const Od__Status want[] = {OD__STATUS__OK,       OD__STATUS__OK,      OD__STATUS__NOT_FOUND,
+                               OD__STATUS__CONFLICT, OD__STATUS__INVALID, OD__STATUS__UNAVAILABLE};
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(rep->results[i]->status == want[i], "item %d: %s (%s)", i,
+                      rpc_status_name(rep->results[i]->status), rep->results[i]->message);
+    ck_assert_str_eq(rep->results[0]->reply->lead_status, "COMPLETED");
+    ck_assert(!rep->results[0]->reply->duplicate);
+    ck_assert(rep->results[1]->reply->duplicate); /* the same finish, in the same batch */
+    rpc_ctx_release(&ctx);
+    PQclear(PQexec(holder, "COMMIT"));
+    PQfinish(holder);
+    /* written once: one debit of 2 minutes, one lead_completed */
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.credit_ledger WHERE lead_id = '%s'", a),
+                     1);
+    ck_assert_int_eq(scalar("SELECT -amount FROM campaign.credit_ledger WHERE lead_id = '%s'", a),
+                     2);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE id = '%s'"
+                            " AND status = 'IN_PROGRESS' OR id = '%s' AND status = 'QUEUED'", b, b),
+                     1);
+
+    /* b again, now free: FAILED (busy, no retries); the campaign has no open lead left */
+    Od__AttemptFinishedRequest *again[] = {&it[5]};
+    batch.items = again;
+    batch.n_items = 1;
+    rpc_ctx_init(&ctx, "", "t", T_MS);
+    od__dialing__attempts_finished(SVC(g_camp, dialing), &batch, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    rep = (Od__AttemptsFinishedReply *)ctx.reply;
+    ck_assert_int_eq(rep->results[0]->status, OD__STATUS__OK);
+    ck_assert_str_eq(rep->results[0]->reply->lead_status, "FAILED");
+    rpc_ctx_release(&ctx);
+    ck_assert_str_eq(campaign_status(org, id), "COMPLETED");
+}
+END_TEST
+
 /* ---------------- plans ---------------- */
 
 /* The plan of sql (an EXPLAIN) as one string, heap; asserts that it runs. */
@@ -1450,6 +1546,7 @@ static Suite *campaign_suite(void)
     tcase_add_test(tc, test_scheduled_start_fires_once_with_two_schedulers);
     tcase_add_test(tc, test_pacing_and_cap_under_four_claimers);
     tcase_add_test(tc, test_probes_and_claim_stay_on_their_indexes);
+    tcase_add_test(tc, test_attempts_finished_batch);
     tcase_add_test(tc, test_clean_shutdown);
     suite_add_tcase(s, tc);
     return s;
