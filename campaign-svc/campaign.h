@@ -8,6 +8,7 @@
 #define CAMPAIGN_SVC_H
 
 #include <libpq-fe.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,9 @@ struct campaign_app {
     int64_t credits_low_threshold;    /* CREDITS_LOW_THRESHOLD, minutes */
     bool purchase_enabled;            /* CREDITS_PURCHASE_ENABLED */
     int contacts_timeout_ms;          /* CONTACTS_SVC_TIMEOUT_MS */
+    /* Claim's step 1 (expired leases) runs when time_monotonic_ms() reaches this, in one
+     * claim, which moves it CLAIM_RECLAIM_EVERY_MS on (dialing.c). */
+    _Atomic int64_t reclaim_due_ms;
 };
 
 extern const struct migration campaign_migrations[];

@@ -42,6 +42,11 @@
  * concurrent claimers skip (with 32 at a time and 40 campaigns, a third claimer found none). */
 #define CLAIM_CAMPAIGNS_PER_BATCH 4
 #define CLAIM_BATCHES (CLAIM_CAMPAIGNS_PER_CALL / CLAIM_CAMPAIGNS_PER_BATCH)
+/* Expired leases are looked for by one claim in this interval, not by every claim: the
+ * statement was one of a claim's three (bench (h): 3.1 ms a claim against 1.15 ms for the
+ * raw claim), and a lease that expired waits at most this much longer. A claim that reclaims
+ * a full batch leaves the next claim to look again at once. */
+#define CLAIM_RECLAIM_EVERY_MS 250
 
 /* The columns every lease row returns (aliases: u = the updated lead, k = its campaign's
  * claim row), in enum lease_col order. */
@@ -406,8 +411,11 @@ static void dialing_claim(Od__Dialing_Service *service, const Od__ClaimRequest *
         rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
         goto done;
     }
-    /* 1. expired leases (all organizations) */
-    {
+    /* 1. expired leases (all organizations), by one claim per CLAIM_RECLAIM_EVERY_MS */
+    struct campaign_app *app = call->app;
+    int64_t mono = time_monotonic_ms(), due = atomic_load(&app->reclaim_due_ms);
+    if (mono >= due && atomic_compare_exchange_strong(&app->reclaim_due_ms, &due,
+                                                      mono + CLAIM_RECLAIM_EVERY_MS)) {
         const char *p[] = {cap_text, in->worker_id, lease_text};
         PGresult *res = db_exec_prepared(call->db, reclaim_sql, 3, p);
         if (!db_ok(res)) {
@@ -447,6 +455,8 @@ static void dialing_claim(Od__Dialing_Service *service, const Od__ClaimRequest *
             l->webhook_url = PQgetvalue(res, i, RC_WEBHOOK);
             r.ptrs[r.n++] = l;
         }
+        if ((size_t)PQntuples(res) >= r.cap)
+            atomic_store(&app->reclaim_due_ms, mono); /* there may be more */
     }
     if (r.n >= r.cap)
         goto commit;
