@@ -774,7 +774,24 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
     }
     int64_t left = give_up - time_monotonic_ms();
     nng_aio_set_timeout(aio, left > 0 ? (nng_duration)left : 1);
-    nng_ctx_recv(nctx, aio);
+    /* Between the send's completion and the receive's start the aio is idle, and a pipe lost
+     * then is not cancelled by rpc_client_pipe_event: nng has put the request back on its
+     * queue, and the receive would hand it to the next replica that connects (a loaded
+     * test_no_resend_after_replica_dies saw a create run on the restarted replica). So the
+     * receive starts under inflight_lock, only if no pipe was lost: a loss after that cancels
+     * it, and one before it fails the call here (closing the context drops the request). */
+    pthread_mutex_lock(&c->inflight_lock);
+    bool lost_before_recv = inflight.pipe_lost;
+    if (!lost_before_recv)
+        nng_ctx_recv(nctx, aio);
+    pthread_mutex_unlock(&c->inflight_lock);
+    if (lost_before_recv) {
+        rpc_inflight_remove(c, &inflight);
+        rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE,
+                     "%s: a replica's connection closed while the call was in flight; it may "
+                     "or may not have run", name);
+        goto out;
+    }
     nng_aio_wait(aio);
     rv = nng_aio_result(aio);
     if (rpc_inflight_remove(c, &inflight) && rv != 0) {
