@@ -712,6 +712,10 @@ struct finish_result {
     char *lead_status, *next_attempt_at;
     bool retry, duplicate;
     bool wake_outbox; /* an event or a debit was written */
+    /* With defer_debit: the debit finish_one did not write (minutes > 0), for the batch to
+     * write in organization order. */
+    int64_t minutes;
+    char org_id[72], campaign_id[72];
 };
 
 static void finish_result_clear(struct finish_result *r)
@@ -731,9 +735,10 @@ static int finish_refuse(struct finish_result *r, Od__Status status, const char 
 /* One attempt's finish inside the caller's open transaction: the retry policy, the lead's
  * update, the debit, campaign.lead_completed and the campaign's completion. Returns 0 with r
  * filled (a refusal writes nothing), or -1 when the database failed (the caller rolls back
- * everything it wrote). skip_locked: the batch form (FINISH_LEAD_SQL). */
+ * everything it wrote). batch: the batch form, which skips a lead another transaction holds
+ * (FINISH_LEAD_SQL) and leaves the debit to the caller (r->minutes). */
 static int finish_one(struct campaign_app *app, struct db *db,
-                      const Od__AttemptFinishedRequest *in, bool skip_locked,
+                      const Od__AttemptFinishedRequest *in, bool batch,
                       struct finish_result *r)
 {
     struct retry_decision d;
@@ -750,12 +755,12 @@ static int finish_one(struct campaign_app *app, struct db *db,
                              "completed, voicemail, busy, no_answer, failed, timeout, canceled, "
                              "dnc, carrier_error");
     const char *key[] = {in->lead_id};
-    lead = db_exec_prepared(db, skip_locked ? finish_lead_skip_sql : finish_lead_sql, 1, key);
+    lead = db_exec_prepared(db, batch ? finish_lead_skip_sql : finish_lead_sql, 1, key);
     if (!db_ok(lead))
         goto out;
     if (PQntuples(lead) == 0) {
         rc = 0;
-        if (!skip_locked) {
+        if (!batch) {
             finish_refuse(r, OD__STATUS__NOT_FOUND, "lead not found");
             goto out;
         }
@@ -812,8 +817,14 @@ static int finish_one(struct campaign_app *app, struct db *db,
     if (!db_ok(upd) || PQntuples(upd) != 1)
         goto out;
     int64_t minutes = ((int64_t)in->duration_seconds + 59) / 60; /* no int overflow */
-    if (credits_debit_attempt(app, db, org, campaign_id, in->lead_id, in->attempt, minutes) != 0)
+    if (batch && minutes > 0) {
+        r->minutes = minutes;
+        snprintf(r->org_id, sizeof r->org_id, "%s", org);
+        snprintf(r->campaign_id, sizeof r->campaign_id, "%s", campaign_id);
+    } else if (credits_debit_attempt(app, db, org, campaign_id, in->lead_id, in->attempt,
+                                     minutes) != 0) {
         goto out;
+    }
     r->wake_outbox = minutes > 0;
     if (open && !retry) {
         payload = lead_completed_payload(campaign_id, PQgetvalue(lead, 0, AF_NAME), in->lead_id,
@@ -880,6 +891,14 @@ done:
     finish_result_clear(&r);
 }
 
+static int finish_result_org_cmp(const void *a, const void *b)
+{
+    const struct finish_result *x = *(const struct finish_result *const *)a;
+    const struct finish_result *y = *(const struct finish_result *const *)b;
+    int c = strcmp(x->org_id, y->org_id);
+    return c != 0 ? c : (x < y ? -1 : x > y); /* stable: items in request order */
+}
+
 /* AttemptFinished for up to CAMPAIGN_CLAIM_MAX attempts in one transaction: one commit for a
  * batch instead of one per call (bench (i): the dialer reported each call on its own, and the
  * commits were much of PostgreSQL's work). Each item follows finish_one's rules; a lead
@@ -892,7 +911,7 @@ static void dialing_attempts_finished(Od__Dialing_Service *service,
     struct rpc_call *call = closure_data;
     struct campaign_app *app = call->app;
     Od__AttemptsFinishedReply reply = OD__ATTEMPTS_FINISHED_REPLY__INIT;
-    struct finish_result *results = NULL;
+    struct finish_result *results = NULL, **order = NULL;
     Od__AttemptFinishedResult *items = NULL, **item_ptrs = NULL;
     Od__AttemptFinishedReply *replies = NULL;
     size_t n = in->n_items;
@@ -907,7 +926,9 @@ static void dialing_attempts_finished(Od__Dialing_Service *service,
     items = calloc(n + 1, sizeof *items);
     item_ptrs = calloc(n + 1, sizeof *item_ptrs);
     replies = calloc(n + 1, sizeof *replies);
-    if (results == NULL || items == NULL || item_ptrs == NULL || replies == NULL) {
+    order = calloc(n + 1, sizeof *order);
+    if (results == NULL || items == NULL || item_ptrs == NULL || replies == NULL ||
+        order == NULL) {
         rpc_fail(call, OD__STATUS__INTERNAL, "out of memory");
         goto done;
     }
@@ -922,6 +943,22 @@ static void dialing_attempts_finished(Od__Dialing_Service *service,
             goto done;
         }
         wake = wake || results[i].wake_outbox;
+        order[i] = &results[i];
+    }
+    /* The debits last, in organization order: each takes its organization's balance row until
+     * the commit, and two batches that took two organizations' rows in opposite orders would
+     * deadlock. */
+    qsort(order, n, sizeof *order, finish_result_org_cmp);
+    for (size_t i = 0; i < n; i++) {
+        const struct finish_result *fr = order[i];
+        const Od__AttemptFinishedRequest *it = in->items[fr - results];
+        if (fr->minutes > 0 &&
+            credits_debit_attempt(app, call->db, fr->org_id, fr->campaign_id, it->lead_id,
+                                  it->attempt, fr->minutes) != 0) {
+            db_rollback(call->db);
+            rpc_fail(call, OD__STATUS__UNAVAILABLE, "attempts finished: debiting failed");
+            goto done;
+        }
     }
     if (n > 0 && db_commit(call->db) != 0) {
         db_rollback(call->db);
@@ -951,6 +988,7 @@ done:
     for (size_t i = 0; results != NULL && i < n; i++)
         finish_result_clear(&results[i]);
     free(results);
+    free(order);
     free(items);
     free(item_ptrs);
     free(replies);
