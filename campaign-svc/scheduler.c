@@ -17,15 +17,14 @@
 #include "log.h"
 #include "od_names.h"
 #include "scheduler.h"
+#include "waker.h"
 
 struct scheduler {
     struct campaign_app *app;
     struct db *db;
     int poll_ms;
     pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool stop, woken;
+    struct waker waker;
 };
 
 /* Scheduled campaigns due now, across organizations. */
@@ -102,51 +101,31 @@ static void scheduler_finish(struct scheduler *s)
 static void *scheduler_main(void *arg)
 {
     struct scheduler *s = arg;
-    pthread_mutex_lock(&s->lock);
-    while (!s->stop) {
-        pthread_mutex_unlock(&s->lock);
+    do {
         scheduler_start_due(s);
         scheduler_finish(s);
-        pthread_mutex_lock(&s->lock);
-        if (s->stop)
-            break;
-        if (!s->woken) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_sec += s->poll_ms / 1000;
-            until.tv_nsec += (long)(s->poll_ms % 1000) * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&s->cond, &s->lock, &until);
-        }
-        s->woken = false;
-    }
-    pthread_mutex_unlock(&s->lock);
+    } while (!waker_wait(&s->waker, s->poll_ms));
     return NULL;
 }
 
 struct scheduler *scheduler_start(struct campaign_app *app, const char *database_url, int poll_ms)
 {
     struct scheduler *s = calloc(1, sizeof *s);
-    pthread_condattr_t attr;
     if (s == NULL)
         return NULL;
     s->app = app;
     s->poll_ms = poll_ms;
-    if ((s->db = db_open(database_url, 30000)) == NULL) {
+    if (waker_init(&s->waker) != 0) {
         free(s);
         return NULL;
     }
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    if ((s->db = db_open(database_url, 30000)) == NULL) {
+        waker_destroy(&s->waker);
+        free(s);
+        return NULL;
+    }
     if (pthread_create(&s->thread, NULL, scheduler_main, s) != 0) {
-        pthread_cond_destroy(&s->cond);
-        pthread_mutex_destroy(&s->lock);
+        waker_destroy(&s->waker);
         db_close(s->db);
         free(s);
         return NULL;
@@ -158,23 +137,16 @@ void scheduler_wake(struct scheduler *s)
 {
     if (s == NULL)
         return;
-    pthread_mutex_lock(&s->lock);
-    s->woken = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
+    waker_wake(&s->waker);
 }
 
 void scheduler_stop(struct scheduler *s)
 {
     if (s == NULL)
         return;
-    pthread_mutex_lock(&s->lock);
-    s->stop = true;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->lock);
+    waker_stop(&s->waker);
     pthread_join(s->thread, NULL);
-    pthread_cond_destroy(&s->cond);
-    pthread_mutex_destroy(&s->lock);
+    waker_destroy(&s->waker);
     db_close(s->db);
     free(s);
 }

@@ -135,7 +135,8 @@ void dialer_wake_loop(struct dialer_app *app);
 void dialer_wake_reporter(struct dialer_app *app);
 
 /* ---- reporter.c: AttemptsFinished in batches (struct service_worker) ---- */
-/* Claims up to 100 due reports, sends them, marks the acknowledged ones reported. Returns how
+/* Claims up to 100 due reports, sends them, marks the acknowledged ones reported (and makes
+ * those whose lead was busy due again in a second). Returns how
  * many it claimed, or -1 when the database failed. */
 int dialer_report_due(struct dialer_app *app, struct db *db);
 void *dialer_reporter_start(struct service_runtime *rt);

@@ -25,30 +25,31 @@
 #include "log.h"
 #include "rpc.h"
 #include "service_runtime.h"
+#include "waker.h"
 
-#define REPORT_BATCH 100
+#define REPORT_BATCH 100 /* report_claim_sql's LIMIT */
+#define OD_STR_(x) #x
+#define OD_STR(x) OD_STR_(x)
 #define REPORT_COALESCE_MS 5 /* after a wake: let the finishes of the same moment join */
 
 struct dialer_reporter {
     struct dialer_app *app;
     struct db *db;
     pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool woken, stop;
+    struct waker waker;
 };
 
 static const char report_claim_sql[] =
     "UPDATE dialer.calls SET report_after = now() + interval '" DIALER_REPORT_RETRY_TEXT "'"
     " WHERE id IN (SELECT id FROM dialer.calls WHERE reported_at IS NULL"
     "   AND finalized_at IS NOT NULL AND attempt_started AND report_after <= now()"
-    "   ORDER BY report_after LIMIT 100 FOR UPDATE SKIP LOCKED)"
+    "   ORDER BY report_after LIMIT " OD_STR(REPORT_BATCH) " FOR UPDATE SKIP LOCKED)"
     " RETURNING " DIALER_CALL_COLUMNS;
 
 int dialer_report_due(struct dialer_app *app, struct db *db)
 {
     Od__AttemptFinishedRequest *items = NULL, **ptrs = NULL;
-    struct copytext acked = {0};
+    struct copytext acked = {0}, busy = {0};
     struct rpc_ctx ctx;
     bool have_ctx = false;
     int n, rc = -1;
@@ -99,6 +100,8 @@ int dialer_report_due(struct dialer_app *app, struct db *db)
             copytext_array_add(&acked, id);
             if (r->status == OD__STATUS__NOT_FOUND)
                 log_warn(id, "AttemptFinished %s: %s", id, r->message);
+        } else if (r->status == OD__STATUS__UNAVAILABLE) {
+            copytext_array_add(&busy, id); /* its lead was held a moment: again soon */
         } else {
             log_warn(id, "AttemptFinished %s (%s attempt %s) refused: %s %s; will retry", id,
                      dialer_col(rows, (int)i, "lead_id"), dialer_col(rows, (int)i, "attempt"),
@@ -113,11 +116,20 @@ int dialer_report_due(struct dialer_app *app, struct db *db)
             goto out;
         dialer_wake_loop(app); /* capacity was freed */
     }
+    if (busy.len > 0) {
+        /* due again in a second, not DIALER_REPORT_RETRY_TEXT: nothing is wrong with it */
+        const char *p[] = {copytext_array_end(&busy)};
+        if (p[0] == NULL ||
+            db_command(db, "UPDATE dialer.calls SET report_after = now() + interval '1 second'"
+                           " WHERE id = ANY ($1::text[]) AND reported_at IS NULL", 1, p) != 0)
+            goto out;
+    }
     rc = n;
 out:
     if (have_ctx)
         rpc_ctx_release(&ctx);
     free(acked.data);
+    free(busy.data);
     free(items);
     free(ptrs);
     PQclear(rows);
@@ -134,32 +146,13 @@ static void reporter_drain(struct dialer_reporter *r)
 static void *reporter_main(void *arg)
 {
     struct dialer_reporter *r = arg;
-    pthread_mutex_lock(&r->lock);
-    while (!r->stop) {
-        bool woken = r->woken;
-        r->woken = false;
-        pthread_mutex_unlock(&r->lock);
-        if (woken) {
-            struct timespec ts = {0, REPORT_COALESCE_MS * 1000000L};
-            nanosleep(&ts, NULL);
-        }
+    struct timespec coalesce = {0, REPORT_COALESCE_MS * 1000000L};
+    for (;;) {
         reporter_drain(r);
-        pthread_mutex_lock(&r->lock);
-        if (r->woken || r->stop)
-            continue;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += r->app->sweep_ms / 1000;
-        until.tv_nsec += (long)(r->app->sweep_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (!r->woken && !r->stop &&
-               pthread_cond_timedwait(&r->cond, &r->lock, &until) == 0)
-            ;
+        if (waker_wait(&r->waker, r->app->sweep_ms))
+            break;
+        nanosleep(&coalesce, NULL); /* the finishes of the same moment join one batch */
     }
-    pthread_mutex_unlock(&r->lock);
     reporter_drain(r); /* the last finishes, of the dialer loop's grace period */
     return NULL;
 }
@@ -170,14 +163,15 @@ void *dialer_reporter_start(struct service_runtime *rt)
     if (r == NULL)
         return NULL;
     r->app = service_runtime_app(rt);
+    if (waker_init(&r->waker) != 0) {
+        free(r);
+        return NULL;
+    }
     r->db = db_open(service_runtime_database_url(rt), 30000);
-    pthread_mutex_init(&r->lock, NULL);
-    pthread_cond_init(&r->cond, NULL);
     if (r->db == NULL || pthread_create(&r->thread, NULL, reporter_main, r) != 0) {
         log_error(NULL, "reporter: cannot start (database or thread)");
         db_close(r->db);
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->lock);
+        waker_destroy(&r->waker);
         free(r);
         return NULL;
     }
@@ -187,10 +181,7 @@ void *dialer_reporter_start(struct service_runtime *rt)
 void dialer_reporter_wake(void *handle)
 {
     struct dialer_reporter *r = handle;
-    pthread_mutex_lock(&r->lock);
-    r->woken = true;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
+    waker_wake(&r->waker);
 }
 
 void dialer_reporter_stop(void *handle)
@@ -198,13 +189,9 @@ void dialer_reporter_stop(void *handle)
     struct dialer_reporter *r = handle;
     if (r == NULL)
         return;
-    pthread_mutex_lock(&r->lock);
-    r->stop = true;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
+    waker_stop(&r->waker);
     pthread_join(r->thread, NULL);
     db_close(r->db);
-    pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->lock);
+    waker_destroy(&r->waker);
     free(r);
 }

@@ -5,13 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "copytext.h"
 #include "db.h"
 #include "log.h"
 #include "rpc.h"
 #include "rpc_util.h"
+#include "waker.h"
 #include "webhooks.pb-c.h"
 
 #define OUTBOX_RELAY_BACKOFF_MAX_MS 5000
@@ -34,10 +34,7 @@ struct outbox_relay {
     char select_sql[512];
     char delete_sql[256];
     pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
-    bool stopping; /* under lock */
-    bool woken;    /* under lock */
+    struct waker waker;
     struct db *db;             /* relay thread only */
     struct rpc_client *events; /* relay thread only */
 };
@@ -53,28 +50,6 @@ static bool outbox_relay_schema_valid(const char *schema)
               schema[i] == '_'))
             return false;
     return true;
-}
-
-/* Waits up to ms, or until woken or stopping. Returns true when stopping. */
-static bool outbox_relay_sleep(struct outbox_relay *r, int ms)
-{
-    struct timespec until;
-    bool stopping;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&r->lock);
-    while (!r->stopping && !r->woken)
-        if (pthread_cond_timedwait(&r->cond, &r->lock, &until) != 0)
-            break;
-    r->woken = false;
-    stopping = r->stopping;
-    pthread_mutex_unlock(&r->lock);
-    return stopping;
 }
 
 /* One batch. Returns the number of rows relayed (0: table empty), or -1 on failure. */
@@ -173,22 +148,18 @@ static void *outbox_relay_main(void *arg)
             backoff = backoff == 0 ? 100 : backoff * 2;
             if (backoff > OUTBOX_RELAY_BACKOFF_MAX_MS)
                 backoff = OUTBOX_RELAY_BACKOFF_MAX_MS;
-            if (outbox_relay_sleep(r, backoff))
+            if (waker_wait(&r->waker, backoff))
                 break;
             continue;
         }
         backoff = 0;
         if (n == r->options.batch) {
             /* More may be waiting: go again without sleeping, unless asked to stop. */
-            bool stopping;
-            pthread_mutex_lock(&r->lock);
-            stopping = r->stopping;
-            pthread_mutex_unlock(&r->lock);
-            if (stopping)
+            if (waker_stopping(&r->waker))
                 break;
             continue;
         }
-        if (outbox_relay_sleep(r, r->options.poll_ms))
+        if (waker_wait(&r->waker, r->options.poll_ms))
             break;
     }
     return NULL;
@@ -200,15 +171,13 @@ static void outbox_relay_free(struct outbox_relay *r)
     db_close(r->db);
     free(r->database_url);
     free(r->events_url);
-    pthread_cond_destroy(&r->cond);
-    pthread_mutex_destroy(&r->lock);
+    waker_destroy(&r->waker);
     free(r);
 }
 
 struct outbox_relay *outbox_relay_start(const struct outbox_relay_options *options)
 {
     struct outbox_relay *r;
-    pthread_condattr_t attr;
 
     if (!outbox_relay_schema_valid(options->schema) || options->database_url == NULL ||
         options->events_url == NULL || options->events_url[0] == '\0') {
@@ -217,6 +186,10 @@ struct outbox_relay *outbox_relay_start(const struct outbox_relay_options *optio
     }
     if ((r = calloc(1, sizeof *r)) == NULL)
         return NULL;
+    if (waker_init(&r->waker) != 0) {
+        free(r);
+        return NULL;
+    }
     r->options = *options;
     if (r->options.batch <= 0 || r->options.batch > 1000)
         r->options.batch = 200;
@@ -227,11 +200,6 @@ struct outbox_relay *outbox_relay_start(const struct outbox_relay_options *optio
     snprintf(r->schema, sizeof r->schema, "%s", options->schema);
     r->database_url = strdup(options->database_url);
     r->events_url = strdup(options->events_url);
-    pthread_mutex_init(&r->lock, NULL);
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&r->cond, &attr);
-    pthread_condattr_destroy(&attr);
     /* Every organization's events: one relay serves the whole outbox. */
     snprintf(r->select_sql, sizeof r->select_sql,
              "SELECT id, org_id, event_type, payload::text, coalesce(webhook_url, ''), "
@@ -257,20 +225,14 @@ struct outbox_relay *outbox_relay_start(const struct outbox_relay_options *optio
 
 void outbox_relay_wake(struct outbox_relay *r)
 {
-    pthread_mutex_lock(&r->lock);
-    r->woken = true;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
+    waker_wake(&r->waker);
 }
 
 void outbox_relay_stop(struct outbox_relay *r)
 {
     if (r == NULL)
         return;
-    pthread_mutex_lock(&r->lock);
-    r->stopping = true;
-    pthread_cond_signal(&r->cond);
-    pthread_mutex_unlock(&r->lock);
+    waker_stop(&r->waker);
     pthread_join(r->thread, NULL);
     outbox_relay_free(r);
 }
