@@ -38,6 +38,8 @@ struct dialer_app {
     int stale_ms;         /* DIALER_STALE_MS: no callback for this long -> ask the carrier */
     int poll_ms;          /* DIALER_POLL_MS: claim again after an empty claim */
     int lease_margin_s;   /* DIALER_LEASE_MARGIN_SECONDS: beyond the call timeout */
+    int create_lease_s;   /* DIALER_CREATE_LEASE_SECONDS: a call row's worker lease while its
+                           * call is created (> CARRIER_TIMEOUT_MS) */
     int rpc_timeout_ms;
     /* one client per target process (lib/rpc.h) */
     struct rpc_client *campaign_client;

@@ -51,6 +51,14 @@ static int dialer_configure(struct service_runtime *rt)
     app->stale_ms = (int)config_int("DIALER_STALE_MS", 30000, 100, 3600000);
     app->poll_ms = (int)config_int("DIALER_POLL_MS", 200, 5, 600000);
     app->lease_margin_s = (int)config_int("DIALER_LEASE_MARGIN_SECONDS", 120, 10, 86400);
+    /* A row's create lease keeps other replicas from placing its call while this one may
+     * still be asking the carrier: it must outlast the carrier request. */
+    app->create_lease_s = (int)config_int("DIALER_CREATE_LEASE_SECONDS", 30, 2, 3600);
+    if (app->create_lease_s < app->carrier.timeout_ms / 1000 + 2) {
+        app->create_lease_s = app->carrier.timeout_ms / 1000 + 2;
+        log_warn(NULL, "DIALER_CREATE_LEASE_SECONDS raised to %d: it must outlast "
+                 "CARRIER_TIMEOUT_MS", app->create_lease_s);
+    }
     app->rpc_timeout_ms = (int)config_int("DIALER_RPC_TIMEOUT_MS", 10000, 100, 600000);
     app->campaign_client =
         rpc_client_open(NULL, config_string("CAMPAIGN_SVC_URL", "tcp://127.0.0.1:7102"));

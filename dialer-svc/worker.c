@@ -5,18 +5,21 @@
  * Threads, each with its own database connection; the dial and sweep threads each own a
  * struct carrier (one curl handle: lib/carrier.h):
  *   claim  - counts the calls this replica follows, claims up to the free capacity, re-checks
- *            the DNC list for the batch (one CheckDnc per organization), queues the rest;
- *   dial   - DIALER_THREADS of them: take a lease from the queue, insert the call row keyed
- *            (lead_id, attempt), then place the call, or reconcile with the carrier when the
- *            row already existed (the attempt of a dead worker);
+ *            the DNC list for the batch (one CheckDnc per organization), writes the call rows
+ *            keyed (lead_id, attempt) in one statement, starts the attempts (AttemptsStarted)
+ *            and queues them;
+ *   dial   - DIALER_THREADS of them: take a job from the queue and place its call, or
+ *            reconcile with the carrier when its row already existed (the attempt of a dead
+ *            worker, reclaimed);
  *   sweep  - every DIALER_SWEEP_MS: hang up calls past timeout_at, fetch calls with no
- *            callback for DIALER_STALE_MS, finalize finishes that are due. The sweeps look at
- *            every replica's calls (claims with FOR UPDATE SKIP LOCKED keep replicas out of
- *            each other's way). Reports to campaign-svc are reporter.c's (its own worker).
+ *            callback for DIALER_STALE_MS, finalize finishes that are due, recover rows whose
+ *            worker died before the carrier was asked. The sweeps look at every replica's
+ *            calls (claims with FOR UPDATE SKIP LOCKED or a conditional take keep replicas out
+ *            of each other's way). Reports to campaign-svc are reporter.c's (its own worker).
  * The queue, counters and flags of struct dialer_loop are guarded by its lock.
  *
  * Capacity: the calls this replica follows are its call rows not reported yet (reported_at
- * IS NULL, worker_id = DIALER_ID) plus the leases waiting in its queue.
+ * IS NULL, worker_id = DIALER_ID) plus the queued reclaimed jobs whose row is another's.
  *
  * Stop (SIGTERM): claiming stops at once; leases still queued were never placed and go back
  * to campaign-svc (ReleaseLeases); the dial threads finish the lease they hold; then the loop
@@ -28,9 +31,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "copytext.h"
 #include "db.h"
 #include "dialer.h"
 #include "dialer_sql.h"
+#include "failpoint.h"
 #include "ids.h"
 #include "log.h"
 #include "od_names.h"
@@ -40,7 +45,6 @@
 
 #define DIALER_CLAIM_MAX 100       /* leases per Claim */
 #define DIALER_CLAIM_LEASE_S 60    /* a claimed lease, until AttemptStarted extends it */
-#define DIALER_CREATE_LEASE_S 30   /* a row's worker_lease_until while its call is created */
 #define DIALER_SWEEP_BATCH 50
 #define DIALER_LIST_MAX 20
 
@@ -57,6 +61,13 @@ struct dial_job {
     char call_id[IDS_MAX_LEN];
     bool started;
     int64_t claim_expires_ms; /* when the claim's lease (DIALER_CLAIM_LEASE_S) ran out */
+    /* own_row: the claim wrote this attempt's call row (id call_id) with a create lease until
+     * row_lease_ms (monotonic); else a row existed (a reclaimed attempt): it is reconciled. */
+    bool own_row;
+    int64_t row_lease_ms;
+    /* Whose campaign-svc lease AttemptStarted and RenewLeases name: NULL for ours; a dead
+     * replica's for an orphaned row the sweep recovers (dialer_sweep_orphans). */
+    const char *lease_owner;
 };
 
 struct dialer_thread;
@@ -70,6 +81,7 @@ struct dialer_loop {
     struct dial_job *head, *tail;
     int queued;    /* jobs in the queue */
     int working;   /* jobs a dial thread holds */
+    int rowless;   /* of those, the ones whose call row is not ours (yet): not in following */
     bool woken;
     bool stopping; /* no more claims */
     bool quit;     /* dial threads exit once their job is done */
@@ -135,17 +147,17 @@ static const char *nz(const char *s)
 
 /* ---------------- campaign-svc calls ---------------- */
 
-static int dialer_attempt_started(struct dialer_app *app, const struct dial_job *j,
-                                  const char *call_id)
+/* AttemptStarted for call_id, in the name of j's lease owner; *status says how campaign-svc
+ * answered. 0 when it started the attempt. */
+static int dialer_attempt_started_as(struct dialer_app *app, const struct dial_job *j,
+                                     const char *call_id, Od__Status *status)
 {
     Od__AttemptStartedRequest in = OD__ATTEMPT_STARTED_REQUEST__INIT;
     struct rpc_ctx ctx;
     int rc = 0;
-    if (j->started && strcmp(j->call_id, call_id) == 0)
-        return 0; /* sent with its claim's AttemptsStarted */
     in.lead_id = j->lead_id;
     in.attempt = j->attempt;
-    in.worker_id = app->dialer_id;
+    in.worker_id = (char *)(j->lease_owner != NULL ? j->lease_owner : app->dialer_id);
     in.call_id = (char *)call_id;
     in.lease_seconds = j->timeout_s + app->lease_margin_s;
     rpc_ctx_init(&ctx, "", call_id, app->rpc_timeout_ms);
@@ -157,19 +169,32 @@ static int dialer_attempt_started(struct dialer_app *app, const struct dial_job 
                  rpc_status_name(ctx.status), ctx.message);
         rc = -1;
     }
+    *status = ctx.status;
     rpc_ctx_release(&ctx);
     return rc;
 }
 
-/* AttemptsStarted for the fresh (not reclaimed) leases of one claim, before any is dialed:
- * one RPC and one statement instead of one of each per call. Each gets its call row id now
- * (the row is still written before the carrier is asked). A lease that campaign-svc did not
+static int dialer_attempt_started(struct dialer_app *app, const struct dial_job *j,
+                                  const char *call_id)
+{
+    Od__Status status;
+    if (j->started && strcmp(j->call_id, call_id) == 0)
+        return 0; /* sent with its claim's AttemptsStarted */
+    return dialer_attempt_started_as(app, j, call_id, &status);
+}
+
+/* AttemptsStarted for the leases of one claim whose call rows it wrote, before any is
+ * dialed: one RPC instead of one per call. Then the rows of the started ones say so in one
+ * statement (attempt_started: a callback that ends such a call reports it at once, even if
+ * this replica dies before it hears from the carrier). A lease that campaign-svc did not
  * start, or a failed RPC, leaves the per-call AttemptStarted to do it as before. */
-static void dialer_attempts_started(struct dialer_app *app, struct dial_job **jobs, int n)
+static void dialer_attempts_started(struct dialer_app *app, struct db *db, struct dial_job **jobs,
+                                    int n)
 {
     Od__AttemptsStartedRequest in = OD__ATTEMPTS_STARTED_REQUEST__INIT;
     Od__AttemptStartedRequest *items, **ptrs;
     struct dial_job **batch;
+    struct copytext started_ids = {0};
     struct rpc_ctx ctx;
     size_t k = 0;
 
@@ -180,9 +205,8 @@ static void dialer_attempts_started(struct dialer_app *app, struct dial_job **jo
         goto out;
     for (int i = 0; i < n; i++) {
         struct dial_job *j = jobs[i];
-        if (j == NULL || j->reclaimed)
-            continue; /* a reclaimed attempt may have a row already: its own id is used */
-        ids_new_ordered(ID_PREFIX_CALL, j->call_id, sizeof j->call_id);
+        if (j == NULL || !j->own_row)
+            continue; /* an existing row is reconciled, with its own id */
         od__attempt_started_request__init(&items[k]);
         items[k].lead_id = j->lead_id;
         items[k].attempt = j->attempt;
@@ -201,16 +225,123 @@ static void dialer_attempts_started(struct dialer_app *app, struct dial_job **jo
     if (ctx.status == OD__STATUS__OK) {
         Od__AttemptsStartedReply *out = (Od__AttemptsStartedReply *)ctx.reply;
         for (size_t i = 0; i < k && i < out->n_started; i++)
-            batch[i]->started = out->started[i];
+            if ((batch[i]->started = out->started[i]))
+                copytext_array_add(&started_ids, batch[i]->call_id);
     } else {
         log_warn(NULL, "AttemptsStarted (%zu): %s %s; each call sends AttemptStarted", k,
                  rpc_status_name(ctx.status), ctx.message);
     }
     rpc_ctx_release(&ctx);
+    failpoint("dialer.claim.started"); /* started at campaign-svc, the rows do not say so */
+    if (started_ids.len > 0) {
+        const char *p[] = {copytext_array_end(&started_ids)};
+        /* on failure the rows learn it from mark_started, after the carrier answers */
+        if (p[0] != NULL)
+            db_command(db, "UPDATE dialer.calls SET attempt_started = true WHERE id = ANY "
+                           "($1::text[])", 1, p);
+    }
 out:
+    free(started_ids.data);
     free(items);
     free(ptrs);
     free(batch);
+}
+
+/* Writes the call rows of a claim's leases (one statement), each with a fresh id and a
+ * create lease, before campaign-svc is told the attempts started: from then on every attempt
+ * this replica holds has a row, so a replica killed at any later moment leaves rows that the
+ * others' sweeps recover (dialer_sweep_orphans) instead of leases that only expire. A lease
+ * whose (lead, attempt) row exists already (reclaimed from a dead or slow worker) keeps
+ * own_row false and is reconciled with that row. 0, or -1 when nothing was written. */
+static int dialer_insert_rows(struct dialer_app *app, struct db *db, struct dial_job **jobs,
+                              int n)
+{
+    static const char insert_sql[] =
+        "INSERT INTO dialer.calls (org_id, id, lead_id, attempt, campaign_id, agent_id, "
+        "contact_id, contact_name, to_number, from_number, variables, runtime_url, first_message, "
+        "worker_id, worker_lease_until, call_timeout_seconds, timeout_at) "
+        "SELECT r.org_id, r.id, r.lead_id, r.attempt, r.campaign_id, nullif(r.agent_id, ''), "
+        "nullif(r.contact_id, ''), nullif(r.contact_name, ''), r.to_number, "
+        "nullif(r.from_number, ''), coalesce(nullif(r.variables, '')::jsonb, '{}'), "
+        "nullif(r.runtime_url, ''), nullif(r.first_message, ''), $14, now() + make_interval(secs "
+        "=> $15::integer), r.timeout_s, now() + make_interval(secs => r.timeout_s + 30) "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::integer[], $5::text[], $6::text[], "
+        "$7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], "
+        "$16::integer[]) AS r(org_id, id, lead_id, attempt, campaign_id, agent_id, contact_id, "
+        "contact_name, to_number, from_number, variables, runtime_url, first_message, timeout_s) "
+        "ON CONFLICT (lead_id, attempt) DO NOTHING RETURNING id";
+    enum { COLS = 14 };
+    struct copytext col[COLS];
+    char lease_s[16];
+    int rc = -1, rows = 0;
+
+    memset(col, 0, sizeof col);
+    for (int i = 0; i < n; i++) {
+        struct dial_job *j = jobs[i];
+        char attempt[16], timeout_s[16];
+        if (j == NULL)
+            continue;
+        ids_new_ordered(ID_PREFIX_CALL, j->call_id, sizeof j->call_id);
+        snprintf(attempt, sizeof attempt, "%d", j->attempt);
+        snprintf(timeout_s, sizeof timeout_s, "%d", j->timeout_s);
+        const char *v[COLS] = {j->org_id,        j->call_id,      j->lead_id,      attempt,
+                               j->campaign_id,   j->agent_id,     j->contact_id,   j->contact_name,
+                               j->to,            j->from,         j->variables_json, j->runtime_url,
+                               j->first_message, timeout_s};
+        for (int c = 0; c < COLS; c++)
+            copytext_array_add(&col[c], v[c]);
+        rows++;
+    }
+    if (rows == 0)
+        return 0;
+    snprintf(lease_s, sizeof lease_s, "%d", app->create_lease_s);
+    const char *p[16];
+    for (int c = 0; c < 13; c++)
+        p[c] = copytext_array_end(&col[c]);
+    p[13] = app->dialer_id;
+    p[14] = lease_s;
+    p[15] = copytext_array_end(&col[13]);
+    for (int c = 0; c < 16; c++)
+        if (p[c] == NULL)
+            goto out;
+    int64_t lease_until = time_monotonic_ms() + (int64_t)app->create_lease_s * 1000;
+    PGresult *res = db_exec_prepared(db, insert_sql, 16, p);
+    if (!db_ok(res)) {
+        log_warn(NULL, "call rows (%d): %s", rows, PQresultErrorMessage(res));
+        PQclear(res);
+        goto out;
+    }
+    for (int r = 0; r < PQntuples(res); r++)
+        for (int i = 0; i < n; i++)
+            if (jobs[i] != NULL && strcmp(jobs[i]->call_id, PQgetvalue(res, r, 0)) == 0) {
+                jobs[i]->own_row = true;
+                jobs[i]->row_lease_ms = lease_until;
+                break;
+            }
+    PQclear(res);
+    rc = 0;
+out:
+    for (int c = 0; c < COLS; c++)
+        free(col[c].data);
+    return rc;
+}
+
+/* Deletes the rows of leases that are handed back never dialed (their create lease still
+ * ours, no call asked for), so that the next claim of the attempt writes a fresh one. */
+static void dialer_delete_unplaced(struct dialer_app *app, struct db *db, struct dial_job **jobs,
+                                   int n)
+{
+    struct copytext ids = {0};
+    for (int i = 0; i < n; i++)
+        if (jobs[i] != NULL && jobs[i]->own_row)
+            copytext_array_add(&ids, jobs[i]->call_id);
+    if (ids.len > 0) {
+        const char *p[] = {copytext_array_end(&ids), app->dialer_id};
+        if (p[0] != NULL)
+            db_command(db, "DELETE FROM dialer.calls WHERE id = ANY ($1::text[]) AND worker_id = "
+                           "$2 AND call_sid IS NULL AND completed_at IS NULL", 2, p);
+    }
+    free(ids.data);
 }
 
 /* A lease started with its claim (AttemptsStarted) covers the whole call. When the attempt
@@ -227,7 +358,7 @@ static void dialer_shorten_lease(struct dialer_app *app, const struct dial_job *
         return;
     ref.lead_id = j->lead_id;
     ref.attempt = j->attempt;
-    in.worker_id = app->dialer_id;
+    in.worker_id = (char *)(j->lease_owner != NULL ? j->lease_owner : app->dialer_id);
     in.leases = refs;
     in.n_leases = 1;
     in.lease_seconds = left < 1 ? 1 : (int32_t)left;
@@ -351,9 +482,9 @@ static int dialer_following(struct dialer_app *app, struct db *db)
     return n;
 }
 
-/* Claims up to `want` leases and queues what survives the DNC check. Returns how many leases
- * came back (-1 on failure). */
-static int dialer_claim_batch(struct dialer_loop *loop, int want)
+/* Claims up to `want` leases and queues what survives the DNC check, each with its call row
+ * written and its attempt started. Returns how many leases came back (-1 on failure). */
+static int dialer_claim_batch(struct dialer_loop *loop, struct db *db, int want)
 {
     struct dialer_app *app = loop->app;
     Od__ClaimRequest in = OD__CLAIM_REQUEST__INIT;
@@ -396,11 +527,25 @@ static int dialer_claim_batch(struct dialer_loop *loop, int want)
         free(jobs);
         return -1;
     }
-    dialer_attempts_started(app, jobs, n);
+    if (dialer_insert_rows(app, db, jobs, n) != 0) {
+        int kept = 0;
+        for (int i = 0; i < n; i++)
+            if (jobs[i] != NULL)
+                jobs[kept++] = jobs[i];
+        dialer_release(app, jobs, kept); /* nothing was written: hand them all back */
+        for (int i = 0; i < kept; i++)
+            dial_job_free(jobs[i]);
+        free(jobs);
+        return -1;
+    }
+    failpoint("dialer.claim.rows_written"); /* rows, attempts not started */
+    dialer_attempts_started(app, db, jobs, n);
     pthread_mutex_lock(&loop->lock);
     for (int i = 0; i < n; i++) {
         if (jobs[i] == NULL)
             continue;
+        if (!jobs[i]->own_row)
+            loop->rowless++;
         if (loop->tail != NULL)
             loop->tail->next = jobs[i];
         else
@@ -442,7 +587,7 @@ static void *dialer_claim_main(void *arg)
         int following, local, free_slots, got = 0;
         pthread_mutex_lock(&loop->lock);
         bool stopping = loop->stopping;
-        local = loop->queued + loop->working;
+        local = loop->rowless; /* the others' rows are counted by dialer_following */
         pthread_mutex_unlock(&loop->lock);
         if (stopping)
             break;
@@ -450,7 +595,7 @@ static void *dialer_claim_main(void *arg)
         free_slots = following < 0 ? 0 : app->capacity - following - local;
         if (free_slots > 0) {
             int want = free_slots < DIALER_CLAIM_MAX ? free_slots : DIALER_CLAIM_MAX;
-            got = dialer_claim_batch(loop, want);
+            got = dialer_claim_batch(loop, db, want);
             if (got == want)
                 continue; /* more may be due at once */
         }
@@ -564,6 +709,8 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
     dialer_callback_url(app, "/v1/carrier/status", call_id, status_url, sizeof status_url);
     memset(&cc, 0, sizeof cc);
     rc = carrier_create_call(t->carrier, &req, &cc, err, sizeof err);
+    if (rc == CARRIER_OK)
+        failpoint("dialer.dial.created"); /* a call at the carrier, the row not told */
     if (rc == CARRIER_OK) {
         dialer_attempt_started(app, j, call_id);
         dialer_mark_started(app, t->db, call_id, call_id, cc.sid, j->timeout_s);
@@ -615,6 +762,26 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
     dialer_mark_started(app, t->db, call_id, call_id, "", j->timeout_s);
     dialer_end_call(app, t->db, call_id, call_id, CALL_FAILED,
                     rc == CARRIER_REJECTED ? OUTCOME_FAILED : OUTCOME_CARRIER_ERROR, err);
+}
+
+/* A row with no CallSid that this worker has just taken (its create lease is ours): adopt the
+ * carrier's call when there is one (a create whose answer was lost), else place it. When the
+ * carrier cannot be asked, nothing is done: the create lease runs out and the row is taken
+ * again. */
+static void dialer_recover(struct dialer_thread *t, const struct dial_job *j, const char *call_id,
+                           const char *created_day, long long created_epoch)
+{
+    struct carrier_call cc;
+    memset(&cc, 0, sizeof cc);
+    int found = dialer_find_at_carrier(t, j, created_day, created_epoch, &cc);
+    if (found < 0)
+        return;
+    if (found == 1) {
+        dialer_adopt(t, j, call_id, &cc);
+        return;
+    }
+    log_info(call_id, "no call at the carrier for %s attempt %d: dialing", j->lead_id, j->attempt);
+    dialer_place(t, j, call_id);
 }
 
 /* The row (lead_id, attempt) existed: the attempt was started before, by a worker that died
@@ -688,68 +855,52 @@ static void dialer_reconcile(struct dialer_thread *t, const struct dial_job *j)
             }
             continue;
         }
-        int found = dialer_find_at_carrier(t, j, dialer_col(res, 0, "day"),
-                                           atoll(dialer_col(res, 0, "epoch")), &cc);
+        char day[16];
+        long long epoch = atoll(dialer_col(res, 0, "epoch"));
+        snprintf(day, sizeof day, "%s", dialer_col(res, 0, "day"));
         PQclear(res);
-        if (found < 0)
-            return; /* the carrier did not answer: the lease expires and we try again */
-        if (found == 1) {
-            dialer_adopt(t, j, call_id, &cc);
-            return;
-        }
-        snprintf(lease_s, sizeof lease_s, "%d", DIALER_CREATE_LEASE_S);
+        snprintf(lease_s, sizeof lease_s, "%d", app->create_lease_s);
         snprintf(timeout_s, sizeof timeout_s, "%d", j->timeout_s);
         const char *q[] = {call_id, app->dialer_id, lease_s, timeout_s};
         res = db_exec(t->db, take_sql, 4, q);
         bool taken = db_ok(res) && PQntuples(res) == 1;
         PQclear(res);
         if (taken) {
-            log_info(call_id, "no call at the carrier for %s attempt %d: dialing", j->lead_id,
-                     j->attempt);
-            dialer_place(t, j, call_id);
+            dialer_recover(t, j, call_id, day, epoch);
             return;
         }
     }
 }
 
+/* Places the call of a row this claim wrote. Its create lease is renewed first when little
+ * of it is left (the job waited in the queue): a row whose lease ran out may have been taken
+ * by another replica's sweep, and is then reconciled like a reclaimed one. */
 static void dialer_dial(struct dialer_thread *t, const struct dial_job *j)
 {
-    static const char insert_sql[] =
-        "INSERT INTO dialer.calls (org_id, id, lead_id, attempt, campaign_id, agent_id, "
-        "contact_id, contact_name, to_number, from_number, variables, runtime_url, first_message, "
-        "worker_id, worker_lease_until, call_timeout_seconds, timeout_at) VALUES ($1, $2, $3, "
-        "$4::integer, $5, $6, $7, $8, $9, $10, coalesce($11::jsonb, '{}'), $12, $13, $14, now() "
-        "+ make_interval(secs => $15::integer), $16::integer, now() + make_interval(secs => "
-        "$16::integer + 30)) ON CONFLICT (lead_id, attempt) DO NOTHING RETURNING id";
     struct dialer_app *app = t->loop->app;
-    char id[IDS_MAX_LEN], attempt[16], lease_s[16], timeout_s[16];
-    PGresult *res;
-    bool inserted;
-
-    if (j->call_id[0] != '\0')
-        snprintf(id, sizeof id, "%s", j->call_id); /* named in AttemptsStarted */
-    else
-        ids_new_ordered(ID_PREFIX_CALL, id, sizeof id);
-    snprintf(attempt, sizeof attempt, "%d", j->attempt);
-    snprintf(lease_s, sizeof lease_s, "%d", DIALER_CREATE_LEASE_S);
-    snprintf(timeout_s, sizeof timeout_s, "%d", j->timeout_s);
-    const char *p[] = {j->org_id,        id,           j->lead_id,         attempt,
-                       j->campaign_id,   nz(j->agent_id), nz(j->contact_id), nz(j->contact_name),
-                       j->to,            nz(j->from),  nz(j->variables_json), nz(j->runtime_url),
-                       nz(j->first_message), app->dialer_id, lease_s,       timeout_s};
-    res = db_exec_prepared(t->db, insert_sql, 16, p);
-    if (!db_ok(res)) {
-        log_warn(j->lead_id, "call row: %s", PQresultErrorMessage(res));
-        PQclear(res);
-        dialer_shorten_lease(app, j);
-        return; /* never dialed: the lease expires and is claimed again */
-    }
-    inserted = PQntuples(res) == 1;
-    PQclear(res);
-    if (inserted)
-        dialer_place(t, j, id);
-    else
+    if (!j->own_row) {
         dialer_reconcile(t, j);
+        return;
+    }
+    if (time_monotonic_ms() > j->row_lease_ms - (int64_t)app->create_lease_s * 500) {
+        char lease_s[16];
+        snprintf(lease_s, sizeof lease_s, "%d", app->create_lease_s);
+        const char *p[] = {j->call_id, app->dialer_id, lease_s};
+        PGresult *res = db_exec(t->db,
+                                "UPDATE dialer.calls SET worker_lease_until = now() + "
+                                "make_interval(secs => $3::integer) WHERE id = $1 AND worker_id "
+                                "= $2 AND call_sid IS NULL AND completed_at IS NULL AND "
+                                "worker_lease_until > now() RETURNING id",
+                                3, p);
+        bool renewed = db_ok(res) && PQntuples(res) == 1;
+        PQclear(res);
+        if (!renewed) {
+            dialer_reconcile(t, j);
+            return;
+        }
+    }
+    failpoint("dialer.dial.before_create"); /* a started row, no call asked for */
+    dialer_place(t, j, j->call_id);
 }
 
 static void *dialer_dial_main(void *arg)
@@ -773,10 +924,13 @@ static void *dialer_dial_main(void *arg)
         pthread_mutex_unlock(&loop->lock);
 
         dialer_dial(t, j);
+        bool rowless = !j->own_row;
         dial_job_free(j);
 
         pthread_mutex_lock(&loop->lock);
         loop->working--;
+        if (rowless)
+            loop->rowless--;
         loop->woken = true;
         pthread_cond_signal(&loop->claim_cond);
     }
@@ -799,8 +953,89 @@ static PGresult *dialer_sweep_claim(struct db *db, const char *sql, int nparams,
     return res;
 }
 
-static void dialer_sweep_once(struct dialer_app *app, struct db *db, struct carrier *carrier)
+/* Rows with no call whose create lease ran out, on any replica: their worker was killed (or
+ * lost its connection) between writing the row and hearing from the carrier, or left the row
+ * for later after a create that got no answer. The attempt's campaign-svc lease is still the
+ * dead worker's, and may run for the whole call timeout and margin: rather than wait for it,
+ * this replica starts the attempt on that worker's behalf if its row does not say so yet,
+ * takes the row (a new create lease) and recovers it as a reclaimed attempt would be: the
+ * carrier's call is adopted if it has one, else the call is placed. A lease campaign-svc no
+ * longer gives that worker (reclaimed by another, which reconciles the row itself, or a
+ * closed lead) is looked at again after a create lease; a lead that is gone ends the row. */
+static void dialer_sweep_orphans(struct dialer_thread *t)
 {
+    static const char orphans_sql[] =
+        "SELECT id, lead_id, attempt, org_id, campaign_id, to_number, "
+        "coalesce(from_number, '') AS from_number, call_timeout_seconds, attempt_started, "
+        "worker_id, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
+        "extract(epoch FROM created_at)::bigint AS epoch FROM dialer.calls "
+        "WHERE reported_at IS NULL AND completed_at IS NULL AND call_sid IS NULL AND "
+        "worker_lease_until <= now() AND (check_after IS NULL OR check_after <= now()) "
+        "ORDER BY worker_lease_until LIMIT 10";
+    static const char take_sql[] =
+        "UPDATE dialer.calls SET worker_id = $2, worker_lease_until = now() + "
+        "make_interval(secs => $3::integer), attempt_started = true, check_after = NULL, "
+        "updated_at = now() WHERE id = $1 AND call_sid IS NULL AND completed_at IS NULL AND "
+        "worker_lease_until <= now() RETURNING id";
+    struct dialer_app *app = t->loop->app;
+    char lease_s[16];
+    PGresult *rows = dialer_sweep_claim(t->db, orphans_sql, 0, NULL);
+    if (rows == NULL)
+        return;
+    snprintf(lease_s, sizeof lease_s, "%d", app->create_lease_s);
+    for (int i = 0; i < PQntuples(rows); i++) {
+        const char *id = dialer_col(rows, i, "id");
+        struct dial_job j;
+        memset(&j, 0, sizeof j);
+        j.lead_id = (char *)dialer_col(rows, i, "lead_id");
+        j.campaign_id = (char *)dialer_col(rows, i, "campaign_id");
+        j.org_id = (char *)dialer_col(rows, i, "org_id");
+        j.to = (char *)dialer_col(rows, i, "to_number");
+        j.from = (char *)dialer_col(rows, i, "from_number");
+        j.attempt = atoi(dialer_col(rows, i, "attempt"));
+        j.timeout_s = atoi(dialer_col(rows, i, "call_timeout_seconds"));
+        if (j.timeout_s <= 0)
+            j.timeout_s = 300;
+        snprintf(j.call_id, sizeof j.call_id, "%s", id);
+        j.started = strcmp(dialer_col(rows, i, "attempt_started"), "t") == 0;
+        j.lease_owner = dialer_col(rows, i, "worker_id");
+        j.claim_expires_ms = time_now_ms() + DIALER_CLAIM_LEASE_S * 1000;
+        j.reclaimed = true;
+        log_info(id, "call row of %s attempt %d has no call and %s's create lease ran out: "
+                 "recovering it", j.lead_id, j.attempt, j.lease_owner);
+        if (!j.started) {
+            Od__Status status = OD__STATUS__OK;
+            if (dialer_attempt_started_as(app, &j, id, &status) != 0) {
+                const char *p[] = {id, lease_s};
+                if (status == OD__STATUS__NOT_FOUND) {
+                    /* nothing to start: the report is answered NOT_FOUND and the row done */
+                    db_command(t->db, "UPDATE dialer.calls SET attempt_started = true WHERE "
+                                      "id = $1", 1, p);
+                    dialer_end_call(app, t->db, id, id, CALL_CANCELED, OUTCOME_CANCELED,
+                                    "the lead is gone");
+                } else
+                    db_command(t->db, "UPDATE dialer.calls SET check_after = now() + "
+                                      "make_interval(secs => $2::integer) WHERE id = $1", 2, p);
+                continue;
+            }
+            j.started = true;
+        }
+        const char *q[] = {id, app->dialer_id, lease_s};
+        PGresult *res = db_exec(t->db, take_sql, 3, q);
+        bool taken = db_ok(res) && PQntuples(res) == 1;
+        PQclear(res);
+        if (taken)
+            dialer_recover(t, &j, id, dialer_col(rows, i, "day"),
+                           atoll(dialer_col(rows, i, "epoch")));
+    }
+    PQclear(rows);
+}
+
+static void dialer_sweep_once(struct dialer_thread *t)
+{
+    struct dialer_app *app = t->loop->app;
+    struct db *db = t->db;
+    struct carrier *carrier = t->carrier;
     static const char timeouts_sql[] =
         "UPDATE dialer.calls SET timeout_at = now() + interval '30 seconds' WHERE id IN (SELECT "
         "id FROM dialer.calls WHERE reported_at IS NULL AND completed_at IS NULL AND call_sid IS "
@@ -862,6 +1097,8 @@ static void dialer_sweep_once(struct dialer_app *app, struct db *db, struct carr
             dialer_finish(app, db, dialer_col(res, i, "id"), dialer_col(res, i, "id"), false);
         PQclear(res);
     }
+    /* rows whose worker died before the carrier was asked */
+    dialer_sweep_orphans(t);
     /* (reports campaign-svc did not acknowledge are the reporter's: reporter.c) */
 }
 
@@ -875,7 +1112,7 @@ static void *dialer_sweep_main(void *arg)
         pthread_mutex_unlock(&loop->lock);
         if (quit)
             break;
-        dialer_sweep_once(loop->app, t->db, t->carrier);
+        dialer_sweep_once(t);
         /* sleep sweep_ms, unless told to quit */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
@@ -1020,8 +1257,14 @@ static void dialer_loop_join(struct dialer_loop *loop, bool release_queue)
     loop->quit = true;
     pthread_cond_broadcast(&loop->work_cond);
     pthread_mutex_unlock(&loop->lock);
-    if (release_queue)
+    if (release_queue && n > 0) {
+        /* their rows first: a lease handed back must not leave a row that says it is ours */
+        struct db *db = db_open(service_runtime_database_url(loop->app->rt), 5000);
+        if (db != NULL)
+            dialer_delete_unplaced(loop->app, db, jobs, n);
+        db_close(db);
         dialer_release(loop->app, jobs, n);
+    }
     for (int i = 0; i < n; i++)
         dial_job_free(jobs[i]);
     free(jobs);

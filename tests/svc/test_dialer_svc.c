@@ -35,11 +35,14 @@ static int g_dialer_rpc[DIALERS], g_dialer_health[DIALERS];
     ck_assert_msg((ctx).status == (expected), "expected %s, got %s: %s",                      \
                   rpc_status_name(expected), rpc_status_name((ctx).status), (ctx).message)
 
-static void start_dialer(int i, const char *dialer_urls)
+/* Dialer replica i; with failpoint, it exits at that step (lib/failpoint.h) as if killed.
+ * A create lease of 4 s (over a 2 s carrier timeout) lets the crash tests see rows of a dead
+ * replica recovered in seconds; the campaign-svc lease stays the default (call timeout plus
+ * 120 s), so a test that completes sooner shows the recovery did not wait for it. */
+static void start_dialer(int i, const char *failpoint)
 {
     char bin[PATH_MAX], e_db[700], e_rpc[80], e_health[80], e_camp[96], e_cont[96], e_carrier[96],
-        e_public[96], e_id[48], name[32];
-    (void)dialer_urls;
+        e_public[96], e_id[48], e_fail[96], name[32];
     ts_binary("dialer-svc/dialer-svc", bin, sizeof bin);
     snprintf(e_db, sizeof e_db, "DATABASE_URL=%s", ts_db_url(g_db, "dialer"));
     snprintf(e_rpc, sizeof e_rpc, "RPC_LISTEN=tcp://127.0.0.1:%d", g_dialer_rpc[i]);
@@ -50,12 +53,14 @@ static void start_dialer(int i, const char *dialer_urls)
     snprintf(e_public, sizeof e_public, "PUBLIC_BASE_URL=%s", g_base);
     snprintf(e_id, sizeof e_id, "DIALER_ID=dialer-%d", i + 1);
     snprintf(name, sizeof name, "dialer-svc-%d", i + 1);
+    snprintf(e_fail, sizeof e_fail, "OUTDIAL_FAILPOINT=%s", failpoint ? failpoint : "");
     const char *env[] = {e_db, e_rpc, e_health, e_camp, e_cont, e_carrier, e_public, e_id,
                          "CARRIER_ACCOUNT_SID=" ACCOUNT_SID, "CARRIER_AUTH_TOKEN=" AUTH_TOKEN,
                          "CARRIER_DEFAULT_FROM=+15550001111", "DIALER_CAPACITY=10",
                          "DIALER_SWEEP_MS=200", "DIALER_STALE_MS=5000", "DIALER_POLL_MS=50",
                          "DIALER_GRACE_MS=2000", "OUTCOME_WAIT_MS=3000", "RPC_WORKERS=4",
-                         "WEBHOOK_SVC_URL=", NULL};
+                         "CARRIER_TIMEOUT_MS=2000", "DIALER_CREATE_LEASE_SECONDS=4",
+                         "WEBHOOK_SVC_URL=", e_fail, NULL};
     g_dialers[i] = ts_proc_start(name, bin, NULL, env);
 }
 
@@ -444,6 +449,71 @@ START_TEST(test_crash_three_replicas)
 }
 END_TEST
 
+/* A replica killed at each step between claiming a lead and hearing from the carrier: rows
+ * written, attempts not started (lib/failpoint.h: dialer.claim.rows_written); started at
+ * campaign-svc but not on the rows (dialer.claim.started); before the carrier is asked
+ * (dialer.dial.before_create); after the carrier placed the call, before its CallSid was
+ * stored (dialer.dial.created). Another replica finishes the campaign: every lead dialed
+ * exactly once and completed, well inside the dead replica's campaign-svc lease (the call
+ * timeout plus 120 s), which the recovery must not wait for. */
+START_TEST(test_crash_points)
+{
+    static const char *const points[] = {"dialer.claim.rows_written", "dialer.claim.started",
+                                          "dialer.dial.before_create", "dialer.dial.created"};
+    enum { N = 3 };
+    for (int i = 0; i < DIALERS; i++)
+        if (g_dialers[i] != NULL && ts_proc_running(g_dialers[i]))
+            ts_proc_stop_ok(g_dialers[i]);
+    for (size_t k = 0; k < sizeof points / sizeof points[0]; k++) {
+        char store[N][16], id[64];
+        const char *numbers[N];
+        for (int i = 0; i < N; i++) {
+            snprintf(store[i], sizeof store[i], "+155504%d%03d1", (int)k, i); /* persons */
+            numbers[i] = store[i];
+        }
+        ts_proc_free(g_dialers[1]);
+        start_dialer(1, points[k]);
+        ts_proc_wait_ready(g_dialers[1], 30000);
+        int64_t t0 = ts_now_ms();
+        campaign_start(numbers, N, 0, N, 1, id, sizeof id);
+        for (int64_t give_up = ts_now_ms() + 30000;
+             ts_proc_running(g_dialers[1]) && ts_now_ms() < give_up;)
+            ts_sleep_ms(20);
+        ck_assert_msg(!ts_proc_running(g_dialers[1]), "%s: dialer-2 never reached it",
+                      points[k]);
+        ts_proc_free(g_dialers[0]);
+        start_dialer(0, NULL);
+        ts_proc_wait_ready(g_dialers[0], 30000);
+        campaign_wait_completed(id, 60000);
+        fprintf(stderr, "[dialer_svc] %s: campaign completed %lld ms after its start\n",
+                points[k], (long long)(ts_now_ms() - t0));
+        ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' "
+                                  "AND attempt = 1 AND outcome = 'completed' AND reported_at "
+                                  "IS NOT NULL", id), N);
+        ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s'",
+                                  id), N);
+        ck_assert_int_eq(scalar_q("SELECT count(*) FROM campaign.leads WHERE campaign_id = "
+                                  "'%s' AND status = 'COMPLETED'", id), N);
+        /* each number was dialed exactly once */
+        struct ts_http_res res;
+        char url[128];
+        snprintf(url, sizeof url, "%s/sim/stats", g_sim_base);
+        ck_assert_int_eq(ts_http("GET", url, NULL, NULL, 0, &res), 0);
+        json_t *by_to = json_object_get(res.json, "byTo");
+        for (int i = 0; i < N; i++)
+            ck_assert_msg(json_integer_value(json_object_get(json_object_get(by_to, numbers[i]),
+                                                             "calls")) == 1,
+                          "%s: %s dialed %lld times", points[k], numbers[i],
+                          (long long)json_integer_value(json_object_get(
+                              json_object_get(by_to, numbers[i]), "calls")));
+        ts_http_res_free(&res);
+        ts_proc_stop_ok(g_dialers[0]);
+    }
+    ts_proc_free(g_dialers[1]);
+    g_dialers[1] = NULL;
+}
+END_TEST
+
 /* A call that never hangs up (number ending 00) is hung up after callTimeoutMinutes. */
 START_TEST(test_call_timeout)
 {
@@ -472,6 +542,7 @@ int main(void)
     tcase_add_test(tc, test_bad_signature_403);
     tcase_add_test(tc, test_campaign_outcomes);
     tcase_add_test(tc, test_crash_three_replicas);
+    tcase_add_test(tc, test_crash_points);
     tcase_add_test(tc, test_call_timeout);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
