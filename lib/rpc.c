@@ -558,25 +558,36 @@ struct rpc_view {
     struct rpc_client *client;
 };
 
-/* A call between handing its request to nng and getting its answer (rpc_client.inflight). */
-struct rpc_inflight {
-    nng_aio *aio;
-    struct rpc_inflight *prev, *next;
-    bool pipe_lost; /* a replica's connection closed meanwhile: the call was cancelled */
+/* A call waiting for its answer (rpc_client.waiters, under its lock). */
+struct rpc_waiter {
+    uint32_t id;     /* the request id in the message header (high bit set, as REQ does) */
+    nng_msg *reply;  /* set by the receiver thread */
+    bool answered;
+    bool pipe_lost;  /* a replica's connection closed meanwhile: the answer may never come */
+    pthread_cond_t cond;
+    struct rpc_waiter *prev, *next;
 };
 
+/* The client speaks raw REQ (nng_req0_open_raw) and matches answers to calls itself. nng's
+ * cooked REQ puts a request whose pipe closed back on its send queue, whatever the resend time,
+ * and hands it to another replica at once, or to the next one that connects (a restarted
+ * one): a create would run twice. Cancelling such calls from the pipe-close callback left a
+ * window (the callback runs on nng's reaper, after the request was re-queued), which a loaded
+ * test_no_resend_after_replica_dies went through. Raw REQ never sends a message twice: a
+ * request is written to one pipe or to none, so at-most-once holds by construction. A call
+ * whose replica's connection closes is failed at once (UNAVAILABLE, "may or may not have
+ * run") rather than left to its deadline; with several replicas that also fails the calls in
+ * flight to the healthy ones, whose outcome is then unknown to the caller as after any
+ * timeout. One receiver thread per client reads every answer and wakes its caller. */
 struct rpc_client {
     nng_socket sock;
     atomic_int connected;
+    atomic_uint next_id;
     int connect_wait_ms; /* how long a call waits for a first replica (0: fail at once) */
-    /* nng's REQ puts a request whose pipe closed back on its send queue, whatever the resend
-     * time, and hands it to the next replica that connects (a restarted one): a create would
-     * run twice. So when any replica's connection closes, every call in flight is cancelled
-     * (UNAVAILABLE) before a new pipe can exist; its context is then closed, which drops the
-     * re-queued copy. With several replicas this also cancels calls to the healthy ones: their
-     * outcome is unknown to the caller, as after any timeout. */
-    pthread_mutex_t inflight_lock;
-    struct rpc_inflight *inflight;
+    pthread_mutex_t lock;
+    struct rpc_waiter *waiters;
+    pthread_t receiver;
+    bool receiver_started;
     pthread_mutex_t views_lock;
     int nviews;
     struct rpc_view views[RPC_MAX_SERVICES];
@@ -619,40 +630,69 @@ static void rpc_client_pipe_event(nng_pipe pipe, nng_pipe_ev event, void *arg)
         atomic_fetch_add(&c->connected, 1);
     } else if (event == NNG_PIPE_EV_REM_POST) {
         atomic_fetch_sub(&c->connected, 1);
-        pthread_mutex_lock(&c->inflight_lock);
-        for (struct rpc_inflight *f = c->inflight; f != NULL; f = f->next) {
-            f->pipe_lost = true;
-            nng_aio_cancel(f->aio); /* does not wait: the caller's nng_aio_wait returns */
+        pthread_mutex_lock(&c->lock);
+        for (struct rpc_waiter *w = c->waiters; w != NULL; w = w->next) {
+            w->pipe_lost = true;
+            pthread_cond_signal(&w->cond);
         }
-        pthread_mutex_unlock(&c->inflight_lock);
+        pthread_mutex_unlock(&c->lock);
     }
 }
 
-static void rpc_inflight_add(struct rpc_client *c, struct rpc_inflight *f)
+static void rpc_waiter_add(struct rpc_client *c, struct rpc_waiter *w)
 {
-    pthread_mutex_lock(&c->inflight_lock);
-    f->prev = NULL;
-    f->next = c->inflight;
-    if (c->inflight != NULL)
-        c->inflight->prev = f;
-    c->inflight = f;
-    pthread_mutex_unlock(&c->inflight_lock);
+    pthread_mutex_lock(&c->lock);
+    w->prev = NULL;
+    w->next = c->waiters;
+    if (c->waiters != NULL)
+        c->waiters->prev = w;
+    c->waiters = w;
+    pthread_mutex_unlock(&c->lock);
 }
 
-/* Unlinks f; true when a lost pipe cancelled it. After this the pipe callback never sees it. */
-static bool rpc_inflight_remove(struct rpc_client *c, struct rpc_inflight *f)
+/* Under c->lock. After this the receiver and the pipe callback never see w. */
+static void rpc_waiter_unlink(struct rpc_client *c, struct rpc_waiter *w)
 {
-    bool lost;
-    pthread_mutex_lock(&c->inflight_lock);
-    if (f->prev != NULL)
-        f->prev->next = f->next;
+    if (w->prev != NULL)
+        w->prev->next = w->next;
     else
-        c->inflight = f->next;
-    if (f->next != NULL)
-        f->next->prev = f->prev;
-    lost = f->pipe_lost;
-    pthread_mutex_unlock(&c->inflight_lock);
-    return lost;
+        c->waiters = w->next;
+    if (w->next != NULL)
+        w->next->prev = w->prev;
+}
+
+/* Reads every answer and hands it to the call that waits for it; an answer nobody waits for
+ * (its caller gave up) is dropped. Ends when the socket is closed. */
+static void *rpc_client_receiver(void *arg)
+{
+    struct rpc_client *c = arg;
+    for (;;) {
+        nng_msg *msg;
+        uint32_t id;
+        int rv = nng_recvmsg(c->sock, &msg, 0);
+        if (rv == NNG_ECLOSED)
+            break;
+        if (rv != 0)
+            continue;
+        if (nng_msg_header_len(msg) != sizeof id || nng_msg_header_trim_u32(msg, &id) != 0) {
+            nng_msg_free(msg); /* not an answer to a request of ours */
+            continue;
+        }
+        pthread_mutex_lock(&c->lock);
+        struct rpc_waiter *w = c->waiters;
+        while (w != NULL && w->id != id)
+            w = w->next;
+        if (w != NULL && !w->answered) {
+            w->reply = msg;
+            w->answered = true;
+            msg = NULL;
+            pthread_cond_signal(&w->cond);
+        }
+        pthread_mutex_unlock(&c->lock);
+        if (msg != NULL)
+            nng_msg_free(msg);
+    }
+    return NULL;
 }
 
 /* Builds the envelope for one call directly in an nng message. */
@@ -719,11 +759,11 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
                                   const ProtobufCMessage *input, struct rpc_ctx *ctx)
 {
     const char *name = service->short_name;
-    nng_ctx nctx;
     nng_aio *aio = NULL;
     nng_msg *msg;
     int64_t give_up = time_monotonic_ms() + ctx->timeout_ms;
-    struct rpc_inflight inflight = {0};
+    struct rpc_waiter w;
+    pthread_condattr_t attr;
     int rv;
 
     if (atomic_load(&c->connected) <= 0) {
@@ -744,73 +784,57 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
         rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "out of memory");
         return;
     }
-    if ((rv = nng_ctx_open(&nctx, c->sock)) != 0) {
+    memset(&w, 0, sizeof w);
+    w.id = (atomic_fetch_add(&c->next_id, 1) & 0x7fffffffu) | 0x80000000u;
+    if (nng_msg_header_append_u32(msg, w.id) != 0 || nng_aio_alloc(&aio, NULL, NULL) != 0) {
         nng_msg_free(msg);
-        rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s: %s", name, nng_strerror(rv));
+        rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "%s: out of memory", name);
         return;
     }
-    if ((rv = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-        nng_msg_free(msg);
-        nng_ctx_close(nctx);
-        rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "%s: %s", name, nng_strerror(rv));
-        return;
-    }
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&w.cond, &attr);
+    pthread_condattr_destroy(&attr);
+    rpc_waiter_add(c, &w); /* before the send: the answer can beat the send's completion */
+
     /* Handing the request to a connected replica takes microseconds. If it takes longer, no
      * replica is really there (one just died and nng has not told us yet): give up early
-     * rather than wait out the whole deadline. */
+     * rather than wait out the whole deadline. The socket has no send buffer (SENDBUF 0), so
+     * a request that was not taken by a pipe when this fails is never sent later. */
     nng_aio_set_timeout(aio, ctx->timeout_ms < RPC_SEND_TIMEOUT_MS ? ctx->timeout_ms
                                                                    : RPC_SEND_TIMEOUT_MS);
     nng_aio_set_msg(aio, msg);
-    inflight.aio = aio;
-    rpc_inflight_add(c, &inflight);
-    nng_ctx_send(nctx, aio);
+    nng_send_aio(c->sock, aio);
     nng_aio_wait(aio);
-    if ((rv = nng_aio_result(aio)) != 0) {
-        rpc_inflight_remove(c, &inflight);
+    rv = nng_aio_result(aio);
+    pthread_mutex_lock(&c->lock);
+    if (rv != 0) {
+        rpc_waiter_unlink(c, &w);
+        pthread_mutex_unlock(&c->lock);
         nng_msg_free(msg); /* a failed send leaves the message with us */
         rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service is unavailable (%s)", name,
                      nng_strerror(rv));
         goto out;
     }
-    int64_t left = give_up - time_monotonic_ms();
-    nng_aio_set_timeout(aio, left > 0 ? (nng_duration)left : 1);
-    /* Between the send's completion and the receive's start the aio is idle, and a pipe lost
-     * then is not cancelled by rpc_client_pipe_event: nng has put the request back on its
-     * queue, and the receive would hand it to the next replica that connects (a loaded
-     * test_no_resend_after_replica_dies saw a create run on the restarted replica). So the
-     * receive starts under inflight_lock, only if no pipe was lost: a loss after that cancels
-     * it, and one before it fails the call here (closing the context drops the request). */
-    pthread_mutex_lock(&c->inflight_lock);
-    bool lost_before_recv = inflight.pipe_lost;
-    if (!lost_before_recv)
-        nng_ctx_recv(nctx, aio);
-    pthread_mutex_unlock(&c->inflight_lock);
-    if (lost_before_recv) {
-        rpc_inflight_remove(c, &inflight);
+    struct timespec until = {(time_t)(give_up / 1000), (long)(give_up % 1000) * 1000000L};
+    while (!w.answered && !w.pipe_lost &&
+           pthread_cond_timedwait(&w.cond, &c->lock, &until) == 0)
+        ;
+    rpc_waiter_unlink(c, &w);
+    pthread_mutex_unlock(&c->lock);
+    if (w.answered) {
+        rpc_client_decode(method, w.reply, ctx);
+        nng_msg_free(w.reply);
+    } else if (w.pipe_lost) {
         rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE,
                      "%s: a replica's connection closed while the call was in flight; it may "
                      "or may not have run", name);
-        goto out;
+    } else {
+        rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service did not answer in time", name);
     }
-    nng_aio_wait(aio);
-    rv = nng_aio_result(aio);
-    if (rpc_inflight_remove(c, &inflight) && rv != 0) {
-        rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE,
-                     "%s: a replica's connection closed while the call was in flight; it may "
-                     "or may not have run", name);
-        goto out;
-    }
-    if (rv != 0) {
-        rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service did not answer in time (%s)",
-                     name, nng_strerror(rv));
-        goto out;
-    }
-    msg = nng_aio_get_msg(aio);
-    rpc_client_decode(method, msg, ctx);
-    nng_msg_free(msg);
 out:
+    pthread_cond_destroy(&w.cond);
     nng_aio_free(aio);
-    nng_ctx_close(nctx);
 }
 
 static void rpc_client_invoke(ProtobufCService *service, unsigned method_index,
@@ -837,22 +861,24 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
     if (c == NULL)
         return NULL;
     pthread_mutex_init(&c->views_lock, NULL);
-    pthread_mutex_init(&c->inflight_lock, NULL);
+    pthread_mutex_init(&c->lock, NULL);
     if (descriptor != NULL) {
         c->views[0].base.descriptor = descriptor;
         c->views[0].base.invoke = rpc_client_invoke;
         c->views[0].client = c;
         c->nviews = 1;
     }
-    if ((rv = nng_req0_open(&c->sock)) != 0) {
+    if ((rv = nng_req0_open_raw(&c->sock)) != 0) {
         pthread_mutex_destroy(&c->views_lock);
-        pthread_mutex_destroy(&c->inflight_lock);
+        pthread_mutex_destroy(&c->lock);
         free(c);
         return NULL;
     }
-    /* No transport re-send: a state-changing call must not run twice behind our back. Every
-     * option the transport's guarantees rest on is checked: a refused one fails the open. */
-    if ((rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+    atomic_store(&c->next_id, nng_random());
+    /* No transport re-send (raw REQ has none) and no send buffer: a request not taken by a
+     * pipe when its send gives up is dropped, never sent later. Every option the transport's
+     * guarantees rest on is checked: a refused one fails the open. */
+    if ((rv = nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 0)) != 0 ||
         (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE_BYTES)) != 0 ||
         /* Find a restarted replica quickly. */
         (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
@@ -863,6 +889,11 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
         rpc_client_close(c);
         return NULL;
     }
+    if (pthread_create(&c->receiver, NULL, rpc_client_receiver, c) != 0) {
+        rpc_client_close(c);
+        return NULL;
+    }
+    c->receiver_started = true;
 
     if ((list = strdup(urls)) == NULL) {
         rpc_client_close(c);
@@ -885,9 +916,11 @@ void rpc_client_close(struct rpc_client *client)
 {
     if (client == NULL)
         return;
-    nng_close(client->sock);
+    nng_close(client->sock); /* ends the receiver's nng_recvmsg */
+    if (client->receiver_started)
+        pthread_join(client->receiver, NULL);
     pthread_mutex_destroy(&client->views_lock);
-    pthread_mutex_destroy(&client->inflight_lock);
+    pthread_mutex_destroy(&client->lock);
     free(client);
 }
 
