@@ -17,11 +17,12 @@
  * organization's queue (the worker opens a fresh ctx and goes on receiving), and the next
  * worker to finish one of that organization's calls runs it and replies on the parked ctx.
  *
- * Client: one REQ socket per target service, dialed to every replica's URL; nng spreads
- * requests over the connected replicas. The transport never re-sends a request (resend time is
- * infinite), so a state-changing call runs at most once unless the caller retries it. With no
- * replica connected a call fails at once with UNAVAILABLE; a call that outlives its timeout
- * fails with UNAVAILABLE. */
+ * Client: one raw REQ socket per target process, dialed to every replica's URL; nng spreads
+ * requests over the connected replicas and a receiver thread matches answers to calls. Raw REQ
+ * never re-sends a request (cooked REQ re-queues one whose connection closed, to another
+ * replica), so a state-changing call runs at most once unless the caller retries it. With no
+ * replica connected a call fails at once with UNAVAILABLE; a call whose replica's connection
+ * closes, or that outlives its timeout, fails with UNAVAILABLE. */
 #ifndef OD_RPC_H
 #define OD_RPC_H
 
