@@ -672,8 +672,10 @@ static void *rpc_client_receiver(void *arg)
         int rv = nng_recvmsg(c->sock, &msg, 0);
         if (rv == NNG_ECLOSED)
             break;
-        if (rv != 0)
+        if (rv != 0) {
+            nng_msleep(1); /* out of memory, say: do not spin */
             continue;
+        }
         if (nng_msg_header_len(msg) != sizeof id || nng_msg_header_trim_u32(msg, &id) != 0) {
             nng_msg_free(msg); /* not an answer to a request of ours */
             continue;
