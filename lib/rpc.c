@@ -588,6 +588,7 @@ struct rpc_client {
     struct rpc_waiter *waiters;
     pthread_t receiver;
     bool receiver_started;
+    atomic_bool closing; /* the receiver exits at its next wake (nng_close or a 1 s tick) */
     pthread_mutex_t views_lock;
     int nviews;
     struct rpc_view views[RPC_MAX_SERVICES];
@@ -670,8 +671,13 @@ static void *rpc_client_receiver(void *arg)
         nng_msg *msg;
         uint32_t id;
         int rv = nng_recvmsg(c->sock, &msg, 0);
-        if (rv == NNG_ECLOSED)
+        if (rv == NNG_ECLOSED || atomic_load(&c->closing)) {
+            if (rv == 0)
+                nng_msg_free(msg);
             break;
+        }
+        if (rv == NNG_ETIMEDOUT)
+            continue;
         if (rv != 0) {
             nng_msleep(1); /* out of memory, say: do not spin */
             continue;
@@ -881,6 +887,10 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
      * pipe when its send gives up is dropped, never sent later. Every option the transport's
      * guarantees rest on is checked: a refused one fails the open. */
     if ((rv = nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 0)) != 0 ||
+        /* nng 1.5.2 does not always wake a blocked nng_recvmsg on nng_close (a clean-clone
+         * run hung in rpc_client_close's join): the receiver also wakes once a second to
+         * look at `closing`. One timer expiry a second per client. */
+        (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, 1000)) != 0 ||
         (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE_BYTES)) != 0 ||
         /* Find a restarted replica quickly. */
         (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
@@ -918,7 +928,8 @@ void rpc_client_close(struct rpc_client *client)
 {
     if (client == NULL)
         return;
-    nng_close(client->sock); /* ends the receiver's nng_recvmsg */
+    atomic_store(&client->closing, true);
+    nng_close(client->sock); /* ends the receiver's nng_recvmsg, or its next tick does */
     if (client->receiver_started)
         pthread_join(client->receiver, NULL);
     pthread_mutex_destroy(&client->views_lock);
