@@ -586,9 +586,14 @@ struct rpc_client {
     int connect_wait_ms; /* how long a call waits for a first replica (0: fail at once) */
     pthread_mutex_t lock;
     struct rpc_waiter *waiters;
+    /* The receiver's own aio: rpc_client_close stops it (nng_aio_stop cancels the receive and
+     * waits) and joins the thread BEFORE nng_close. nng 1.5.2 does not survive closing a
+     * socket under a blocked nng_recvmsg: one clean-clone run hung in the join, another
+     * panicked ("pthread_mutex_lock: Invalid argument") on an nng thread. */
+    nng_aio *recv_aio;
     pthread_t receiver;
     bool receiver_started;
-    atomic_bool closing; /* the receiver exits at its next wake (nng_close or a 1 s tick) */
+    atomic_bool closing;
     pthread_mutex_t views_lock;
     int nviews;
     struct rpc_view views[RPC_MAX_SERVICES];
@@ -667,19 +672,22 @@ static void rpc_waiter_unlink(struct rpc_client *c, struct rpc_waiter *w)
 static void *rpc_client_receiver(void *arg)
 {
     struct rpc_client *c = arg;
-    for (;;) {
-        nng_msg *msg;
+    while (!atomic_load(&c->closing)) {
+        nng_msg *msg = NULL;
         uint32_t id;
-        int rv = nng_recvmsg(c->sock, &msg, 0);
+        nng_recv_aio(c->sock, c->recv_aio);
+        nng_aio_wait(c->recv_aio);
+        int rv = nng_aio_result(c->recv_aio);
+        if (rv == 0)
+            msg = nng_aio_get_msg(c->recv_aio);
         if (rv == NNG_ECLOSED || atomic_load(&c->closing)) {
-            if (rv == 0)
+            if (msg != NULL)
                 nng_msg_free(msg);
             break;
         }
-        if (rv == NNG_ETIMEDOUT)
-            continue;
         if (rv != 0) {
-            nng_msleep(1); /* out of memory, say: do not spin */
+            if (rv != NNG_ETIMEDOUT)
+                nng_msleep(1); /* out of memory, say: do not spin */
             continue;
         }
         if (nng_msg_header_len(msg) != sizeof id || nng_msg_header_trim_u32(msg, &id) != 0) {
@@ -887,10 +895,6 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
      * pipe when its send gives up is dropped, never sent later. Every option the transport's
      * guarantees rest on is checked: a refused one fails the open. */
     if ((rv = nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 0)) != 0 ||
-        /* nng 1.5.2 does not always wake a blocked nng_recvmsg on nng_close (a clean-clone
-         * run hung in rpc_client_close's join): the receiver also wakes once a second to
-         * look at `closing`. One timer expiry a second per client. */
-        (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, 1000)) != 0 ||
         (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE_BYTES)) != 0 ||
         /* Find a restarted replica quickly. */
         (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
@@ -901,6 +905,12 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
         rpc_client_close(c);
         return NULL;
     }
+    if (nng_aio_alloc(&c->recv_aio, NULL, NULL) != 0) {
+        rpc_client_close(c);
+        return NULL;
+    }
+    /* a safety net only: a stop wakes the receiver at once */
+    nng_aio_set_timeout(c->recv_aio, 1000);
     if (pthread_create(&c->receiver, NULL, rpc_client_receiver, c) != 0) {
         rpc_client_close(c);
         return NULL;
@@ -929,9 +939,12 @@ void rpc_client_close(struct rpc_client *client)
     if (client == NULL)
         return;
     atomic_store(&client->closing, true);
-    nng_close(client->sock); /* ends the receiver's nng_recvmsg, or its next tick does */
+    if (client->recv_aio != NULL)
+        nng_aio_stop(client->recv_aio); /* cancels the receive and waits for it */
     if (client->receiver_started)
         pthread_join(client->receiver, NULL);
+    nng_aio_free(client->recv_aio);
+    nng_close(client->sock); /* nothing of ours is inside nng now */
     pthread_mutex_destroy(&client->views_lock);
     pthread_mutex_destroy(&client->lock);
     free(client);
