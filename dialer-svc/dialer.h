@@ -18,6 +18,7 @@
 #include "dnc.pb-c.h"
 #include "migrate.h"
 
+struct copytext;
 struct db;
 struct rpc_client;
 struct service_runtime;
@@ -129,6 +130,11 @@ int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
  * the row has none; then finishes the call if callbacks already ended it. 0, or -1. */
 int dialer_mark_started(struct dialer_app *app, struct db *db, const char *request_id,
                         const char *call_id, const char *call_sid, int call_timeout_seconds);
+
+/* Runs sql with $1 the call ids gathered in ids (copytext_array_add; the caller frees
+ * ids->data) as a text[], and $2 arg2 unless NULL. 0 when it ran or ids is empty, -1 when it
+ * failed (logged by db_command). */
+int dialer_command_ids(struct db *db, const char *sql, struct copytext *ids, const char *arg2);
 
 /* Wakes the dialer loop of this process (a call it follows may have ended). */
 void dialer_wake_loop(struct dialer_app *app);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "copytext.h"
 #include "db.h"
 #include "dialer.h"
 #include "dialer_sql.h"
@@ -111,6 +112,16 @@ static int dialer_outbox_finish(struct db *db, PGresult *res)
             return -1;
     }
     return 0;
+}
+
+int dialer_command_ids(struct db *db, const char *sql, struct copytext *ids, const char *arg2)
+{
+    if (ids->len == 0)
+        return 0;
+    const char *p[] = {copytext_array_end(ids), arg2};
+    if (p[0] == NULL)
+        return -1;
+    return db_command(db, sql, arg2 != NULL ? 2 : 1, p);
 }
 
 void dialer_wake_loop(struct dialer_app *app)

@@ -108,22 +108,17 @@ int dialer_report_due(struct dialer_app *app, struct db *db)
                      rpc_status_name(r->status), r->message);
         }
     }
-    if (acked.len > 0) {
-        const char *p[] = {copytext_array_end(&acked)};
-        if (p[0] == NULL ||
-            db_command(db, "UPDATE dialer.calls SET reported_at = now(), updated_at = now()"
-                           " WHERE id = ANY ($1::text[]) AND reported_at IS NULL", 1, p) != 0)
-            goto out;
+    if (dialer_command_ids(db, "UPDATE dialer.calls SET reported_at = now(), updated_at = now()"
+                               " WHERE id = ANY ($1::text[]) AND reported_at IS NULL",
+                           &acked, NULL) != 0)
+        goto out;
+    if (acked.len > 0)
         dialer_wake_loop(app); /* capacity was freed */
-    }
-    if (busy.len > 0) {
-        /* due again in a second, not DIALER_REPORT_RETRY_TEXT: nothing is wrong with it */
-        const char *p[] = {copytext_array_end(&busy)};
-        if (p[0] == NULL ||
-            db_command(db, "UPDATE dialer.calls SET report_after = now() + interval '1 second'"
-                           " WHERE id = ANY ($1::text[]) AND reported_at IS NULL", 1, p) != 0)
-            goto out;
-    }
+    /* busy: due again in a second, not DIALER_REPORT_RETRY_TEXT: nothing is wrong with it */
+    if (dialer_command_ids(db, "UPDATE dialer.calls SET report_after = now() + interval "
+                               "'1 second' WHERE id = ANY ($1::text[]) AND reported_at IS NULL",
+                           &busy, NULL) != 0)
+        goto out;
     rc = n;
 out:
     if (have_ctx)

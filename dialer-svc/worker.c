@@ -42,6 +42,7 @@
 #include "rpc.h"
 #include "service_runtime.h"
 #include "timefmt.h"
+#include "waker.h"
 
 #define DIALER_CLAIM_MAX 100       /* leases per Claim */
 #define DIALER_CLAIM_LEASE_S 60    /* a claimed lease, until AttemptStarted extends it */
@@ -54,7 +55,6 @@ struct dial_job {
         *runtime_url, *first_message, *variables_json;
     int attempt;
     int timeout_s;
-    bool reclaimed;
     /* A fresh lease's call row id, chosen at claim time so that AttemptsStarted can name it
      * for the whole claim at once; started: campaign-svc acknowledged that (the per-call
      * AttemptStarted is then not sent for this call id). */
@@ -74,18 +74,15 @@ struct dialer_thread;
 
 struct dialer_loop {
     struct dialer_app *app;
+    struct waker claim_waker; /* the claim thread: capacity freed, or no more claims */
+    struct waker sweep_waker; /* the sweep thread: stop */
     pthread_mutex_t lock;
-    pthread_cond_t claim_cond; /* the claim thread: woken, or stopping */
-    pthread_cond_t work_cond;  /* the dial threads: a job was queued, or quitting */
-    pthread_cond_t sweep_cond;
+    pthread_cond_t work_cond; /* the dial threads: a job was queued, or quitting */
     struct dial_job *head, *tail;
     int queued;    /* jobs in the queue */
     int working;   /* jobs a dial thread holds */
     int rowless;   /* of those, the ones whose call row is not ours (yet): not in following */
-    bool woken;
-    bool stopping; /* no more claims */
     bool quit;     /* dial threads exit once their job is done */
-    bool sweep_quit;
     pthread_t claim_thread, sweep_thread;
     pthread_t *dial_threads;
     int ndial;                    /* dial threads running */
@@ -130,7 +127,6 @@ static struct dial_job *dial_job_new(const Od__Lease *l)
     j->variables_json = strdup(l->variables_json[0] ? l->variables_json : "{}");
     j->attempt = l->attempt;
     j->timeout_s = l->call_timeout_seconds > 0 ? l->call_timeout_seconds : 300;
-    j->reclaimed = l->reclaimed;
     if (!j->lead_id || !j->campaign_id || !j->org_id || !j->to || !j->from || !j->contact_id ||
         !j->contact_name || !j->agent_id || !j->runtime_url || !j->first_message ||
         !j->variables_json) {
@@ -233,13 +229,9 @@ static void dialer_attempts_started(struct dialer_app *app, struct db *db, struc
     }
     rpc_ctx_release(&ctx);
     failpoint("dialer.claim.started"); /* started at campaign-svc, the rows do not say so */
-    if (started_ids.len > 0) {
-        const char *p[] = {copytext_array_end(&started_ids)};
-        /* on failure the rows learn it from mark_started, after the carrier answers */
-        if (p[0] != NULL)
-            db_command(db, "UPDATE dialer.calls SET attempt_started = true WHERE id = ANY "
-                           "($1::text[])", 1, p);
-    }
+    /* on failure the rows learn it from mark_started, after the carrier answers */
+    dialer_command_ids(db, "UPDATE dialer.calls SET attempt_started = true WHERE id = ANY "
+                           "($1::text[])", &started_ids, NULL);
 out:
     free(started_ids.data);
     free(items);
@@ -335,12 +327,8 @@ static void dialer_delete_unplaced(struct dialer_app *app, struct db *db, struct
     for (int i = 0; i < n; i++)
         if (jobs[i] != NULL && jobs[i]->own_row)
             copytext_array_add(&ids, jobs[i]->call_id);
-    if (ids.len > 0) {
-        const char *p[] = {copytext_array_end(&ids), app->dialer_id};
-        if (p[0] != NULL)
-            db_command(db, "DELETE FROM dialer.calls WHERE id = ANY ($1::text[]) AND worker_id = "
-                           "$2 AND call_sid IS NULL AND completed_at IS NULL", 2, p);
-    }
+    dialer_command_ids(db, "DELETE FROM dialer.calls WHERE id = ANY ($1::text[]) AND worker_id = "
+                           "$2 AND call_sid IS NULL AND completed_at IS NULL", &ids, app->dialer_id);
     free(ids.data);
 }
 
@@ -559,38 +547,17 @@ static int dialer_claim_batch(struct dialer_loop *loop, struct db *db, int want)
     return n;
 }
 
-static void dialer_wait(struct dialer_loop *loop, pthread_cond_t *cond, int ms, bool *flag)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&loop->lock);
-    while (!*flag && !loop->stopping &&
-           pthread_cond_timedwait(cond, &loop->lock, &until) == 0)
-        ;
-    *flag = false;
-    pthread_mutex_unlock(&loop->lock);
-}
-
 static void *dialer_claim_main(void *arg)
 {
     struct dialer_loop *loop = arg;
     struct dialer_app *app = loop->app;
     struct db *db = db_open(service_runtime_database_url(app->rt), 30000);
 
-    while (db != NULL) {
+    while (db != NULL && !waker_stopping(&loop->claim_waker)) {
         int following, local, free_slots, got = 0;
         pthread_mutex_lock(&loop->lock);
-        bool stopping = loop->stopping;
         local = loop->rowless; /* the others' rows are counted by dialer_following */
         pthread_mutex_unlock(&loop->lock);
-        if (stopping)
-            break;
         following = dialer_following(app, db);
         free_slots = following < 0 ? 0 : app->capacity - following - local;
         if (free_slots > 0) {
@@ -599,7 +566,8 @@ static void *dialer_claim_main(void *arg)
             if (got == want)
                 continue; /* more may be due at once */
         }
-        dialer_wait(loop, &loop->claim_cond, got < 0 ? 1000 : app->poll_ms, &loop->woken);
+        if (waker_wait(&loop->claim_waker, got < 0 ? 1000 : app->poll_ms))
+            break;
     }
     db_close(db);
     return NULL;
@@ -764,6 +732,31 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
                     rc == CARRIER_REJECTED ? OUTCOME_FAILED : OUTCOME_CARRIER_ERROR, err);
 }
 
+/* Takes call_id, a row with no CallSid whose create lease ran out (its worker died, or left
+ * it after a create that got no answer), for this worker: a create lease of its own, a
+ * timeout counted from now (the call is placed now), attempt_started when j's attempt is.
+ * The one statement both recoveries take a row with (the reclaim's reconcile and the orphan
+ * sweep), so that only one replica ever has it. True when this worker does. */
+static bool dialer_take_row(struct dialer_thread *t, const struct dial_job *j,
+                            const char *call_id)
+{
+    static const char take_sql[] =
+        "UPDATE dialer.calls SET worker_id = $2, worker_lease_until = now() + make_interval(secs "
+        "=> $3::integer), timeout_at = now() + make_interval(secs => $4::integer + 30), "
+        "attempt_started = attempt_started OR $5::boolean, check_after = NULL, "
+        "updated_at = now() WHERE id = $1 AND call_sid IS NULL AND completed_at IS NULL AND "
+        "(worker_lease_until IS NULL OR worker_lease_until <= now()) RETURNING id";
+    struct dialer_app *app = t->loop->app;
+    char lease_s[16], timeout_s[16];
+    snprintf(lease_s, sizeof lease_s, "%d", app->create_lease_s);
+    snprintf(timeout_s, sizeof timeout_s, "%d", j->timeout_s);
+    const char *p[] = {call_id, app->dialer_id, lease_s, timeout_s, j->started ? "true" : "false"};
+    PGresult *res = db_exec(t->db, take_sql, 5, p);
+    bool taken = db_ok(res) && PQntuples(res) == 1;
+    PQclear(res);
+    return taken;
+}
+
 /* A row with no CallSid that this worker has just taken (its create lease is ours): adopt the
  * carrier's call when there is one (a create whose answer was lost), else place it. When the
  * carrier cannot be asked, nothing is done: the create lease runs out and the row is taken
@@ -795,13 +788,8 @@ static void dialer_reconcile(struct dialer_thread *t, const struct dial_job *j)
         "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
         "extract(epoch FROM created_at)::bigint AS epoch FROM dialer.calls "
         "WHERE lead_id = $1 AND attempt = $2";
-    static const char take_sql[] =
-        "UPDATE dialer.calls SET worker_id = $2, worker_lease_until = now() + make_interval(secs "
-        "=> $3::integer), timeout_at = now() + make_interval(secs => $4::integer + 30), "
-        "updated_at = now() WHERE id = $1 AND call_sid IS NULL AND completed_at IS NULL AND "
-        "(worker_lease_until IS NULL OR worker_lease_until <= now()) RETURNING id";
     struct dialer_app *app = t->loop->app;
-    char attempt[16], call_id[64], lease_s[16], timeout_s[16], err[256];
+    char attempt[16], call_id[64], err[256];
     struct carrier_call cc;
 
     snprintf(attempt, sizeof attempt, "%d", j->attempt);
@@ -859,13 +847,7 @@ static void dialer_reconcile(struct dialer_thread *t, const struct dial_job *j)
         long long epoch = atoll(dialer_col(res, 0, "epoch"));
         snprintf(day, sizeof day, "%s", dialer_col(res, 0, "day"));
         PQclear(res);
-        snprintf(lease_s, sizeof lease_s, "%d", app->create_lease_s);
-        snprintf(timeout_s, sizeof timeout_s, "%d", j->timeout_s);
-        const char *q[] = {call_id, app->dialer_id, lease_s, timeout_s};
-        res = db_exec(t->db, take_sql, 4, q);
-        bool taken = db_ok(res) && PQntuples(res) == 1;
-        PQclear(res);
-        if (taken) {
+        if (dialer_take_row(t, j, call_id)) {
             dialer_recover(t, j, call_id, day, epoch);
             return;
         }
@@ -931,8 +913,7 @@ static void *dialer_dial_main(void *arg)
         loop->working--;
         if (rowless)
             loop->rowless--;
-        loop->woken = true;
-        pthread_cond_signal(&loop->claim_cond);
+        waker_wake(&loop->claim_waker);
     }
     pthread_mutex_unlock(&loop->lock);
     return NULL;
@@ -972,11 +953,6 @@ static void dialer_sweep_orphans(struct dialer_thread *t)
         "WHERE reported_at IS NULL AND completed_at IS NULL AND call_sid IS NULL AND "
         "worker_lease_until <= now() AND (check_after IS NULL OR check_after <= now()) "
         "ORDER BY worker_lease_until LIMIT 10";
-    static const char take_sql[] =
-        "UPDATE dialer.calls SET worker_id = $2, worker_lease_until = now() + "
-        "make_interval(secs => $3::integer), attempt_started = true, check_after = NULL, "
-        "updated_at = now() WHERE id = $1 AND call_sid IS NULL AND completed_at IS NULL AND "
-        "worker_lease_until <= now() RETURNING id";
     struct dialer_app *app = t->loop->app;
     char lease_s[16];
     PGresult *rows = dialer_sweep_claim(t->db, orphans_sql, 0, NULL);
@@ -1000,7 +976,6 @@ static void dialer_sweep_orphans(struct dialer_thread *t)
         j.started = strcmp(dialer_col(rows, i, "attempt_started"), "t") == 0;
         j.lease_owner = dialer_col(rows, i, "worker_id");
         j.claim_expires_ms = time_now_ms() + DIALER_CLAIM_LEASE_S * 1000;
-        j.reclaimed = true;
         log_info(id, "call row of %s attempt %d has no call and %s's create lease ran out: "
                  "recovering it", j.lead_id, j.attempt, j.lease_owner);
         if (!j.started) {
@@ -1020,11 +995,7 @@ static void dialer_sweep_orphans(struct dialer_thread *t)
             }
             j.started = true;
         }
-        const char *q[] = {id, app->dialer_id, lease_s};
-        PGresult *res = db_exec(t->db, take_sql, 3, q);
-        bool taken = db_ok(res) && PQntuples(res) == 1;
-        PQclear(res);
-        if (taken)
+        if (dialer_take_row(t, &j, id))
             dialer_recover(t, &j, id, dialer_col(rows, i, "day"),
                            atoll(dialer_col(rows, i, "epoch")));
     }
@@ -1105,29 +1076,9 @@ static void dialer_sweep_once(struct dialer_thread *t)
 static void *dialer_sweep_main(void *arg)
 {
     struct dialer_thread *t = arg;
-    struct dialer_loop *loop = t->loop;
-    for (;;) {
-        pthread_mutex_lock(&loop->lock);
-        bool quit = loop->sweep_quit;
-        pthread_mutex_unlock(&loop->lock);
-        if (quit)
-            break;
+    do
         dialer_sweep_once(t);
-        /* sleep sweep_ms, unless told to quit */
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += loop->app->sweep_ms / 1000;
-        until.tv_nsec += (long)(loop->app->sweep_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_mutex_lock(&loop->lock);
-        while (!loop->sweep_quit &&
-               pthread_cond_timedwait(&loop->sweep_cond, &loop->lock, &until) == 0)
-            ;
-        pthread_mutex_unlock(&loop->lock);
-    }
+    while (!waker_wait(&t->loop->sweep_waker, t->loop->app->sweep_ms));
     return NULL;
 }
 
@@ -1160,10 +1111,10 @@ static void dialer_loop_free(struct dialer_loop *loop)
         loop->head = j->next;
         dial_job_free(j);
     }
-    pthread_cond_destroy(&loop->claim_cond);
     pthread_cond_destroy(&loop->work_cond);
-    pthread_cond_destroy(&loop->sweep_cond);
     pthread_mutex_destroy(&loop->lock);
+    waker_destroy(&loop->claim_waker);
+    waker_destroy(&loop->sweep_waker);
     free(loop);
 }
 
@@ -1176,11 +1127,18 @@ void *dialer_loop_start(struct service_runtime *rt)
     struct dialer_loop *loop = calloc(1, sizeof *loop);
     if (loop == NULL)
         return NULL;
+    if (waker_init(&loop->claim_waker) != 0) {
+        free(loop);
+        return NULL;
+    }
+    if (waker_init(&loop->sweep_waker) != 0) {
+        waker_destroy(&loop->claim_waker);
+        free(loop);
+        return NULL;
+    }
     loop->app = app;
     pthread_mutex_init(&loop->lock, NULL);
-    pthread_cond_init(&loop->claim_cond, NULL);
     pthread_cond_init(&loop->work_cond, NULL);
-    pthread_cond_init(&loop->sweep_cond, NULL);
     loop->nthreads = app->dial_threads + 1;
     loop->threads = calloc((size_t)loop->nthreads, sizeof *loop->threads);
     loop->dial_threads = calloc((size_t)app->dial_threads, sizeof *loop->dial_threads);
@@ -1212,10 +1170,7 @@ fail:
     log_error(NULL, "dialer loop: cannot start its threads");
     dialer_loop_join(loop, true);
     if (loop->sweep_started) {
-        pthread_mutex_lock(&loop->lock);
-        loop->sweep_quit = true;
-        pthread_cond_broadcast(&loop->sweep_cond);
-        pthread_mutex_unlock(&loop->lock);
+        waker_stop(&loop->sweep_waker);
         pthread_join(loop->sweep_thread, NULL);
     }
     dialer_loop_free(loop);
@@ -1225,10 +1180,7 @@ fail:
 void dialer_loop_wake(void *handle)
 {
     struct dialer_loop *loop = handle;
-    pthread_mutex_lock(&loop->lock);
-    loop->woken = true;
-    pthread_cond_signal(&loop->claim_cond);
-    pthread_mutex_unlock(&loop->lock);
+    waker_wake(&loop->claim_waker);
 }
 
 static void dialer_loop_join(struct dialer_loop *loop, bool release_queue)
@@ -1237,10 +1189,7 @@ static void dialer_loop_join(struct dialer_loop *loop, bool release_queue)
     int n = 0;
 
     /* 1. no more claims */
-    pthread_mutex_lock(&loop->lock);
-    loop->stopping = true;
-    pthread_cond_broadcast(&loop->claim_cond);
-    pthread_mutex_unlock(&loop->lock);
+    waker_stop(&loop->claim_waker);
     if (loop->claim_started)
         pthread_join(loop->claim_thread, NULL);
     loop->claim_started = false;
@@ -1303,10 +1252,7 @@ void dialer_loop_stop(void *handle)
         db_close(db);
     }
     if (loop->sweep_started) {
-        pthread_mutex_lock(&loop->lock);
-        loop->sweep_quit = true;
-        pthread_cond_broadcast(&loop->sweep_cond);
-        pthread_mutex_unlock(&loop->lock);
+        waker_stop(&loop->sweep_waker);
         pthread_join(loop->sweep_thread, NULL);
         loop->sweep_started = false;
     }

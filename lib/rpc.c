@@ -591,6 +591,7 @@ struct rpc_client {
      * socket under a blocked nng_recvmsg: one clean-clone run hung in the join, another
      * panicked ("pthread_mutex_lock: Invalid argument") on an nng thread. */
     nng_aio *recv_aio;
+    pthread_condattr_t cond_attr; /* each waiter's condition variable: CLOCK_MONOTONIC */
     pthread_t receiver;
     bool receiver_started;
     atomic_bool closing;
@@ -779,7 +780,6 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
     nng_msg *msg;
     int64_t give_up = time_monotonic_ms() + ctx->timeout_ms;
     struct rpc_waiter w;
-    pthread_condattr_t attr;
     int rv;
 
     if (atomic_load(&c->connected) <= 0) {
@@ -807,10 +807,7 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
         rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "%s: out of memory", name);
         return;
     }
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w.cond, &attr);
-    pthread_condattr_destroy(&attr);
+    pthread_cond_init(&w.cond, &c->cond_attr);
     rpc_waiter_add(c, &w); /* before the send: the answer can beat the send's completion */
 
     /* Handing the request to a connected replica takes microseconds. If it takes longer, no
@@ -878,6 +875,16 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
         return NULL;
     pthread_mutex_init(&c->views_lock, NULL);
     pthread_mutex_init(&c->lock, NULL);
+    /* the waits count deadlines on the monotonic clock: checked once here, not per call */
+    pthread_condattr_init(&c->cond_attr);
+    if (pthread_condattr_setclock(&c->cond_attr, CLOCK_MONOTONIC) != 0) {
+        log_error(NULL, "rpc client: no CLOCK_MONOTONIC condition variables");
+        pthread_condattr_destroy(&c->cond_attr);
+        pthread_mutex_destroy(&c->views_lock);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return NULL;
+    }
     if (descriptor != NULL) {
         c->views[0].base.descriptor = descriptor;
         c->views[0].base.invoke = rpc_client_invoke;
@@ -885,6 +892,7 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
         c->nviews = 1;
     }
     if ((rv = nng_req0_open_raw(&c->sock)) != 0) {
+        pthread_condattr_destroy(&c->cond_attr);
         pthread_mutex_destroy(&c->views_lock);
         pthread_mutex_destroy(&c->lock);
         free(c);
@@ -945,6 +953,7 @@ void rpc_client_close(struct rpc_client *client)
         pthread_join(client->receiver, NULL);
     nng_aio_free(client->recv_aio);
     nng_close(client->sock); /* nothing of ours is inside nng now */
+    pthread_condattr_destroy(&client->cond_attr);
     pthread_mutex_destroy(&client->views_lock);
     pthread_mutex_destroy(&client->lock);
     free(client);
