@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -653,10 +654,46 @@ void ts_proc_wait_ready(struct ts_proc *p, int timeout_ms)
     }
 }
 
+/* True when every thread of pid is stopped ('T' or 't' in /proc/pid/task/<tid>/stat). */
+static bool ts_pid_all_stopped(pid_t pid)
+{
+    char dir_path[64];
+    snprintf(dir_path, sizeof dir_path, "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(dir_path);
+    bool all = dir != NULL;
+    struct dirent *e;
+    while (all && (e = readdir(dir)) != NULL) {
+        char path[384], line[512];
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s/stat", dir_path, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue; /* the thread exited */
+        const char *close_paren = NULL;
+        if (fgets(line, sizeof line, f) != NULL)
+            close_paren = strrchr(line, ')');
+        fclose(f);
+        all = close_paren != NULL && (close_paren[2] == 'T' || close_paren[2] == 't');
+    }
+    if (dir != NULL)
+        closedir(dir);
+    return all;
+}
+
 void ts_proc_signal(struct ts_proc *p, int sig)
 {
     ck_assert_msg(ts_proc_running(p), "%s is not running", p->name);
     kill(p->pid, sig);
+    if (sig != SIGSTOP)
+        return;
+    /* kill() returns before a multi-threaded process has stopped: a thread running on another
+     * CPU goes on until it is interrupted (a loaded --tsan run saw a "stopped" contacts-svc
+     * answer a call). Tests that freeze a process mean frozen, so wait for every thread. */
+    for (int64_t give_up = ts_now_ms() + 5000; !ts_pid_all_stopped(p->pid);) {
+        ck_assert_msg(ts_now_ms() < give_up, "%s did not stop within 5 s of SIGSTOP", p->name);
+        ts_sleep_ms(1);
+    }
 }
 
 int ts_proc_stop(struct ts_proc *p, int timeout_ms)

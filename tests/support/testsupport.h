@@ -110,7 +110,7 @@ bool ts_proc_ready_now(struct ts_proc *p);
 bool ts_proc_running(struct ts_proc *p);
 pid_t ts_proc_pid(const struct ts_proc *p);
 const char *ts_proc_log(const struct ts_proc *p);
-/* Sends sig (e.g. SIGSTOP, SIGCONT). */
+/* Sends sig (e.g. SIGSTOP, SIGCONT); after SIGSTOP, returns once every thread is stopped. */
 void ts_proc_signal(struct ts_proc *p, int sig);
 /* SIGTERM, then waits up to timeout_ms (SIGKILL after that). Returns the exit code, 128+signal
  * when killed by a signal, or -1 when it was not running. */
