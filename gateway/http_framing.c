@@ -9,8 +9,8 @@
  *     libmicrohttpd waited for the idle timeout: 501;
  *   - HTTP/1.1 without Host (RFC 9112 3.2: 400).
  * libmicrohttpd's own refusals (a malformed Content-Length, headers past its memory limit)
- * answer before any callback of ours runs, with its compiled-in HTML bodies; 0.9.75 has no
- * option to replace them (see README, "HTTP framing"). */
+ * answer before any callback of ours runs; our build of it makes their bodies the API's JSON
+ * error (third_party/libmicrohttpd/README.md). */
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
