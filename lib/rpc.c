@@ -558,14 +558,35 @@ struct rpc_view {
     struct rpc_client *client;
 };
 
+struct rpc_link;
+
 /* A call waiting for its answer (rpc_client.waiters, under its lock). */
 struct rpc_waiter {
     uint32_t id;     /* the request id in the message header (high bit set, as REQ does) */
+    struct rpc_link *link; /* the replica connection the request went out on */
     nng_msg *reply;  /* set by the receiver thread */
     bool answered;
-    bool pipe_lost;  /* a replica's connection closed meanwhile: the answer may never come */
+    bool pipe_lost;  /* that replica's connection closed meanwhile: the answer may never come */
     pthread_cond_t cond;
     struct rpc_waiter *prev, *next;
+};
+
+/* One replica: a raw REQ socket of its own that dials that replica's URL alone, and the
+ * thread that reads its answers. One socket per replica is how the client knows which calls
+ * a closed connection concerns: only those fail, while calls in flight to the other replicas
+ * go on (a rolling restart of one replica no longer fails every replica's calls). */
+struct rpc_link {
+    struct rpc_client *client;
+    nng_socket sock;
+    bool sock_open;
+    atomic_int connected; /* pipes up (0 or 1: one dialer) */
+    /* The receiver's own aio: rpc_client_close stops it (nng_aio_stop cancels the receive and
+     * waits) and joins the thread BEFORE nng_close. nng 1.5.2 does not survive closing a
+     * socket under a blocked nng_recvmsg: one clean-clone run hung in the join, another
+     * panicked ("pthread_mutex_lock: Invalid argument") on an nng thread. */
+    nng_aio *recv_aio;
+    pthread_t receiver;
+    bool receiver_started;
 };
 
 /* The client speaks raw REQ (nng_req0_open_raw) and matches answers to calls itself. nng's
@@ -576,25 +597,19 @@ struct rpc_waiter {
  * test_no_resend_after_replica_dies went through. Raw REQ never sends a message twice: a
  * request is written to one pipe or to none, so at-most-once holds by construction. A call
  * whose replica's connection closes is failed at once (UNAVAILABLE, "may or may not have
- * run") rather than left to its deadline; with several replicas that also fails the calls in
- * flight to the healthy ones, whose outcome is then unknown to the caller as after any
- * timeout. One receiver thread per client reads every answer and wakes its caller. */
+ * run") rather than left to its deadline. Calls go round-robin over the replicas that are
+ * connected. */
 struct rpc_client {
-    nng_socket sock;
-    atomic_int connected;
+    atomic_int connected; /* replicas connected, over every link */
     atomic_uint next_id;
+    atomic_uint next_link;
     int connect_wait_ms; /* how long a call waits for a first replica (0: fail at once) */
     pthread_mutex_t lock;
     struct rpc_waiter *waiters;
-    /* The receiver's own aio: rpc_client_close stops it (nng_aio_stop cancels the receive and
-     * waits) and joins the thread BEFORE nng_close. nng 1.5.2 does not survive closing a
-     * socket under a blocked nng_recvmsg: one clean-clone run hung in the join, another
-     * panicked ("pthread_mutex_lock: Invalid argument") on an nng thread. */
-    nng_aio *recv_aio;
     pthread_condattr_t cond_attr; /* each waiter's condition variable: CLOCK_MONOTONIC */
-    pthread_t receiver;
-    bool receiver_started;
     atomic_bool closing;
+    int nlinks;
+    struct rpc_link links[RPC_MAX_REPLICAS];
     pthread_mutex_t views_lock;
     int nviews;
     struct rpc_view views[RPC_MAX_SERVICES];
@@ -631,17 +646,21 @@ static void rpc_ctx_fail(struct rpc_ctx *ctx, Od__Status status, const char *fmt
 
 static void rpc_client_pipe_event(nng_pipe pipe, nng_pipe_ev event, void *arg)
 {
-    struct rpc_client *c = arg;
+    struct rpc_link *l = arg;
+    struct rpc_client *c = l->client;
     (void)pipe;
     if (event == NNG_PIPE_EV_ADD_POST) {
+        atomic_fetch_add(&l->connected, 1);
         atomic_fetch_add(&c->connected, 1);
     } else if (event == NNG_PIPE_EV_REM_POST) {
+        atomic_fetch_sub(&l->connected, 1);
         atomic_fetch_sub(&c->connected, 1);
         pthread_mutex_lock(&c->lock);
-        for (struct rpc_waiter *w = c->waiters; w != NULL; w = w->next) {
-            w->pipe_lost = true;
-            pthread_cond_signal(&w->cond);
-        }
+        for (struct rpc_waiter *w = c->waiters; w != NULL; w = w->next)
+            if (w->link == l) {
+                w->pipe_lost = true;
+                pthread_cond_signal(&w->cond);
+            }
         pthread_mutex_unlock(&c->lock);
     }
 }
@@ -668,19 +687,20 @@ static void rpc_waiter_unlink(struct rpc_client *c, struct rpc_waiter *w)
         w->next->prev = w->prev;
 }
 
-/* Reads every answer and hands it to the call that waits for it; an answer nobody waits for
- * (its caller gave up) is dropped. Ends when the socket is closed. */
+/* Reads every answer of one replica and hands it to the call that waits for it; an answer
+ * nobody waits for (its caller gave up) is dropped. Ends when the client closes. */
 static void *rpc_client_receiver(void *arg)
 {
-    struct rpc_client *c = arg;
+    struct rpc_link *l = arg;
+    struct rpc_client *c = l->client;
     while (!atomic_load(&c->closing)) {
         nng_msg *msg = NULL;
         uint32_t id;
-        nng_recv_aio(c->sock, c->recv_aio);
-        nng_aio_wait(c->recv_aio);
-        int rv = nng_aio_result(c->recv_aio);
+        nng_recv_aio(l->sock, l->recv_aio);
+        nng_aio_wait(l->recv_aio);
+        int rv = nng_aio_result(l->recv_aio);
         if (rv == 0)
-            msg = nng_aio_get_msg(c->recv_aio);
+            msg = nng_aio_get_msg(l->recv_aio);
         if (rv == NNG_ECLOSED || atomic_load(&c->closing)) {
             if (msg != NULL)
                 nng_msg_free(msg);
@@ -708,6 +728,18 @@ static void *rpc_client_receiver(void *arg)
         pthread_mutex_unlock(&c->lock);
         if (msg != NULL)
             nng_msg_free(msg);
+    }
+    return NULL;
+}
+
+/* The next connected replica, round-robin; NULL when none is. */
+static struct rpc_link *rpc_client_pick(struct rpc_client *c)
+{
+    unsigned start = atomic_fetch_add(&c->next_link, 1);
+    for (int i = 0; i < c->nlinks; i++) {
+        struct rpc_link *l = &c->links[(start + (unsigned)i) % (unsigned)c->nlinks];
+        if (atomic_load(&l->connected) > 0)
+            return l;
     }
     return NULL;
 }
@@ -795,6 +827,11 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
             return;
         }
     }
+    struct rpc_link *link = rpc_client_pick(c);
+    if (link == NULL) { /* the last one went away since the check above */
+        rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service is unavailable", name);
+        return;
+    }
     msg = rpc_client_encode(service, method, input, ctx, give_up);
     if (msg == NULL) {
         rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "out of memory");
@@ -802,6 +839,7 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
     }
     memset(&w, 0, sizeof w);
     w.id = (atomic_fetch_add(&c->next_id, 1) & 0x7fffffffu) | 0x80000000u;
+    w.link = link;
     if (nng_msg_header_append_u32(msg, w.id) != 0 || nng_aio_alloc(&aio, NULL, NULL) != 0) {
         nng_msg_free(msg);
         rpc_ctx_fail(ctx, OD__STATUS__INTERNAL, "%s: out of memory", name);
@@ -817,7 +855,7 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
     nng_aio_set_timeout(aio, ctx->timeout_ms < RPC_SEND_TIMEOUT_MS ? ctx->timeout_ms
                                                                    : RPC_SEND_TIMEOUT_MS);
     nng_aio_set_msg(aio, msg);
-    nng_send_aio(c->sock, aio);
+    nng_send_aio(link->sock, aio);
     nng_aio_wait(aio);
     rv = nng_aio_result(aio);
     pthread_mutex_lock(&c->lock);
@@ -840,8 +878,8 @@ static void rpc_client_round_trip(struct rpc_client *c, const ProtobufCServiceDe
         nng_msg_free(w.reply);
     } else if (w.pipe_lost) {
         rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE,
-                     "%s: a replica's connection closed while the call was in flight; it may "
-                     "or may not have run", name);
+                     "%s: the replica's connection closed while the call was in flight; it "
+                     "may or may not have run", name);
     } else {
         rpc_ctx_fail(ctx, OD__STATUS__UNAVAILABLE, "%s service did not answer in time", name);
     }
@@ -864,6 +902,49 @@ static void rpc_client_invoke(ProtobufCService *service, unsigned method_index,
         closure(ctx->reply, closure_data);
 }
 
+/* Opens link's socket with the options the transport's guarantees rest on, starts its
+ * receiver and dials url in the background. 0 or an nng error. */
+static int rpc_link_open(struct rpc_client *c, struct rpc_link *l, const char *url)
+{
+    int rv;
+    l->client = c;
+    if ((rv = nng_req0_open_raw(&l->sock)) != 0)
+        return rv;
+    l->sock_open = true;
+    /* No transport re-send (raw REQ has none) and no send buffer: a request not taken by the
+     * pipe when its send gives up is dropped, never sent later. Every option is checked: a
+     * refused one fails the open. */
+    if ((rv = nng_socket_set_int(l->sock, NNG_OPT_SENDBUF, 0)) != 0 ||
+        (rv = nng_socket_set_size(l->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE_BYTES)) != 0 ||
+        /* Find a restarted replica quickly. */
+        (rv = nng_socket_set_ms(l->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
+        (rv = nng_socket_set_ms(l->sock, NNG_OPT_RECONNMAXT, 500)) != 0 ||
+        (rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_ADD_POST, rpc_client_pipe_event, l)) != 0 ||
+        (rv = nng_pipe_notify(l->sock, NNG_PIPE_EV_REM_POST, rpc_client_pipe_event, l)) != 0 ||
+        (rv = nng_aio_alloc(&l->recv_aio, NULL, NULL)) != 0)
+        return rv;
+    /* a safety net only: a stop wakes the receiver at once */
+    nng_aio_set_timeout(l->recv_aio, 1000);
+    if (pthread_create(&l->receiver, NULL, rpc_client_receiver, l) != 0)
+        return NNG_ENOMEM;
+    l->receiver_started = true;
+    /* Non-blocking: a replica that is down now is dialed again in the background. */
+    return nng_dial(l->sock, url, NULL, NNG_FLAG_NONBLOCK);
+}
+
+/* Under client->closing: stops the receiver, joins it, and only then closes the socket
+ * (nothing of ours is inside nng any more). */
+static void rpc_link_close(struct rpc_link *l)
+{
+    if (l->recv_aio != NULL)
+        nng_aio_stop(l->recv_aio); /* cancels the receive and waits for it */
+    if (l->receiver_started)
+        pthread_join(l->receiver, NULL);
+    nng_aio_free(l->recv_aio);
+    if (l->sock_open)
+        nng_close(l->sock);
+}
+
 struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
                                    const char *urls)
 {
@@ -879,10 +960,7 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
     pthread_condattr_init(&c->cond_attr);
     if (pthread_condattr_setclock(&c->cond_attr, CLOCK_MONOTONIC) != 0) {
         log_error(NULL, "rpc client: no CLOCK_MONOTONIC condition variables");
-        pthread_condattr_destroy(&c->cond_attr);
-        pthread_mutex_destroy(&c->views_lock);
-        pthread_mutex_destroy(&c->lock);
-        free(c);
+        rpc_client_close(c);
         return NULL;
     }
     if (descriptor != NULL) {
@@ -891,54 +969,33 @@ struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,
         c->views[0].client = c;
         c->nviews = 1;
     }
-    if ((rv = nng_req0_open_raw(&c->sock)) != 0) {
-        pthread_condattr_destroy(&c->cond_attr);
-        pthread_mutex_destroy(&c->views_lock);
-        pthread_mutex_destroy(&c->lock);
-        free(c);
-        return NULL;
-    }
     atomic_store(&c->next_id, nng_random());
-    /* No transport re-send (raw REQ has none) and no send buffer: a request not taken by a
-     * pipe when its send gives up is dropped, never sent later. Every option the transport's
-     * guarantees rest on is checked: a refused one fails the open. */
-    if ((rv = nng_socket_set_int(c->sock, NNG_OPT_SENDBUF, 0)) != 0 ||
-        (rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, RPC_MAX_MESSAGE_BYTES)) != 0 ||
-        /* Find a restarted replica quickly. */
-        (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
-        (rv = nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 500)) != 0 ||
-        (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, rpc_client_pipe_event, c)) != 0 ||
-        (rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, rpc_client_pipe_event, c)) != 0) {
-        log_error(NULL, "rpc client: socket option refused: %s", nng_strerror(rv));
-        rpc_client_close(c);
-        return NULL;
-    }
-    if (nng_aio_alloc(&c->recv_aio, NULL, NULL) != 0) {
-        rpc_client_close(c);
-        return NULL;
-    }
-    /* a safety net only: a stop wakes the receiver at once */
-    nng_aio_set_timeout(c->recv_aio, 1000);
-    if (pthread_create(&c->receiver, NULL, rpc_client_receiver, c) != 0) {
-        rpc_client_close(c);
-        return NULL;
-    }
-    c->receiver_started = true;
+    atomic_store(&c->next_link, nng_random()); /* clients do not all start on replica 1 */
 
     if ((list = strdup(urls)) == NULL) {
         rpc_client_close(c);
         return NULL;
     }
     for (char *url = strtok_r(list, ", ", &save); url != NULL; url = strtok_r(NULL, ", ", &save)) {
-        /* Non-blocking: a replica that is down now is dialed again in the background. */
-        if ((rv = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
-            log_error(NULL, "rpc client: dial %s: %s", url, nng_strerror(rv));
+        if (c->nlinks == RPC_MAX_REPLICAS) {
+            log_error(NULL, "rpc client: more than %d replicas in %s", RPC_MAX_REPLICAS, urls);
+            free(list);
+            rpc_client_close(c);
+            return NULL;
+        }
+        if ((rv = rpc_link_open(c, &c->links[c->nlinks++], url)) != 0) {
+            log_error(NULL, "rpc client: %s: %s", url, nng_strerror(rv));
             free(list);
             rpc_client_close(c);
             return NULL;
         }
     }
     free(list);
+    if (c->nlinks == 0) {
+        log_error(NULL, "rpc client: no URL in \"%s\"", urls);
+        rpc_client_close(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -947,12 +1004,8 @@ void rpc_client_close(struct rpc_client *client)
     if (client == NULL)
         return;
     atomic_store(&client->closing, true);
-    if (client->recv_aio != NULL)
-        nng_aio_stop(client->recv_aio); /* cancels the receive and waits for it */
-    if (client->receiver_started)
-        pthread_join(client->receiver, NULL);
-    nng_aio_free(client->recv_aio);
-    nng_close(client->sock); /* nothing of ours is inside nng now */
+    for (int i = 0; i < client->nlinks; i++)
+        rpc_link_close(&client->links[i]);
     pthread_condattr_destroy(&client->cond_attr);
     pthread_mutex_destroy(&client->views_lock);
     pthread_mutex_destroy(&client->lock);

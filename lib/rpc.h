@@ -124,7 +124,10 @@ void rpc_ctx_init(struct rpc_ctx *ctx, const char *org_id, const char *request_i
 void rpc_ctx_release(struct rpc_ctx *ctx);
 
 struct rpc_client;
-/* urls: one or more nng URLs separated by commas, one per replica. NULL on failure.
+#define RPC_MAX_REPLICAS 32 /* URLs one client dials */
+/* urls: one or more nng URLs separated by commas, one per replica (at most RPC_MAX_REPLICAS),
+ * each dialed on a socket of its own; calls go round-robin over the connected ones, and a
+ * replica's lost connection fails only the calls in flight to it. NULL on failure.
  * descriptor may be NULL for a client of a process that serves several proto services: then
  * reach each with rpc_client_service_for. One client per target process is the rule. */
 struct rpc_client *rpc_client_open(const ProtobufCServiceDescriptor *descriptor,

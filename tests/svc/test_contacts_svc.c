@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1526,6 +1527,87 @@ START_TEST(test_no_resend_after_replica_dies)
 }
 END_TEST
 
+/* One replica's lost connection fails only the calls in flight to it. With one socket over
+ * every replica the client could not tell which calls went where, and failed them all: a
+ * rolling restart of one replica answered 503 for calls (writes among them) that healthy
+ * replicas went on to run. Two replicas; B is stopped, so the call sent to it waits unread;
+ * A is killed; B is resumed and its call must succeed. Calls go round-robin over the
+ * connected replicas, so of two calls in a row one reaches each. */
+struct spared_call {
+    struct rpc_client *client;
+    char id[64];
+    struct rpc_ctx ctx;
+    atomic_bool done;
+};
+
+static void *spared_call_main(void *arg)
+{
+    struct spared_call *call = arg;
+    do_get_on(call->client, &call->ctx, "org_spared", call->id, 10000);
+    atomic_store(&call->done, true);
+    return NULL;
+}
+
+START_TEST(test_replica_death_spares_other_calls)
+{
+    char url_a[64], url_b[64], both[140], id[64];
+    struct ts_proc *a, *b;
+    struct rpc_client *client;
+    struct spared_call calls[2];
+    pthread_t threads[2];
+    int64_t give_up;
+
+    a = start_contacts("contacts-spared-a", ts_db_url(g_db, "contacts"), url_a, sizeof url_a,
+                       true);
+    b = start_contacts("contacts-spared-b", ts_db_url(g_db, "contacts"), url_b, sizeof url_b,
+                       true);
+    snprintf(both, sizeof both, "%s,%s", url_a, url_b);
+    client = rpc_client_open(&od__contacts__descriptor, both);
+    ck_assert_ptr_nonnull(client);
+    give_up = ts_now_ms() + 5000;
+    while (rpc_client_connected(client) < 2 && ts_now_ms() < give_up)
+        ts_sleep_ms(10);
+    ck_assert_int_eq(rpc_client_connected(client), 2);
+    create_ok("org_spared", "Spared", "+14155551500", "", "", id, sizeof id);
+
+    ts_proc_signal(b, SIGSTOP);
+    for (int i = 0; i < 2; i++) {
+        memset(&calls[i], 0, sizeof calls[i]);
+        calls[i].client = client;
+        snprintf(calls[i].id, sizeof calls[i].id, "%s", id);
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, spared_call_main, &calls[i]), 0);
+        ts_sleep_ms(100);
+    }
+    /* A answered its call; B's waits. */
+    give_up = ts_now_ms() + 5000;
+    while (!atomic_load(&calls[0].done) && !atomic_load(&calls[1].done) &&
+           ts_now_ms() < give_up)
+        ts_sleep_ms(10);
+    ck_assert_msg(atomic_load(&calls[0].done) != atomic_load(&calls[1].done),
+                  "expected one call answered by A and one waiting on the stopped B");
+    struct spared_call *waiting = atomic_load(&calls[0].done) ? &calls[1] : &calls[0];
+    ts_proc_kill(a);
+    give_up = ts_now_ms() + 5000;
+    while (rpc_client_connected(client) > 1 && ts_now_ms() < give_up)
+        ts_sleep_ms(10);
+    ck_assert_int_eq(rpc_client_connected(client), 1); /* the client saw A go */
+    ts_sleep_ms(100);
+    ck_assert_msg(!atomic_load(&waiting->done), "the call on B ended when A died: %s (%s)",
+                  rpc_status_name(waiting->ctx.status), waiting->ctx.message);
+    ts_proc_signal(b, SIGCONT);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(threads[i], NULL);
+        ck_assert_msg(calls[i].ctx.status == OD__STATUS__OK, "call %d: %s (%s)", i,
+                      rpc_status_name(calls[i].ctx.status), calls[i].ctx.message);
+        rpc_ctx_release(&calls[i].ctx);
+    }
+    rpc_client_close(client);
+    ts_proc_stop_ok(b);
+    ts_proc_free(a);
+    ts_proc_free(b);
+}
+END_TEST
+
 START_TEST(test_unavailable_when_stopped_then_restart)
 {
     struct rpc_ctx ctx;
@@ -1691,6 +1773,7 @@ static Suite *contacts_suite(void)
     tcase_add_test(tc, test_unavailable_when_stopped_then_restart);
     tcase_add_test(tc, test_sigkill_then_restart);
     tcase_add_test(tc, test_no_resend_after_replica_dies);
+    tcase_add_test(tc, test_replica_death_spares_other_calls);
     tcase_add_test(tc, test_postgres_restart);
     tcase_add_test(tc, test_clean_shutdown);
     suite_add_tcase(s, tc);
