@@ -9,8 +9,8 @@
  *
  * Every action is one transaction that locks the campaign row first; its event goes to the
  * outbox in the same transaction. The start holds the transaction while it pages through
- * contacts-svc (ListAudienceMembers, 10,000 a page; CheckDnc per page) and COPYs each page
- * into leads, so a start either happens entirely or not at all. */
+ * contacts-svc (ListAudienceMembers, 10,000 a page; CheckDnc per page) and streams each page
+ * into one COPY into leads, so a start either happens entirely or not at all. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,8 +37,14 @@ static int lifecycle_strcmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Copies one page of audience members into leads: DNC-listed numbers SKIPPED ('dnc'). */
-static int lifecycle_copy_page(struct db *db, const char *org_id, const char *campaign_id,
+/* The start's one COPY into leads, fed page by page (lifecycle_send_page). */
+#define LIFECYCLE_COPY_LEADS                                                                   \
+    "COPY campaign.leads (org_id, campaign_id, id, contact_id, phone_number, name, variables,"  \
+    " contact_tz, status, last_outcome) FROM STDIN"
+
+/* Sends one page of audience members into the start's COPY: DNC-listed numbers SKIPPED
+ * ('dnc'). 0, or -1 (the COPY must then be ended with an error). */
+static int lifecycle_send_page(struct db *db, const char *org_id, const char *campaign_id,
                                Od__Contact **contacts, size_t n, char **listed, size_t nlisted)
 {
     struct copytext buf = {0};
@@ -66,12 +72,31 @@ static int lifecycle_copy_page(struct db *db, const char *org_id, const char *ca
         free(buf.data);
         return -1;
     }
-    rc = db_copy_in(db,
-                    "COPY campaign.leads (org_id, campaign_id, id, contact_id, phone_number, name,"
-                    " variables, contact_tz, status, last_outcome) FROM STDIN",
-                    buf.data, buf.len);
+    rc = db_copy_send(db, buf.data, buf.len);
     free(buf.data);
     return rc;
+}
+
+/* The start's COPY lasts as long as the whole snapshot: it is fed page by page, each fetch
+ * bounded by CONTACTS_SVC_TIMEOUT_MS, so it cannot run away by itself. The session's
+ * statement_timeout (lib/db.c, 30 s) was meant for single statements: it would fail every
+ * start whose snapshot takes longer (some 5 million members at the rates of bench (g)), a
+ * limit the ten-thousand-row COPYs before never reached. Lifted for this transaction only
+ * (set_config(..., true)); the old value goes into `old` and is put back after the COPY.
+ * 0, or -1. */
+static int lifecycle_lift_statement_timeout(struct db *db, char *old, size_t old_size)
+{
+    PGresult *res = db_exec(db,
+                            "SELECT current_setting('statement_timeout'),"
+                            " set_config('statement_timeout', '0', true)",
+                            0, NULL);
+    if (!db_ok(res) || PQntuples(res) != 1) {
+        PQclear(res);
+        return -1;
+    }
+    snprintf(old, old_size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return 0;
 }
 
 /* The numbers of `phones` that are on the organization's DNC list, sorted (into *listed,
@@ -107,6 +132,7 @@ struct snapshot_page {
     struct campaign_app *app;
     const char *org_id, *audience_id, *request_id;
     char after[IDS_MAX_LEN * 2];
+    int limit;                  /* members asked for: up to CAMPAIGN_SNAPSHOT_PAGE */
     char **phones;              /* CAMPAIGN_SNAPSHOT_PAGE slots */
     struct rpc_ctx page, dnc;
     bool have_page, have_dnc;
@@ -123,7 +149,7 @@ static void snapshot_page_fetch(struct snapshot_page *p)
     Od__ListAudienceMembersRequest req = OD__LIST_AUDIENCE_MEMBERS_REQUEST__INIT;
     req.audience_id = (char *)p->audience_id;
     req.after_contact_id = p->after;
-    req.limit = CAMPAIGN_SNAPSHOT_PAGE;
+    req.limit = p->limit;
     p->rc = -1;
     rpc_ctx_init(&p->page, p->org_id, p->request_id, p->app->contacts_timeout_ms);
     p->have_page = true;
@@ -169,9 +195,12 @@ static void snapshot_page_release(struct snapshot_page *p)
     p->nlisted = 0;
 }
 
-/* Snapshots the audience into the campaign's leads. 0, or -1 with err filled. Page k+1 is
- * fetched (and DNC-checked) on a helper thread while page k is COPYed; pages are still
- * written in order, on this thread's connection, inside the start's transaction. */
+/* Snapshots the audience into the campaign's leads. 0, or -1 with err filled. The first page
+ * is CAMPAIGN_SNAPSHOT_FIRST_PAGE members, the others CAMPAIGN_SNAPSHOT_PAGE. Page k+1 is
+ * fetched (and DNC-checked) on a helper thread while page k is sent. All pages go into one
+ * COPY, on this thread's connection, inside the start's transaction: PostgreSQL ingests a page
+ * while the next is fetched and its rows built (ten COPYs of 10,000 rows left the server idle
+ * between them while each page's text was built, and paid a statement each). */
 static int lifecycle_snapshot(struct campaign_app *app, struct db *db, const char *org_id,
                               const char *campaign_id, const char *audience_id,
                               const char *request_id, struct campaign_err *err)
@@ -179,6 +208,8 @@ static int lifecycle_snapshot(struct campaign_app *app, struct db *db, const cha
     struct snapshot_page pages[2];
     char last[IDS_MAX_LEN * 2] = ""; /* the last contact id written */
     int cur = 0, rc = -1;
+    bool copying = false; /* the COPY is open: it must be ended before anything else runs */
+    char timeout[64] = "";  /* the session's statement_timeout, lifted during the COPY */
 
     memset(pages, 0, sizeof pages);
     for (int i = 0; i < 2; i++) {
@@ -186,8 +217,10 @@ static int lifecycle_snapshot(struct campaign_app *app, struct db *db, const cha
         pages[i].org_id = org_id;
         pages[i].audience_id = audience_id;
         pages[i].request_id = request_id;
+        pages[i].limit = CAMPAIGN_SNAPSHOT_PAGE;
         pages[i].phones = calloc(CAMPAIGN_SNAPSHOT_PAGE, sizeof *pages[i].phones);
     }
+    pages[cur].limit = CAMPAIGN_SNAPSHOT_FIRST_PAGE;
     if (pages[0].phones == NULL || pages[1].phones == NULL) {
         LIFECYCLE_FAIL(err, OD__STATUS__INTERNAL, "out of memory");
         goto out;
@@ -203,7 +236,7 @@ static int lifecycle_snapshot(struct campaign_app *app, struct db *db, const cha
             goto out;
         }
         /* One lead per contact: contact ids must rise strictly across the whole snapshot
-         * (leads has no unique index on the contact since migration 002). */
+         * (leads_contact is the database's own check of the same). */
         const char *prev = last;
         for (size_t i = 0; i < p->reply->n_contacts; i++) {
             const char *cid = p->reply->contacts[i]->id;
@@ -220,12 +253,20 @@ static int lifecycle_snapshot(struct campaign_app *app, struct db *db, const cha
         more = p->reply->next_after_contact_id[0] != '\0';
         if (more) {
             snprintf(next->after, sizeof next->after, "%s", p->reply->next_after_contact_id);
+            next->limit = CAMPAIGN_SNAPSHOT_PAGE;
             threaded = pthread_create(&thread, NULL, snapshot_page_main, next) == 0;
         }
         size_t n = p->reply->n_contacts;
-        int copied = n > 0 ? lifecycle_copy_page(db, org_id, campaign_id, p->reply->contacts, n,
-                                                 p->listed, p->nlisted)
-                           : 0;
+        int copied = 0;
+        if (n > 0 && !copying) {
+            copied = lifecycle_lift_statement_timeout(db, timeout, sizeof timeout);
+            if (copied == 0)
+                copied = db_copy_begin(db, LIFECYCLE_COPY_LEADS);
+            copying = copied == 0;
+        }
+        if (n > 0 && copied == 0)
+            copied = lifecycle_send_page(db, org_id, campaign_id, p->reply->contacts, n,
+                                         p->listed, p->nlisted);
         snapshot_page_release(p);
         if (threaded)
             pthread_join(thread, NULL);
@@ -241,8 +282,20 @@ static int lifecycle_snapshot(struct campaign_app *app, struct db *db, const cha
             break;
         cur = 1 - cur;
     }
+    if (copying) {
+        copying = false;
+        const char *restore[] = {timeout};
+        if (db_copy_end(db, NULL) != 0 ||
+            db_command(db, "SELECT set_config('statement_timeout', $1, true)", 1, restore) != 0) {
+            LIFECYCLE_FAIL(err, OD__STATUS__UNAVAILABLE, "writing leads failed");
+            goto out;
+        }
+    }
     rc = 0;
 out:
+    /* a failed snapshot ends its COPY with an error: the caller rolls the start back */
+    if (copying)
+        db_copy_end(db, "audience snapshot failed");
     free(pages[0].phones);
     free(pages[1].phones);
     return rc;

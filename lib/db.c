@@ -206,11 +206,9 @@ int db_command(struct db *db, const char *sql, int nparams, const char *const *p
     return rc;
 }
 
-int db_copy_in(struct db *db, const char *copy_sql, const char *data, size_t len)
+int db_copy_begin(struct db *db, const char *copy_sql)
 {
-    const size_t chunk = 1 << 20;
     PGresult *res;
-    int rc = 0;
 
     db_revive(db);
     res = PQexec(db->conn, copy_sql);
@@ -220,21 +218,48 @@ int db_copy_in(struct db *db, const char *copy_sql, const char *data, size_t len
         return -1;
     }
     PQclear(res);
-    for (size_t off = 0; off < len && rc == 0; off += chunk) {
+    return 0;
+}
+
+int db_copy_send(struct db *db, const char *data, size_t len)
+{
+    const size_t chunk = 1 << 20;
+
+    for (size_t off = 0; off < len; off += chunk) {
         size_t n = len - off < chunk ? len - off : chunk;
-        if (PQputCopyData(db->conn, data + off, (int)n) != 1)
-            rc = -1;
+        if (PQputCopyData(db->conn, data + off, (int)n) != 1) {
+            log_error(NULL, "copy data failed: %s", PQerrorMessage(db->conn));
+            return -1;
+        }
     }
-    if (PQputCopyEnd(db->conn, rc == 0 ? NULL : "client failed to send data") != 1)
+    return 0;
+}
+
+int db_copy_end(struct db *db, const char *abort_reason)
+{
+    PGresult *res;
+    int rc = abort_reason == NULL ? 0 : -1;
+
+    if (PQputCopyEnd(db->conn, abort_reason) != 1)
         rc = -1;
     while ((res = PQgetResult(db->conn)) != NULL) {
         if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            log_error(NULL, "copy failed: %s", PQresultErrorMessage(res));
+            if (abort_reason == NULL)
+                log_error(NULL, "copy failed: %s", PQresultErrorMessage(res));
             rc = -1;
         }
         PQclear(res);
     }
     return rc;
+}
+
+int db_copy_in(struct db *db, const char *copy_sql, const char *data, size_t len)
+{
+    if (db_copy_begin(db, copy_sql) != 0)
+        return -1;
+    int sent = db_copy_send(db, data, len);
+    int ended = db_copy_end(db, sent == 0 ? NULL : "client failed to send data");
+    return sent == 0 ? ended : -1;
 }
 
 int db_begin(struct db *db)

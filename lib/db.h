@@ -42,6 +42,18 @@ PGresult *db_exec_prepared(struct db *db, const char *sql, int nparams,
 /* Runs `COPY ... FROM STDIN` (text format) and streams data to it. 0 on success, -1 (logged). */
 int db_copy_in(struct db *db, const char *copy_sql, const char *data, size_t len);
 
+/* The same COPY in steps, for data that arrives in parts (PostgreSQL ingests each part while
+ * the caller prepares the next): db_copy_begin, any number of db_copy_send (whole rows or not:
+ * the server sees one stream), then exactly one db_copy_end after a successful begin, also
+ * after a failed send. `abort_reason` non-NULL ends the COPY with that error (the statement
+ * fails; the caller rolls back). Each returns 0, or -1 (logged); db_copy_end returns 0 only
+ * when the server took every row and no abort_reason was given. A row the server rejects (a
+ * constraint) is usually reported by db_copy_end, not by the send. The caller keeps ownership
+ * of `data`; nothing else may run on the connection between begin and end. */
+int db_copy_begin(struct db *db, const char *copy_sql);
+int db_copy_send(struct db *db, const char *data, size_t len);
+int db_copy_end(struct db *db, const char *abort_reason);
+
 /* db_exec for statements with no rows to read: 0 on success, -1 on failure (logged). */
 int db_command(struct db *db, const char *sql, int nparams, const char *const *params);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audiences.h"
 #include "audiences.pb-c.h"
 #include "contacts.pb-c.h"
 #include "dnc.pb-c.h"
@@ -774,6 +775,72 @@ START_TEST(test_snapshot_keyset_pages)
 }
 END_TEST
 
+static void admin_ok(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(res) == PGRES_COMMAND_OK || PQresultStatus(res) == PGRES_TUPLES_OK,
+                  "%s: %s", sql, PQresultErrorMessage(res));
+    PQclear(res);
+}
+
+/* Regression (bench (g), a campaign start over 100,000 members): each snapshot page hashed
+ * every contact of the organization (a sequential scan of contacts and a hash spilled to
+ * disk, ~0.5 s of CPU per 10,000-member page). The page's contacts must be read by primary
+ * key whatever the organization's size, in the custom and the generic plan. */
+START_TEST(test_snapshot_page_stays_on_the_primary_key)
+{
+    PGconn *c = ts_db_admin(g_db);
+    admin_ok(c, "INSERT INTO contacts.contacts (org_id, id, name, phone_number, metadata)"
+                " SELECT 'org_aud_plan', 'cid_plan' || lpad(n::text, 6, '0'), 'Plan', '+1340'"
+                " || lpad(n::text, 7, '0'), '{\"k\": 1}' FROM generate_series(1, 60000) n");
+    admin_ok(c, "INSERT INTO contacts.audiences (org_id, id, name)"
+                " VALUES ('org_aud_plan', 'aud_plan', 'Plan')");
+    admin_ok(c, "INSERT INTO contacts.audience_members (org_id, audience_id, contact_id)"
+                " SELECT 'org_aud_plan', 'aud_plan', 'cid_plan' || lpad(n::text, 6, '0')"
+                " FROM generate_series(1, 60000) n");
+    admin_ok(c, "ANALYZE contacts.contacts");
+    admin_ok(c, "ANALYZE contacts.audience_members");
+    PGresult *prep = PQprepare(c, "page", AUDIENCES_SNAPSHOT_PAGE_SQL, 4, NULL);
+    ck_assert_msg(PQresultStatus(prep) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(prep));
+    PQclear(prep);
+    const char *modes[] = {"force_custom_plan", "force_generic_plan"};
+    for (int m = 0; m < 2; m++) {
+        char set[64];
+        snprintf(set, sizeof set, "SET plan_cache_mode = %s", modes[m]);
+        admin_ok(c, set);
+        PGresult *res = PQexec(c, "EXPLAIN EXECUTE page('org_aud_plan', 'aud_plan',"
+                                  " 'cid_plan020000', 10000)");
+        ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(res));
+        char plan[8192] = "";
+        for (int i = 0; i < PQntuples(res); i++) {
+            strncat(plan, PQgetvalue(res, i, 0), sizeof plan - strlen(plan) - 2);
+            strcat(plan, "\n");
+        }
+        PQclear(res);
+        ck_assert_msg(strstr(plan, "contacts_pkey on contacts c") != NULL &&
+                          strstr(plan, "Seq Scan on contacts") == NULL &&
+                          strstr(plan, "Hash Join") == NULL && strstr(plan, "Merge Join") == NULL,
+                      "snapshot page (%s):\n%s", modes[m], plan);
+    }
+    /* and it still answers: the 10,000 members after the key, in order */
+    struct rpc_ctx ctx;
+    do_snapshot(&ctx, "org_aud_plan", "aud_plan", "cid_plan020000", 10000);
+    ck_status(ctx, OD__STATUS__OK);
+    Od__ListAudienceMembersReply *r = (Od__ListAudienceMembersReply *)ctx.reply;
+    ck_assert_uint_eq(r->n_contacts, 10000);
+    ck_assert_str_eq(r->contacts[0]->id, "cid_plan020001");
+    ck_assert_str_eq(r->contacts[9999]->id, "cid_plan030000");
+    ck_assert_str_eq(r->next_after_contact_id, "cid_plan030000");
+    for (size_t i = 1; i < r->n_contacts; i++)
+        ck_assert_msg(strcmp(r->contacts[i - 1]->id, r->contacts[i]->id) < 0, "order at %zu", i);
+    rpc_ctx_release(&ctx);
+    admin_ok(c, "DELETE FROM contacts.audience_members WHERE org_id = 'org_aud_plan'");
+    admin_ok(c, "DELETE FROM contacts.audiences WHERE org_id = 'org_aud_plan'");
+    admin_ok(c, "DELETE FROM contacts.contacts WHERE org_id = 'org_aud_plan'");
+    PQfinish(c);
+}
+END_TEST
+
 /* ---------------- do-not-call ---------------- */
 
 /* Regression: a page of 10,000 contacts with large metadata did not fit one RPC reply, and an
@@ -1100,6 +1167,7 @@ static Suite *audiences_suite(void)
     tcase_add_test(tc, test_concurrent_adds_exact_count);
     tcase_add_test(tc, test_snapshot_keyset_pages);
     tcase_add_test(tc, test_snapshot_pages_stop_by_size);
+    tcase_add_test(tc, test_snapshot_page_stays_on_the_primary_key);
     tcase_add_test(tc, test_dnc_add_list_delete);
     tcase_add_test(tc, test_dnc_bulk_duplicates_and_errors);
     tcase_add_test(tc, test_dnc_bulk_concurrent_same_numbers);

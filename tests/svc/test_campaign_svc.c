@@ -5,6 +5,7 @@
 #include <check.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 static struct ts_db *g_db;
 static struct ts_proc *g_contacts_proc, *g_camp_proc, *g_camp2_proc;
 static struct rpc_client *g_contacts, *g_camp, *g_camp2;
+static char g_contacts_url[64];
 
 #define ck_status(ctx, expected)                                                               \
     ck_assert_msg((ctx).status == (expected), "expected %s, got %s: %s",                      \
@@ -79,6 +81,7 @@ static void stack_setup(void)
     g_contacts_proc = ts_proc_start("contacts-svc", bin, NULL, env);
     ts_proc_wait_ready(g_contacts_proc, 30000);
     g_contacts = rpc_client_open(NULL, contacts_url);
+    snprintf(g_contacts_url, sizeof g_contacts_url, "%s", contacts_url);
 
     g_camp_proc = start_campaign_svc("campaign-svc", contacts_url, "SCHEDULER=1", url, sizeof url);
     g_camp = rpc_client_open(NULL, url);
@@ -1476,7 +1479,8 @@ static void admin_ok(PGconn *c, const char *sql)
 
 /* Two bugs found with bench (i), where statistics said a campaign's leads were PENDING and
  * they no longer were (a campaign near its end): the no-open-lead probe (every finish, and
- * the scheduler each second) walked every lead of the campaign on leads_campaign, and the
+ * the scheduler each second) walked every lead of the campaign on leads_campaign (since
+ * migration 004 the index that carries status is leads_contact), and the
  * claim's UPDATE hashed every lead of the campaign. Both must stay on their indexes whatever
  * the statistics say; the claim is checked in its generic plan (it is a prepared statement). */
 START_TEST(test_probes_and_claim_stay_on_their_indexes)
@@ -1490,7 +1494,7 @@ START_TEST(test_probes_and_claim_stay_on_their_indexes)
 
     char *plan = plan_text(c, "EXPLAIN SELECT " SQL_NO_OPEN_LEAD("'org_plan'", "'camp_plan0'"));
     ck_assert_msg(strstr(plan, "using leads_due") != NULL && strstr(plan, "leads_in_flight") != NULL &&
-                      strstr(plan, "leads_campaign") == NULL && strstr(plan, "Seq Scan on leads") == NULL,
+                      strstr(plan, "leads_contact") == NULL && strstr(plan, "Seq Scan on leads") == NULL,
                   "no-open-lead probe:\n%s", plan);
     free(plan);
 
@@ -1514,6 +1518,254 @@ START_TEST(test_probes_and_claim_stay_on_their_indexes)
     }
     admin_ok(c, "DELETE FROM campaign.leads WHERE org_id = 'org_plan'");
     PQfinish(c);
+}
+END_TEST
+
+/* Migration 004: leads_contact is the database's guarantee of one lead per contact per campaign
+ * (uploaded leads, without a contact, never conflict) and the index of the campaign's lead
+ * list, whose page must not be found by walking the primary key in id order. */
+START_TEST(test_lead_list_and_contact_guarantee)
+{
+    PGconn *c = ts_db_admin(g_db);
+    admin_ok(c, "INSERT INTO campaign.leads (org_id, campaign_id, id, contact_id, phone_number)"
+                " VALUES ('org_uniq', 'camp_uniq', 'lead_uniq1', 'cid_uniq', '+15550000001'),"
+                " ('org_uniq', 'camp_uniq', 'lead_uniq2', NULL, '+15550000002'),"
+                " ('org_uniq', 'camp_uniq', 'lead_uniq3', NULL, '+15550000002'),"
+                " ('org_uniq', 'camp_uniq2', 'lead_uniq4', 'cid_uniq', '+15550000001')");
+    PGresult *res = PQexec(c, "INSERT INTO campaign.leads (org_id, campaign_id, id, contact_id,"
+                              " phone_number) VALUES ('org_uniq', 'camp_uniq', 'lead_uniq5',"
+                              " 'cid_uniq', '+15550000001')");
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    ck_assert_msg(state != NULL && strcmp(state, "23505") == 0 &&
+                      strstr(PQresultErrorMessage(res), "leads_contact") != NULL,
+                  "a second lead for one contact of one campaign: %s", PQresultErrorMessage(res));
+    PQclear(res);
+
+    /* 6,000 leads in a campaign, ids in the reverse order of their contacts */
+    admin_ok(c, "INSERT INTO campaign.leads (org_id, campaign_id, id, contact_id, phone_number)"
+                " SELECT 'org_uniq', 'camp_list', 'lead_list' || lpad((10000 - n)::text, 6, '0'),"
+                " 'cid_list' || lpad(n::text, 6, '0'), '+1556' || lpad(n::text, 7, '0')"
+                " FROM generate_series(1, 6000) n");
+    admin_ok(c, "ANALYZE campaign.leads");
+    PGresult *prep = PQprepare(c, "list", leads_list_sql, 5, NULL);
+    ck_assert_msg(PQresultStatus(prep) == PGRES_COMMAND_OK, "%s", PQresultErrorMessage(prep));
+    PQclear(prep);
+    const char *modes[] = {"force_custom_plan", "force_generic_plan"};
+    for (int m = 0; m < 2; m++) {
+        char set[64];
+        snprintf(set, sizeof set, "SET plan_cache_mode = %s", modes[m]);
+        admin_ok(c, set);
+        char *plan = plan_text(c, "EXPLAIN EXECUTE list('org_uniq', 'camp_list', NULL, '20', '100')");
+        /* the ids are sorted (not read in primary key order), and the primary key is used
+         * once: to fetch the page's rows */
+        const char *pk = strstr(plan, "using leads_pkey");
+        ck_assert_msg(strstr(plan, "Sort Key") != NULL && pk != NULL &&
+                          strstr(pk + 1, "using leads_pkey") == NULL,
+                      "lead list (%s):\n%s", modes[m], plan);
+        free(plan);
+    }
+    admin_ok(c, "RESET plan_cache_mode");
+    /* the page itself: ids 100..119 of the campaign in id order */
+    const char *params[] = {"org_uniq", "camp_list", NULL, "20", "100"};
+    res = PQexecParams(c, leads_list_sql, 5, NULL, params, NULL, NULL, 0);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s", PQresultErrorMessage(res));
+    ck_assert_int_eq(PQntuples(res), 20);
+    for (int i = 0; i < 20; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "lead_list%06d", 4000 + 100 + i);
+        ck_assert_str_eq(PQgetvalue(res, i, 0), want);
+    }
+    PQclear(res);
+    admin_ok(c, "DELETE FROM campaign.leads WHERE org_id = 'org_uniq'");
+    PQfinish(c);
+}
+END_TEST
+
+/* The one value a query returns, as text, into out. */
+static void query_text(char *out, size_t size, const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    PGconn *c = ts_db_admin(g_db);
+    PGresult *res = PQexec(c, sql);
+    ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1, "%s: %s", sql,
+                  PQresultErrorMessage(res));
+    snprintf(out, size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    PQfinish(c);
+}
+
+struct start_on {
+    struct rpc_client *client;
+    const char *org, *id;
+    Od__Status status;
+    char message[RPC_MESSAGE_MAX];
+};
+
+/* Starts a campaign through another replica (a thread, while the test holds a lock). */
+static void *start_on_main(void *arg)
+{
+    struct start_on *s = arg;
+    Od__CampaignActionRequest in = OD__CAMPAIGN_ACTION_REQUEST__INIT;
+    struct rpc_ctx ctx;
+    in.id = (char *)s->id;
+    in.action = (char *)"start";
+    ctx_init(&ctx, s->org);
+    od__campaigns__act(SVC(s->client, campaigns), &in, NULL, &ctx);
+    s->status = ctx.status;
+    snprintf(s->message, sizeof s->message, "%s", ctx.message);
+    rpc_ctx_release(&ctx);
+    return NULL;
+}
+
+/* A snapshot of more than one page (the first is CAMPAIGN_SNAPSHOT_FIRST_PAGE members) streams
+ * every page into one COPY, DNC applied on each page; a start whose COPY fails (here
+ * leads_contact refuses a second lead for a contact) leaves nothing behind, and the same start
+ * then succeeds; the COPY is not cut short by the session's statement_timeout. */
+START_TEST(test_snapshot_pages_one_copy_and_rollback)
+{
+    const char *org = "org_snap_pages";
+    enum { N = CAMPAIGN_SNAPSHOT_FIRST_PAGE + 500 };
+    char agent[64], aud[64], id[64], id2[64];
+    struct rpc_ctx ctx;
+    grant(org, 1000);
+    create_agent(org, agent, sizeof agent);
+
+    Od__ContactInput *rows = calloc(N, sizeof *rows);
+    Od__ContactInput **ptrs = calloc(N, sizeof *ptrs);
+    char (*phones)[24] = calloc(N, sizeof *phones);
+    ck_assert(rows != NULL && ptrs != NULL && phones != NULL);
+    for (int i = 0; i < N; i++) {
+        od__contact_input__init(&rows[i]);
+        snprintf(phones[i], sizeof phones[i], "+1415700%04d", i);
+        rows[i].phone_number = phones[i];
+        ptrs[i] = &rows[i];
+    }
+    Od__BulkUpsertRequest bu = OD__BULK_UPSERT_REQUEST__INIT;
+    bu.contacts = ptrs;
+    bu.n_contacts = N;
+    ctx_init(&ctx, org);
+    od__contacts__bulk_upsert(SVC(g_contacts, contacts), &bu, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    Od__BulkUpsertReply *br = (Od__BulkUpsertReply *)ctx.reply;
+    ck_assert_int_eq((int)br->n_contacts, N);
+    char **ids = calloc(N, sizeof *ids);
+    ck_assert_ptr_nonnull(ids);
+    for (int i = 0; i < N; i++)
+        ids[i] = strdup(br->contacts[i]->id);
+    rpc_ctx_release(&ctx);
+    Od__CreateAudienceRequest ca = OD__CREATE_AUDIENCE_REQUEST__INIT;
+    ca.name = (char *)"pages";
+    ctx_init(&ctx, org);
+    od__audiences__create(SVC(g_contacts, audiences), &ca, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    snprintf(aud, sizeof aud, "%s", ((Od__Audience *)ctx.reply)->id);
+    rpc_ctx_release(&ctx);
+    Od__AudienceMembersRequest am = OD__AUDIENCE_MEMBERS_REQUEST__INIT;
+    am.audience_id = aud;
+    am.contact_ids = ids;
+    am.n_contact_ids = N;
+    ctx_init(&ctx, org);
+    od__audiences__add_members(SVC(g_contacts, audiences), &am, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+    /* one DNC number among the first page's contacts and one among the second's (by contact
+     * id, the snapshot's order) */
+    char first_page_phone[24], second_page_phone[24], last_contact[64];
+    query_text(first_page_phone, sizeof first_page_phone,
+               "SELECT phone_number FROM contacts.contacts WHERE org_id = '%s'"
+               " ORDER BY id LIMIT 1 OFFSET 10", org);
+    query_text(second_page_phone, sizeof second_page_phone,
+               "SELECT phone_number FROM contacts.contacts WHERE org_id = '%s'"
+               " ORDER BY id LIMIT 1 OFFSET %d", org, N - 10);
+    query_text(last_contact, sizeof last_contact,
+               "SELECT id FROM contacts.contacts WHERE org_id = '%s' ORDER BY id DESC LIMIT 1",
+               org);
+    const char *dnc_phones[] = {first_page_phone, second_page_phone};
+    for (int i = 0; i < 2; i++) {
+        Od__DncEntryInput d = OD__DNC_ENTRY_INPUT__INIT;
+        d.phone_number = (char *)dnc_phones[i];
+        ctx_init(&ctx, org);
+        od__dnc__add(SVC(g_contacts, dnc), &d, NULL, &ctx);
+        ck_status(ctx, OD__STATUS__OK);
+        rpc_ctx_release(&ctx);
+    }
+
+    Od__CampaignInput in = OD__CAMPAIGN_INPUT__INIT;
+    in.name = (char *)"Pages";
+    in.flow_id = agent;
+    in.audience_id = aud;
+    create_campaign(org, &in, id, sizeof id);
+    ck_assert_str_eq(act(org, id, "start", OD__STATUS__OK), "IN_PROGRESS");
+    ck_assert_int_eq(scalar("SELECT count(DISTINCT contact_id) FROM campaign.leads"
+                            " WHERE campaign_id = '%s' AND status IN ('PENDING', 'SKIPPED')", id), N);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE campaign_id = '%s'"
+                            " AND status = 'SKIPPED' AND last_outcome = 'dnc'"
+                            " AND phone_number IN ('%s', '%s')", id, first_page_phone,
+                            second_page_phone), 2);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE campaign_id = '%s'"
+                            " AND status = 'SKIPPED'", id), 2);
+    act(org, id, "cancel", OD__STATUS__OK);
+
+    /* a lead already there for the last contact: the COPY fails at its end, the start with it */
+    create_campaign(org, &in, id2, sizeof id2);
+    PGconn *c = ts_db_admin(g_db);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO campaign.leads (org_id, campaign_id, id, contact_id, phone_number)"
+             " VALUES ('%s', '%s', 'lead_snap_dup', '%s', '+14157009999')", org, id2, last_contact);
+    admin_ok(c, sql);
+    act(org, id2, "start", OD__STATUS__UNAVAILABLE);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE campaign_id = '%s'", id2), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.campaigns WHERE id = '%s'"
+                            " AND status = 'DRAFT'", id2), 1);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.outbox WHERE event_type ="
+                            " 'campaign.started' AND payload->'campaign'->>'id' = '%s'", id2), 0);
+    admin_ok(c, "DELETE FROM campaign.leads WHERE id = 'lead_snap_dup'");
+    PQfinish(c);
+    ck_assert_str_eq(act(org, id2, "start", OD__STATUS__OK), "IN_PROGRESS");
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE campaign_id = '%s'", id2), N);
+    act(org, id2, "cancel", OD__STATUS__OK);
+
+    /* The COPY lasts as long as the snapshot, past the session's statement_timeout: a replica
+     * whose timeout is 300 ms starts a campaign while the COPY waits 1.5 s on a lead another
+     * transaction is inserting for the last contact (then rolls back). */
+    char url3[64], id3[64];
+    struct ts_proc *camp3 = start_campaign_svc("campaign-svc-3", g_contacts_url,
+                                               "DB_STATEMENT_TIMEOUT_MS=300", url3, sizeof url3);
+    struct rpc_client *client3 = rpc_client_open(NULL, url3);
+    ck_assert_ptr_nonnull(client3);
+    wait_connected(client3);
+    create_campaign(org, &in, id3, sizeof id3);
+    PGconn *holder = ts_db_admin(g_db);
+    admin_ok(holder, "BEGIN");
+    snprintf(sql, sizeof sql,
+             "INSERT INTO campaign.leads (org_id, campaign_id, id, contact_id, phone_number)"
+             " VALUES ('%s', '%s', 'lead_snap_hold', '%s', '+14157009999')", org, id3, last_contact);
+    admin_ok(holder, sql);
+    struct start_on st = {.client = client3, .org = org, .id = id3};
+    pthread_t thread;
+    ck_assert_int_eq(pthread_create(&thread, NULL, start_on_main, &st), 0);
+    ts_sleep_ms(1500);
+    admin_ok(holder, "ROLLBACK");
+    pthread_join(thread, NULL);
+    PQfinish(holder);
+    ck_assert_msg(st.status == OD__STATUS__OK, "start past the statement timeout: %s: %s",
+                  rpc_status_name(st.status), st.message);
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE campaign_id = '%s'", id3), N);
+    act(org, id3, "cancel", OD__STATUS__OK);
+    rpc_client_close(client3);
+    ts_proc_stop_ok(camp3);
+    ts_proc_free(camp3);
+    for (int i = 0; i < N; i++)
+        free(ids[i]);
+    free(ids);
+    free(rows);
+    free(ptrs);
+    free(phones);
 }
 END_TEST
 
@@ -1546,6 +1798,8 @@ static Suite *campaign_suite(void)
     tcase_add_test(tc, test_scheduled_start_fires_once_with_two_schedulers);
     tcase_add_test(tc, test_pacing_and_cap_under_four_claimers);
     tcase_add_test(tc, test_probes_and_claim_stay_on_their_indexes);
+    tcase_add_test(tc, test_lead_list_and_contact_guarantee);
+    tcase_add_test(tc, test_snapshot_pages_one_copy_and_rollback);
     tcase_add_test(tc, test_attempts_finished_batch);
     tcase_add_test(tc, test_clean_shutdown);
     suite_add_tcase(s, tc);
