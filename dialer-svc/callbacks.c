@@ -140,17 +140,52 @@ static void carrier_events_twiml(Od__CarrierEvents_Service *service,
     dialer_token_hash(token, hash);
     params = dialer_params_json(in);
     const char *p[] = {in->call_id ? in->call_id : "", sid ? sid : "", hash, params};
+    if (db_begin(call->db) != 0) {
+        free(params);
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "database unavailable");
+        closure(NULL, call);
+        return;
+    }
     res = db_exec_prepared(call->db, update_sql, 4, p);
     free(params);
     if (!db_ok(res)) {
         rpc_fail_sql(call, res, "twiml");
         PQclear(res);
+        db_rollback(call->db);
         closure(NULL, call);
         return;
     }
     if (PQntuples(res) == 0) {
         PQclear(res);
+        db_rollback(call->db);
         rpc_fail(call, OD__STATUS__NOT_FOUND, "call not found");
+        closure(NULL, call);
+        return;
+    }
+    /* The carrier fetches the TwiML when the call is answered, and the request says so
+     * (CallStatus in-progress, AnsweredBy): it is the call's answer, applied here in the same
+     * transaction as the token, so that the dialer asks for no "answered" status callback
+     * (worker.c: one request through the gateway, one transaction and one event row less per
+     * answered call). A fetch without CallStatus only records its token. */
+    const char *status = dialer_param(in, "CallStatus");
+    int rc;
+    if (status != NULL && status[0] != '\0') {
+        struct dialer_carrier_update u = {
+            .call_id = dialer_col(res, 0, "id"),
+            .call_sid = sid,
+            .status = status,
+            .answered_by = dialer_param(in, "AnsweredBy"),
+            .duration_seconds = -1,
+            .params_json = NULL, /* the fetch is in carrier_events already (kind twiml) */
+        };
+        rc = dialer_apply_update_begun(app, call->db, call->request_id, &u);
+    } else {
+        rc = db_commit(call->db);
+    }
+    if (rc < 0) {
+        PQclear(res);
+        db_rollback(call->db);
+        rpc_fail(call, OD__STATUS__UNAVAILABLE, "twiml not recorded");
         closure(NULL, call);
         return;
     }

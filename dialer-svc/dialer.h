@@ -114,6 +114,12 @@ struct dialer_carrier_update {
 int dialer_apply_update(struct dialer_app *app, struct db *db, const char *request_id,
                         const struct dialer_carrier_update *u);
 
+/* dialer_apply_update inside a transaction the caller has begun (db_begin) and written to:
+ * it is committed here, or rolled back on a failure (-1). The TwiML fetch records its token
+ * and the answer it carries in one transaction. */
+int dialer_apply_update_begun(struct dialer_app *app, struct db *db, const char *request_id,
+                              const struct dialer_carrier_update *u);
+
 /* Ends a call that is not terminal yet with our own status (TIMED_OUT, FAILED), outcome and
  * error text, then finalizes and reports as dialer_apply_update does. 0, or -1 (logged). */
 int dialer_end_call(struct dialer_app *app, struct db *db, const char *request_id,
@@ -130,6 +136,25 @@ int dialer_finish(struct dialer_app *app, struct db *db, const char *request_id,
  * the row has none; then finishes the call if callbacks already ended it. 0, or -1. */
 int dialer_mark_started(struct dialer_app *app, struct db *db, const char *request_id,
                         const char *call_id, const char *call_sid, int call_timeout_seconds);
+
+/* A call the carrier created for a row of this worker, whose row does not say so yet. */
+struct dialer_created {
+    char call_id[64];
+    char call_sid[64];
+    int call_timeout_seconds;
+    bool skipped; /* a write passed it by (its row was locked) */
+};
+
+/* dialer_mark_started for n calls at once (one statement; calls is sorted by call_id here,
+ * so that rows are locked in the order every other multi-row update takes them).
+ * skip_locked: rows locked by another transaction (a callback of the same call, most
+ * often) are passed by, not waited for: they are moved to the front of calls, marked
+ * skipped, and their number returned, for the caller to write again. Otherwise it waits,
+ * and returns 0. -1 when the statement failed (logged): the rows then keep their create
+ * lease, and the orphan sweep adopts their calls from the carrier once it runs out, as
+ * after a kill. */
+int dialer_mark_started_many(struct dialer_app *app, struct db *db, struct dialer_created *calls,
+                             int n, bool skip_locked);
 
 /* Runs sql with $1 the call ids gathered in ids (copytext_array_add; the caller frees
  * ids->data) as a text[], and $2 arg2 unless NULL. 0 when it ran or ids is empty, -1 when it

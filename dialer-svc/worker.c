@@ -11,6 +11,8 @@
  *   dial   - DIALER_THREADS of them: take a job from the queue and place its call, or
  *            reconcile with the carrier when its row already existed (the attempt of a dead
  *            worker, reclaimed);
+ *   record - writes the CallSids of the calls the dial threads created, many in one
+ *            statement (dialer_record_created);
  *   sweep  - every DIALER_SWEEP_MS: hang up calls past timeout_at, fetch calls with no
  *            callback for DIALER_STALE_MS, finalize finishes that are due, recover rows whose
  *            worker died before the carrier was asked. The sweeps look at every replica's
@@ -18,8 +20,10 @@
  *            of each other's way). Reports to campaign-svc are reporter.c's (its own worker).
  * The queue, counters and flags of struct dialer_loop are guarded by its lock.
  *
- * Capacity: the calls this replica follows are its call rows not reported yet (reported_at
- * IS NULL, worker_id = DIALER_ID) plus the queued reclaimed jobs whose row is another's.
+ * Capacity: the calls this replica follows are its call rows not finalized yet (worker_id =
+ * DIALER_ID), plus its finalized rows not reported yet beyond one capacity's worth
+ * (dialer_capacity_used), plus the queued reclaimed jobs whose row is another's. The stop
+ * waits for every row not reported yet (dialer_following).
  *
  * Stop (SIGTERM): claiming stops at once; leases still queued were never placed and go back
  * to campaign-svc (ReleaseLeases); the dial threads finish the lease they hold; then the loop
@@ -83,6 +87,15 @@ struct dialer_loop {
     int working;   /* jobs a dial thread holds */
     int rowless;   /* of those, the ones whose call row is not ours (yet): not in following */
     bool quit;     /* dial threads exit once their job is done */
+    /* Calls the carrier created whose rows do not say so yet (dialer_record_created): the
+     * record thread writes all that gathered in one statement, so that the dial threads go
+     * on dialing instead of each waiting for its row. */
+    struct dialer_created *created;
+    int ncreated, created_cap;
+    struct waker record_waker; /* the record thread: calls were added, or stop */
+    pthread_t record_thread;
+    bool record_started;
+    struct db *record_db; /* the record thread's */
     pthread_t claim_thread, sweep_thread;
     pthread_t *dial_threads;
     int ndial;                    /* dial threads running */
@@ -470,6 +483,28 @@ static int dialer_following(struct dialer_app *app, struct db *db)
     return n;
 }
 
+/* Calls that fill this replica's capacity: its calls not finalized yet (at the carrier, or
+ * ended and waiting for the agent's outcome), and its finalized calls whose report to
+ * campaign-svc is pending only beyond one capacity's worth of them. A finalized call is over;
+ * counting it until campaign-svc acknowledged its report (reporter.c, a batch every few tens
+ * of ms under load) held about half the capacity of a replica dialing instant calls (bench
+ * (i), sampled). The allowance still stops the claims when reports are not acknowledged.
+ * -1 on a database failure. */
+static int dialer_capacity_used(struct dialer_app *app, struct db *db)
+{
+    char cap[16];
+    snprintf(cap, sizeof cap, "%d", app->capacity);
+    const char *p[] = {app->dialer_id, cap};
+    PGresult *res = db_exec(db,
+                            "SELECT count(*) FILTER (WHERE finalized_at IS NULL) + greatest(0, "
+                            "count(*) FILTER (WHERE finalized_at IS NOT NULL) - $2::integer) "
+                            "FROM dialer.calls WHERE worker_id = $1 AND reported_at IS NULL",
+                            2, p);
+    int n = db_ok(res) ? atoi(PQgetvalue(res, 0, 0)) : -1;
+    PQclear(res);
+    return n;
+}
+
 /* Claims up to `want` leases and queues what survives the DNC check, each with its call row
  * written and its attempt started. Returns how many leases came back (-1 on failure). */
 static int dialer_claim_batch(struct dialer_loop *loop, struct db *db, int want)
@@ -556,9 +591,9 @@ static void *dialer_claim_main(void *arg)
     while (db != NULL && !waker_stopping(&loop->claim_waker)) {
         int following, local, free_slots, got = 0;
         pthread_mutex_lock(&loop->lock);
-        local = loop->rowless; /* the others' rows are counted by dialer_following */
+        local = loop->rowless; /* the others' rows are counted by dialer_capacity_used */
         pthread_mutex_unlock(&loop->lock);
-        following = dialer_following(app, db);
+        following = dialer_capacity_used(app, db);
         free_slots = following < 0 ? 0 : app->capacity - following - local;
         if (free_slots > 0) {
             int want = free_slots < DIALER_CLAIM_MAX ? free_slots : DIALER_CLAIM_MAX;
@@ -652,6 +687,88 @@ static int dialer_find_at_carrier(struct dialer_thread *t, const struct dial_job
     return 0;
 }
 
+/* Appends to loop->created (the caller holds loop->lock). 0, or -1 when out of memory. */
+static int dialer_created_push(struct dialer_loop *loop, const struct dialer_created *c)
+{
+    if (loop->ncreated == loop->created_cap) {
+        int cap = loop->created_cap ? loop->created_cap * 2 : 16;
+        struct dialer_created *grown = realloc(loop->created, (size_t)cap * sizeof *grown);
+        if (grown == NULL)
+            return -1;
+        loop->created = grown;
+        loop->created_cap = cap;
+    }
+    loop->created[loop->ncreated++] = *c;
+    return 0;
+}
+
+/* The carrier created j's call (its attempt started with the claim): the row learns the
+ * CallSid and that the create is over (dialer_mark_started), together with the other calls
+ * created meanwhile, by the record thread (dialer_record_main); the dial thread returns to
+ * dialing at once. Until its write, a row is as if this replica had been killed right after
+ * the create (failpoint dialer.dial.created): the callbacks may already finish it, and a row
+ * the write never reaches (the statement failed) is adopted from the carrier once its create
+ * lease runs out. */
+static void dialer_record_created(struct dialer_thread *t, const struct dial_job *j,
+                                  const char *call_sid)
+{
+    struct dialer_loop *loop = t->loop;
+    struct dialer_created c = {.call_timeout_seconds = j->timeout_s};
+    int rc;
+
+    snprintf(c.call_id, sizeof c.call_id, "%s", j->call_id);
+    snprintf(c.call_sid, sizeof c.call_sid, "%s", call_sid);
+    pthread_mutex_lock(&loop->lock);
+    rc = loop->record_started ? dialer_created_push(loop, &c) : -1;
+    pthread_mutex_unlock(&loop->lock);
+    if (rc == 0)
+        waker_wake(&loop->record_waker);
+    else /* out of memory, or no record thread: the row is written here */
+        dialer_mark_started(loop->app, t->db, j->call_id, j->call_id, call_sid, j->timeout_s);
+}
+
+/* The record thread: writes the rows of created calls in one statement (dialer_mark_started_
+ * many), again while more gathered. A write passes by the rows that are locked (their
+ * callbacks are being recorded: a write that waited for them held its other rows meanwhile,
+ * stalling those calls' callbacks in turn) and takes them with the next write; a write of
+ * only such rows waits for them. On stop (after the dial threads are joined) it writes what
+ * is left and exits. */
+static void *dialer_record_main(void *arg)
+{
+    struct dialer_loop *loop = arg;
+    bool stopping = false;
+
+    for (;;) {
+        pthread_mutex_lock(&loop->lock);
+        struct dialer_created *batch = loop->created;
+        int n = loop->ncreated, left;
+        bool fresh = false;
+        loop->created = NULL;
+        loop->ncreated = loop->created_cap = 0;
+        pthread_mutex_unlock(&loop->lock);
+        if (n == 0) {
+            free(batch);
+            if (stopping)
+                break;
+            stopping = waker_wait(&loop->record_waker, 1000);
+            continue;
+        }
+        for (int i = 0; i < n && !fresh; i++)
+            fresh = !batch[i].skipped;
+        left = dialer_mark_started_many(loop->app, loop->record_db, batch, n, fresh);
+        pthread_mutex_lock(&loop->lock);
+        int pushed = 0;
+        while (pushed < left && dialer_created_push(loop, &batch[pushed]) == 0)
+            pushed++;
+        pthread_mutex_unlock(&loop->lock);
+        if (pushed < left) /* out of memory: written now, waiting */
+            dialer_mark_started_many(loop->app, loop->record_db, batch + pushed, left - pushed,
+                                     false);
+        free(batch);
+    }
+    return NULL;
+}
+
 /* Asks the carrier for the call of row call_id (owned by this worker), then starts the
  * attempt. */
 static void dialer_place(struct dialer_thread *t, const struct dial_job *j, const char *call_id)
@@ -668,8 +785,10 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
         .machine_detection = true,
         /* initiated and ringing changed only the row's status (INITIATED is set when the
          * create is answered, a ringing phone is not news): two callbacks, each a request,
-         * a transaction and an event row, less per call */
-        .answered_and_completed_only = true,
+         * a transaction and an event row, less per call. Nor "answered": the TwiML fetch
+         * carries the answer (CallStatus, AnsweredBy) and records it (callbacks.c), one
+         * callback less per answered call. */
+        .completed_only = true,
     };
     int rc;
 
@@ -680,6 +799,10 @@ static void dialer_place(struct dialer_thread *t, const struct dial_job *j, cons
     if (rc == CARRIER_OK)
         failpoint("dialer.dial.created"); /* a call at the carrier, the row not told */
     if (rc == CARRIER_OK) {
+        if (j->started && j->lease_owner == NULL && strcmp(j->call_id, call_id) == 0) {
+            dialer_record_created(t, j, cc.sid); /* a fresh row of this claim's */
+            return;
+        }
         dialer_attempt_started(app, j, call_id);
         dialer_mark_started(app, t->db, call_id, call_id, cc.sid, j->timeout_s);
         return;
@@ -1102,6 +1225,8 @@ static void dialer_thread_close(struct dialer_thread *t)
 
 static void dialer_loop_free(struct dialer_loop *loop)
 {
+    free(loop->created); /* empty: the record thread wrote it before it exited */
+    db_close(loop->record_db);
     for (int i = 0; i < loop->nthreads; i++)
         dialer_thread_close(&loop->threads[i]);
     free(loop->threads);
@@ -1115,6 +1240,7 @@ static void dialer_loop_free(struct dialer_loop *loop)
     pthread_mutex_destroy(&loop->lock);
     waker_destroy(&loop->claim_waker);
     waker_destroy(&loop->sweep_waker);
+    waker_destroy(&loop->record_waker);
     free(loop);
 }
 
@@ -1136,6 +1262,12 @@ void *dialer_loop_start(struct service_runtime *rt)
         free(loop);
         return NULL;
     }
+    if (waker_init(&loop->record_waker) != 0) {
+        waker_destroy(&loop->claim_waker);
+        waker_destroy(&loop->sweep_waker);
+        free(loop);
+        return NULL;
+    }
     loop->app = app;
     pthread_mutex_init(&loop->lock, NULL);
     pthread_cond_init(&loop->work_cond, NULL);
@@ -1152,9 +1284,20 @@ void *dialer_loop_start(struct service_runtime *rt)
             dialer_loop_free(loop);
             return NULL;
         }
+    loop->record_db = db_open(service_runtime_database_url(app->rt), 30000);
+    if (loop->record_db == NULL) {
+        log_error(NULL, "dialer loop: database unavailable");
+        dialer_loop_free(loop);
+        return NULL;
+    }
     if (pthread_create(&loop->sweep_thread, NULL, dialer_sweep_main, &loop->threads[0]) != 0)
         goto fail;
     loop->sweep_started = true;
+    if (pthread_create(&loop->record_thread, NULL, dialer_record_main, loop) != 0)
+        goto fail;
+    pthread_mutex_lock(&loop->lock);
+    loop->record_started = true;
+    pthread_mutex_unlock(&loop->lock);
     for (; loop->ndial < app->dial_threads; loop->ndial++)
         if (pthread_create(&loop->dial_threads[loop->ndial], NULL, dialer_dial_main,
                            &loop->threads[loop->ndial + 1]) != 0)
@@ -1222,6 +1365,15 @@ static void dialer_loop_join(struct dialer_loop *loop, bool release_queue)
     for (int i = 0; i < loop->ndial; i++)
         pthread_join(loop->dial_threads[i], NULL);
     loop->ndial = 0;
+
+    /* 4. the record thread writes the rows of the calls they created */
+    if (loop->record_started) {
+        waker_stop(&loop->record_waker);
+        pthread_join(loop->record_thread, NULL);
+        pthread_mutex_lock(&loop->lock);
+        loop->record_started = false;
+        pthread_mutex_unlock(&loop->lock);
+    }
 }
 
 void dialer_loop_stop(void *handle)
@@ -1234,7 +1386,7 @@ void dialer_loop_stop(void *handle)
     app = loop->app;
     dialer_loop_join(loop, true);
 
-    /* 4. follow the calls in flight for the grace period (the sweeps keep running; this
+    /* 5. follow the calls in flight for the grace period (the sweeps keep running; this
      * thread counts on a connection of its own: the sweep's belongs to the sweep) */
     struct db *db = db_open(service_runtime_database_url(app->rt), 5000);
     give_up = time_monotonic_ms() + app->grace_ms;

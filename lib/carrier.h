@@ -38,6 +38,10 @@ struct carrier_call_request {
     /* true: StatusCallbackEvent answered and completed only (no initiated, no ringing: two
      * callbacks less per call); false: all four */
     bool answered_and_completed_only;
+    /* true: StatusCallbackEvent completed only. The carrier's request for the TwiML of an
+     * answered call carries CallStatus and AnsweredBy, so a client that takes that request
+     * as the answer needs no "answered" callback (one request less per answered call). */
+    bool completed_only;
 };
 
 /* A call as the carrier describes it. status is Twilio's word: queued, initiated, ringing,

@@ -428,7 +428,7 @@ int carrier_create_call(struct carrier *c, const struct carrier_call_request *re
     if (ok && req->status_callback && req->status_callback[0]) {
         ok = carrier_form_add(c, &form, "StatusCallback", req->status_callback) == 0 &&
              carrier_form_add(c, &form, "StatusCallbackMethod", "POST") == 0;
-        for (size_t i = req->answered_and_completed_only ? 2 : 0;
+        for (size_t i = req->completed_only ? 3 : req->answered_and_completed_only ? 2 : 0;
              ok && i < sizeof events / sizeof events[0]; i++)
             ok = carrier_form_add(c, &form, "StatusCallbackEvent", events[i]) == 0;
     }

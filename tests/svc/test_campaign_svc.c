@@ -1449,6 +1449,66 @@ START_TEST(test_attempts_finished_batch)
 }
 END_TEST
 
+/* A batch reads its leads in one statement and checks each campaign's completion once,
+ * after its last lead: the two leads of one campaign and one lead of another, finished in
+ * one batch, complete both campaigns. */
+START_TEST(test_attempts_finished_batch_completes)
+{
+    const char *org = "org_batch2";
+    char agent[64], id1[64], id2[64];
+    struct rpc_ctx ctx;
+    grant(org, 1000);
+    create_agent(org, agent, sizeof agent);
+    Od__CampaignInput in = OD__CAMPAIGN_INPUT__INIT;
+    in.name = (char *)"Batch two";
+    in.flow_id = agent;
+    in.calls_per_minute = 60000;
+    in.max_concurrent_calls = 10;
+    in.max_retries = 0;
+    in.set_max_retries = true;
+    create_campaign(org, &in, id1, sizeof id1);
+    create_campaign(org, &in, id2, sizeof id2);
+    upload(org, id1, 2, 7100000, NULL);
+    upload(org, id2, 1, 7200000, NULL);
+    act(org, id1, "start", OD__STATUS__OK);
+    act(org, id2, "start", OD__STATUS__OK);
+    ts_sleep_ms(50);
+    Od__ClaimReply *r = claim(&ctx, "wb2", 10, 60);
+    ck_assert_int_eq((int)r->n_leases, 3);
+    Od__AttemptFinishedRequest it[3];
+    Od__AttemptFinishedRequest *items[3];
+    char leads[3][64];
+    for (int i = 0; i < 3; i++) {
+        snprintf(leads[i], sizeof leads[i], "%s", r->leases[i]->lead_id);
+        od__attempt_finished_request__init(&it[i]);
+        it[i].lead_id = leads[i];
+        it[i].attempt = r->leases[i]->attempt;
+        it[i].outcome = (char *)"completed";
+        it[i].call_id = (char *)"call_batch2";
+        items[i] = &it[i];
+    }
+    rpc_ctx_release(&ctx);
+    Od__AttemptsFinishedRequest batch = OD__ATTEMPTS_FINISHED_REQUEST__INIT;
+    batch.items = items;
+    batch.n_items = 3;
+    rpc_ctx_init(&ctx, "", "t", T_MS);
+    od__dialing__attempts_finished(SVC(g_camp, dialing), &batch, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    Od__AttemptsFinishedReply *rep = (Od__AttemptsFinishedReply *)ctx.reply;
+    ck_assert_int_eq((int)rep->n_results, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(rep->results[i]->status, OD__STATUS__OK);
+        ck_assert_str_eq(rep->results[i]->reply->lead_status, "COMPLETED");
+    }
+    rpc_ctx_release(&ctx);
+    ck_assert_str_eq(campaign_status(org, id1), "COMPLETED");
+    ck_assert_str_eq(campaign_status(org, id2), "COMPLETED");
+    ck_assert_int_eq(scalar("SELECT count(*) FROM campaign.leads WHERE last_call_id = "
+                            "'call_batch2' AND status = 'COMPLETED' AND NOT attempt_open"),
+                     3);
+}
+END_TEST
+
 /* ---------------- plans ---------------- */
 
 /* The plan of sql (an EXPLAIN) as one string, heap; asserts that it runs. */
@@ -1801,6 +1861,7 @@ static Suite *campaign_suite(void)
     tcase_add_test(tc, test_lead_list_and_contact_guarantee);
     tcase_add_test(tc, test_snapshot_pages_one_copy_and_rollback);
     tcase_add_test(tc, test_attempts_finished_batch);
+    tcase_add_test(tc, test_attempts_finished_batch_completes);
     tcase_add_test(tc, test_clean_shutdown);
     suite_add_tcase(s, tc);
     return s;
