@@ -542,13 +542,24 @@ static void dialing_attempt_started(Od__Dialing_Service *service,
                   "   AND (l.lease_owner = $3 OR $3 = '') RETURNING 1)"
                   " SELECT (SELECT count(*) FROM l0), (SELECT count(*) FROM upd),"
                   " (SELECT status || ' attempt ' || attempts || ' leased by '"
-                  "   || coalesce(lease_owner, 'nobody') FROM l0)",
+                  "   || coalesce(lease_owner, 'nobody') FROM l0),"
+                  " (SELECT status NOT IN ('PENDING', 'QUEUED', 'IN_PROGRESS')"
+                  "   OR attempts > $2::int FROM l0)",
                   5, params);
     if (!db_ok(res))
         rpc_fail_sql(call, res, "attempt started");
     else if (strcmp(PQgetvalue(res, 0, 0), "0") == 0)
         rpc_fail(call, OD__STATUS__NOT_FOUND, "lead not found");
-    else if (strcmp(PQgetvalue(res, 0, 1), "0") == 0)
+    else if (strcmp(PQgetvalue(res, 0, 1), "0") != 0)
+        ; /* started */
+    /* The attempt can never start: the lead is closed (its campaign was cancelled, say) or a
+     * later attempt began. Told apart from a lease another worker holds, so that a dialer
+     * recovering a dead worker's call row ends the row instead of asking again every create
+     * lease for as long as it exists. */
+    else if (strcmp(PQgetvalue(res, 0, 3), "t") == 0)
+        rpc_fail(call, OD__STATUS__NOT_FOUND, "attempt %d is closed: lead is %s", in->attempt,
+                 PQgetvalue(res, 0, 2));
+    else
         rpc_fail(call, OD__STATUS__CONFLICT, "lease lost: lead is %s", PQgetvalue(res, 0, 2));
 done:
     closure(call->status == OD__STATUS__OK ? &empty : NULL, call);

@@ -1063,9 +1063,11 @@ static PGresult *dialer_sweep_claim(struct db *db, const char *sql, int nparams,
  * dead worker's, and may run for the whole call timeout and margin: rather than wait for it,
  * this replica starts the attempt on that worker's behalf if its row does not say so yet,
  * takes the row (a new create lease) and recovers it as a reclaimed attempt would be: the
- * carrier's call is adopted if it has one, else the call is placed. A lease campaign-svc no
- * longer gives that worker (reclaimed by another, which reconciles the row itself, or a
- * closed lead) is looked at again after a create lease; a lead that is gone ends the row. */
+ * carrier's call is adopted if it has one, else the call is placed. A lease campaign-svc
+ * gives another worker (which reconciles the row itself) is looked at again after a create
+ * lease; an attempt that can never start (NOT_FOUND: the lead is gone, closed - its campaign
+ * was cancelled - or past this attempt) ends the row: no call was placed for it, since the
+ * create comes only after the attempt started. */
 static void dialer_sweep_orphans(struct dialer_thread *t)
 {
     static const char orphans_sql[] =
@@ -1106,11 +1108,12 @@ static void dialer_sweep_orphans(struct dialer_thread *t)
             if (dialer_attempt_started_as(app, &j, id, &status) != 0) {
                 const char *p[] = {id, lease_s};
                 if (status == OD__STATUS__NOT_FOUND) {
-                    /* nothing to start: the report is answered NOT_FOUND and the row done */
+                    /* nothing to start: the report is recorded on the closed lead (or answered
+                     * NOT_FOUND for a lead that is gone) and the row is done */
                     db_command(t->db, "UPDATE dialer.calls SET attempt_started = true WHERE "
                                       "id = $1", 1, p);
                     dialer_end_call(app, t->db, id, id, CALL_CANCELED, OUTCOME_CANCELED,
-                                    "the lead is gone");
+                                    "the attempt is closed");
                 } else
                     db_command(t->db, "UPDATE dialer.calls SET check_after = now() + "
                                       "make_interval(secs => $2::integer) WHERE id = $1", 2, p);

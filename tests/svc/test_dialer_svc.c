@@ -553,6 +553,77 @@ START_TEST(test_crash_points)
 }
 END_TEST
 
+/* A worker died with call rows written but no attempt started (dialer.claim.rows_written), and
+ * the campaign was cancelled before anyone recovered them. The recovering replica's
+ * AttemptStarted is refused: the lead is closed. That used to be answered like a lease held by
+ * another worker (CONFLICT), so the row was asked about again every create lease, forever. It
+ * is now NOT_FOUND, and the row ends: canceled, reported, nothing dialed. */
+START_TEST(test_orphan_of_cancelled_campaign_ends)
+{
+    enum { N = 2 };
+    static const char *const numbers[N] = {"+15550600011", "+15550600021"};
+    char id[64];
+    for (int i = 0; i < DIALERS; i++)
+        if (g_dialers[i] != NULL && ts_proc_running(g_dialers[i]))
+            ts_proc_stop_ok(g_dialers[i]);
+    ts_proc_free(g_dialers[1]);
+    start_dialer(1, "dialer.claim.rows_written");
+    ts_proc_wait_ready(g_dialers[1], 30000);
+    campaign_start(numbers, N, 0, N, 1, id, sizeof id);
+    for (int64_t give_up = ts_now_ms() + 30000;
+         ts_proc_running(g_dialers[1]) && ts_now_ms() < give_up;)
+        ts_sleep_ms(20);
+    ck_assert_msg(!ts_proc_running(g_dialers[1]), "dialer-2 never wrote its rows");
+    /* the first claim's rows (pacing may have let it take fewer than N leads) */
+    long long rows = scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s'", id);
+    ck_assert_int_ge(rows, 1);
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                              "NOT attempt_started AND call_sid IS NULL", id), rows);
+
+    struct rpc_ctx ctx;
+    Od__CampaignActionRequest act = OD__CAMPAIGN_ACTION_REQUEST__INIT;
+    act.id = id;
+    act.action = "cancel";
+    rpc_ctx_init(&ctx, g_org, "t-cancel", RPC_TIMEOUT_MS);
+    od__campaigns__act(svc(&od__campaigns__descriptor), &act, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+
+    ts_proc_free(g_dialers[0]);
+    start_dialer(0, NULL);
+    ts_proc_wait_ready(g_dialers[0], 30000);
+    /* the 4 s create lease, then a sweep */
+    int64_t t0 = ts_now_ms();
+    while (scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                    "reported_at IS NOT NULL", id) < rows) {
+        ck_assert_msg(ts_now_ms() - t0 < 20000, "the orphaned rows of a cancelled campaign "
+                      "did not end within 20 s");
+        ts_sleep_ms(100);
+    }
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM dialer.calls WHERE campaign_id = '%s' AND "
+                              "outcome = 'canceled' AND completed_at IS NOT NULL AND call_sid IS "
+                              "NULL", id), rows);
+    ck_assert_int_eq(scalar_q("SELECT count(*) FROM campaign.leads WHERE campaign_id = '%s' AND "
+                              "status = 'CANCELLED'", id), N);
+    struct ts_http_res res;
+    char url[128];
+    snprintf(url, sizeof url, "%s/sim/stats", g_sim_base);
+    ck_assert_int_eq(ts_http("GET", url, NULL, NULL, 0, &res), 0);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(json_object_get(json_object_get(res.json, "byTo"), numbers[i]) == NULL ||
+                          json_integer_value(json_object_get(
+                              json_object_get(json_object_get(res.json, "byTo"), numbers[i]),
+                              "calls")) == 0,
+                      "%s was dialed", numbers[i]);
+    ts_http_res_free(&res);
+    fprintf(stderr, "[dialer_svc] orphans of a cancelled campaign ended %lld ms after the "
+                    "recovering replica started\n", (long long)(ts_now_ms() - t0));
+    ts_proc_stop_ok(g_dialers[0]);
+    ts_proc_free(g_dialers[1]);
+    g_dialers[1] = NULL;
+}
+END_TEST
+
 /* A call that never hangs up (number ending 00) is hung up after callTimeoutMinutes. */
 START_TEST(test_call_timeout)
 {
@@ -636,6 +707,7 @@ int main(void)
     tcase_add_test(tc, test_campaign_outcomes);
     tcase_add_test(tc, test_crash_three_replicas);
     tcase_add_test(tc, test_crash_points);
+    tcase_add_test(tc, test_orphan_of_cancelled_campaign_ends);
     tcase_add_test(tc, test_call_timeout);
     tcase_add_test(tc, test_capacity_counts_calls_in_progress);
     suite_add_tcase(s, tc);
