@@ -1107,16 +1107,31 @@ static void dialer_sweep_orphans(struct dialer_thread *t)
             Od__Status status = OD__STATUS__OK;
             if (dialer_attempt_started_as(app, &j, id, &status) != 0) {
                 const char *p[] = {id, lease_s};
-                if (status == OD__STATUS__NOT_FOUND) {
-                    /* nothing to start: the report is recorded on the closed lead (or answered
-                     * NOT_FOUND for a lead that is gone) and the row is done */
+                struct carrier_call cc;
+                int found = -1;
+                memset(&cc, 0, sizeof cc);
+                /* NOT_FOUND: the attempt can never start. No call should exist (the create
+                 * comes after the start), but an attempt campaign-svc started whose row never
+                 * said so (that write failed and the worker dialed on) may have one: the row
+                 * ends only when the carrier has no call for it. */
+                if (status == OD__STATUS__NOT_FOUND)
+                    found = dialer_find_at_carrier(t, &j, dialer_col(rows, i, "day"),
+                                                   atoll(dialer_col(rows, i, "epoch")), &cc);
+                if (found == 0) {
+                    /* the report is recorded on the closed lead (or answered NOT_FOUND for a
+                     * lead that is gone) and the row is done */
                     db_command(t->db, "UPDATE dialer.calls SET attempt_started = true WHERE "
                                       "id = $1", 1, p);
                     dialer_end_call(app, t->db, id, id, CALL_CANCELED, OUTCOME_CANCELED,
                                     "the attempt is closed");
-                } else
+                } else if (found == 1) {
+                    j.started = true; /* its end is reported, and kept by the closed lead */
+                    if (dialer_take_row(t, &j, id))
+                        dialer_adopt(t, &j, id, &cc);
+                } else {
                     db_command(t->db, "UPDATE dialer.calls SET check_after = now() + "
                                       "make_interval(secs => $2::integer) WHERE id = $1", 2, p);
+                }
                 continue;
             }
             j.started = true;
