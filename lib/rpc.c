@@ -560,6 +560,8 @@ struct rpc_view {
 
 struct rpc_link;
 
+#define RPC_LINK_PIPES 4 /* one dialer per link: one pipe at a time, with room to spare */
+
 /* A call waiting for its answer (rpc_client.waiters, under its lock). */
 struct rpc_waiter {
     uint32_t id;     /* the request id in the message header (high bit set, as REQ does) */
@@ -580,6 +582,11 @@ struct rpc_link {
     nng_socket sock;
     bool sock_open;
     atomic_int connected; /* pipes up (0 or 1: one dialer) */
+    /* The pipes that reached ADD_POST (under the client's lock). nng 1.5 also reports
+     * REM_POST for a pipe that failed to start after ADD_PRE (a peer of the wrong protocol,
+     * a handshake cut short): only these may be counted down. */
+    uint32_t live_pipes[RPC_LINK_PIPES];
+    int nlive;
     /* The receiver's own aio: rpc_client_close stops it (nng_aio_stop cancels the receive and
      * waits) and joins the thread BEFORE nng_close. nng 1.5.2 does not survive closing a
      * socket under a blocked nng_recvmsg: one clean-clone run hung in the join, another
@@ -648,20 +655,39 @@ static void rpc_client_pipe_event(nng_pipe pipe, nng_pipe_ev event, void *arg)
 {
     struct rpc_link *l = arg;
     struct rpc_client *c = l->client;
-    (void)pipe;
+    uint32_t id = nng_pipe_id(pipe);
     if (event == NNG_PIPE_EV_ADD_POST) {
+        pthread_mutex_lock(&c->lock);
+        bool counted = l->nlive < RPC_LINK_PIPES;
+        if (counted)
+            l->live_pipes[l->nlive++] = id;
+        pthread_mutex_unlock(&c->lock);
+        if (!counted) { /* cannot happen with one dialer; never count what cannot be undone */
+            nng_pipe_close(pipe);
+            return;
+        }
         atomic_fetch_add(&l->connected, 1);
         atomic_fetch_add(&c->connected, 1);
     } else if (event == NNG_PIPE_EV_REM_POST) {
-        atomic_fetch_sub(&l->connected, 1);
-        atomic_fetch_sub(&c->connected, 1);
+        bool was_live = false;
         pthread_mutex_lock(&c->lock);
-        for (struct rpc_waiter *w = c->waiters; w != NULL; w = w->next)
-            if (w->link == l) {
-                w->pipe_lost = true;
-                pthread_cond_signal(&w->cond);
+        for (int i = 0; i < l->nlive && !was_live; i++)
+            if (l->live_pipes[i] == id) {
+                l->live_pipes[i] = l->live_pipes[--l->nlive];
+                was_live = true;
             }
+        /* a pipe that never started carried no request: nothing to count down or fail */
+        if (was_live)
+            for (struct rpc_waiter *w = c->waiters; w != NULL; w = w->next)
+                if (w->link == l) {
+                    w->pipe_lost = true;
+                    pthread_cond_signal(&w->cond);
+                }
         pthread_mutex_unlock(&c->lock);
+        if (was_live) {
+            atomic_fetch_sub(&l->connected, 1);
+            atomic_fetch_sub(&c->connected, 1);
+        }
     }
 }
 

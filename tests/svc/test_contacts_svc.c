@@ -13,7 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nng/nng.h>
+#include <nng/protocol/pair0/pair.h>
+
 #include "contact_reads.h"
+
 #include "contacts.pb-c.h"
 #include "db.h"
 #include "ids.h"
@@ -1608,6 +1612,46 @@ START_TEST(test_replica_death_spares_other_calls)
 }
 END_TEST
 
+/* nng reports REM_POST also for a pipe that failed to start after its handshake (here: a peer
+ * of the wrong protocol, which raw REQ refuses). The client counted each of those down without
+ * having counted it up, so the link looked disconnected (and every call failed with
+ * UNAVAILABLE) even once a real replica answered there. Regression. */
+START_TEST(test_failed_pipes_are_not_counted)
+{
+    char url[64];
+    nng_socket wrong;
+    struct rpc_client *client;
+    struct rpc_ctx ctx;
+
+    snprintf(url, sizeof url, "tcp://127.0.0.1:%d", ts_free_port());
+    ck_assert_int_eq(nng_pair0_open(&wrong), 0);
+    ck_assert_int_eq(nng_listen(wrong, url, NULL, 0), 0);
+    client = rpc_client_open(&od__contacts__descriptor, url);
+    ck_assert_ptr_nonnull(client);
+    ts_sleep_ms(1500); /* several refused pipes: the client redials every 50-500 ms */
+    ck_assert_int_eq(rpc_client_connected(client), 0);
+    nng_close(wrong);
+
+    /* a real replica on the same address: the client counts it and calls reach it */
+    struct rpc_server_options o = {0};
+    o.listen_url = url;
+    o.workers = 1;
+    o.database_url = ts_db_url(g_db, "contacts");
+    o.services[0] = &g_big_service;
+    struct rpc_server *server = rpc_server_start(&o);
+    ck_assert_ptr_nonnull(server);
+    int64_t give_up = ts_now_ms() + 5000;
+    while (rpc_client_connected(client) < 1 && ts_now_ms() < give_up)
+        ts_sleep_ms(10);
+    ck_assert_int_eq(rpc_client_connected(client), 1);
+    do_get_on(client, &ctx, "org_pipes", "con_big", RPC_TIMEOUT_MS);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+    rpc_client_close(client);
+    rpc_server_stop(server);
+}
+END_TEST
+
 START_TEST(test_unavailable_when_stopped_then_restart)
 {
     struct rpc_ctx ctx;
@@ -1774,6 +1818,7 @@ static Suite *contacts_suite(void)
     tcase_add_test(tc, test_sigkill_then_restart);
     tcase_add_test(tc, test_no_resend_after_replica_dies);
     tcase_add_test(tc, test_replica_death_spares_other_calls);
+    tcase_add_test(tc, test_failed_pipes_are_not_counted);
     tcase_add_test(tc, test_postgres_restart);
     tcase_add_test(tc, test_clean_shutdown);
     suite_add_tcase(s, tc);
