@@ -556,6 +556,46 @@ END_TEST
 
 /* ---------------- snapshot ---------------- */
 
+/* Upserts the n contacts rows, puts them all in a new audience named name, and writes its
+ * id into aud. */
+static void audience_of(const char *org, Od__ContactInput **rows, size_t n, const char *name,
+                        char *aud, size_t aud_size)
+{
+    struct rpc_ctx ctx;
+    Od__BulkUpsertRequest bu = OD__BULK_UPSERT_REQUEST__INIT;
+    bu.contacts = rows;
+    bu.n_contacts = n;
+    ctx_init(&ctx, org);
+    od__contacts__bulk_upsert(SVC(g_contacts, contacts), &bu, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    Od__BulkUpsertReply *br = (Od__BulkUpsertReply *)ctx.reply;
+    ck_assert_int_eq((int)br->n_contacts, (int)n);
+    char **ids = calloc(n, sizeof *ids);
+    ck_assert_ptr_nonnull(ids);
+    for (size_t i = 0; i < n; i++)
+        ids[i] = strdup(br->contacts[i]->id);
+    rpc_ctx_release(&ctx);
+
+    Od__CreateAudienceRequest ca = OD__CREATE_AUDIENCE_REQUEST__INIT;
+    ca.name = (char *)name;
+    ctx_init(&ctx, org);
+    od__audiences__create(SVC(g_contacts, audiences), &ca, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    snprintf(aud, aud_size, "%s", ((Od__Audience *)ctx.reply)->id);
+    rpc_ctx_release(&ctx);
+    Od__AudienceMembersRequest am = OD__AUDIENCE_MEMBERS_REQUEST__INIT;
+    am.audience_id = aud;
+    am.contact_ids = ids;
+    am.n_contact_ids = n;
+    ctx_init(&ctx, org);
+    od__audiences__add_members(SVC(g_contacts, audiences), &am, NULL, &ctx);
+    ck_status(ctx, OD__STATUS__OK);
+    rpc_ctx_release(&ctx);
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
 START_TEST(test_snapshot_applies_dnc_and_pins)
 {
     const char *org = "org_snap";
@@ -576,36 +616,7 @@ START_TEST(test_snapshot_applies_dnc_and_pins)
         rows[i].metadata_json = (char *)(i == 1 ? "{\"timezone\":\"Asia/Tokyo\",\"plan\":\"gold\"}" : "{\"plan\":\"basic\"}");
         ptrs[i] = &rows[i];
     }
-    Od__BulkUpsertRequest bu = OD__BULK_UPSERT_REQUEST__INIT;
-    bu.contacts = ptrs;
-    bu.n_contacts = N;
-    ctx_init(&ctx, org);
-    od__contacts__bulk_upsert(SVC(g_contacts, contacts), &bu, NULL, &ctx);
-    ck_status(ctx, OD__STATUS__OK);
-    Od__BulkUpsertReply *br = (Od__BulkUpsertReply *)ctx.reply;
-    ck_assert_int_eq((int)br->n_contacts, N);
-    char *ids[N];
-    for (int i = 0; i < N; i++)
-        ids[i] = strdup(br->contacts[i]->id);
-    rpc_ctx_release(&ctx);
-
-    Od__CreateAudienceRequest ca = OD__CREATE_AUDIENCE_REQUEST__INIT;
-    ca.name = (char *)"all";
-    ctx_init(&ctx, org);
-    od__audiences__create(SVC(g_contacts, audiences), &ca, NULL, &ctx);
-    ck_status(ctx, OD__STATUS__OK);
-    snprintf(aud, sizeof aud, "%s", ((Od__Audience *)ctx.reply)->id);
-    rpc_ctx_release(&ctx);
-    Od__AudienceMembersRequest am = OD__AUDIENCE_MEMBERS_REQUEST__INIT;
-    am.audience_id = aud;
-    am.contact_ids = ids;
-    am.n_contact_ids = N;
-    ctx_init(&ctx, org);
-    od__audiences__add_members(SVC(g_contacts, audiences), &am, NULL, &ctx);
-    ck_status(ctx, OD__STATUS__OK);
-    rpc_ctx_release(&ctx);
-    for (int i = 0; i < N; i++)
-        free(ids[i]);
+    audience_of(org, ptrs, N, "all", aud, sizeof aud);
     for (int i = 2; i < 5; i++) { /* three numbers on the DNC list */
         Od__DncEntryInput d = OD__DNC_ENTRY_INPUT__INIT;
         d.phone_number = phones[i];
@@ -1704,34 +1715,7 @@ START_TEST(test_snapshot_pages_one_copy_and_rollback)
         rows[i].phone_number = phones[i];
         ptrs[i] = &rows[i];
     }
-    Od__BulkUpsertRequest bu = OD__BULK_UPSERT_REQUEST__INIT;
-    bu.contacts = ptrs;
-    bu.n_contacts = N;
-    ctx_init(&ctx, org);
-    od__contacts__bulk_upsert(SVC(g_contacts, contacts), &bu, NULL, &ctx);
-    ck_status(ctx, OD__STATUS__OK);
-    Od__BulkUpsertReply *br = (Od__BulkUpsertReply *)ctx.reply;
-    ck_assert_int_eq((int)br->n_contacts, N);
-    char **ids = calloc(N, sizeof *ids);
-    ck_assert_ptr_nonnull(ids);
-    for (int i = 0; i < N; i++)
-        ids[i] = strdup(br->contacts[i]->id);
-    rpc_ctx_release(&ctx);
-    Od__CreateAudienceRequest ca = OD__CREATE_AUDIENCE_REQUEST__INIT;
-    ca.name = (char *)"pages";
-    ctx_init(&ctx, org);
-    od__audiences__create(SVC(g_contacts, audiences), &ca, NULL, &ctx);
-    ck_status(ctx, OD__STATUS__OK);
-    snprintf(aud, sizeof aud, "%s", ((Od__Audience *)ctx.reply)->id);
-    rpc_ctx_release(&ctx);
-    Od__AudienceMembersRequest am = OD__AUDIENCE_MEMBERS_REQUEST__INIT;
-    am.audience_id = aud;
-    am.contact_ids = ids;
-    am.n_contact_ids = N;
-    ctx_init(&ctx, org);
-    od__audiences__add_members(SVC(g_contacts, audiences), &am, NULL, &ctx);
-    ck_status(ctx, OD__STATUS__OK);
-    rpc_ctx_release(&ctx);
+    audience_of(org, ptrs, N, "pages", aud, sizeof aud);
     /* one DNC number among the first page's contacts and one among the second's (by contact
      * id, the snapshot's order) */
     char first_page_phone[24], second_page_phone[24], last_contact[64];
@@ -1820,9 +1804,6 @@ START_TEST(test_snapshot_pages_one_copy_and_rollback)
     rpc_client_close(client3);
     ts_proc_stop_ok(camp3);
     ts_proc_free(camp3);
-    for (int i = 0; i < N; i++)
-        free(ids[i]);
-    free(ids);
     free(rows);
     free(ptrs);
     free(phones);
